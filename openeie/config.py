@@ -1,0 +1,222 @@
+"""Engine configuration: every width, depth and count of an OpenEIE engine.
+
+:class:`EngineConfig` is the single source of truth shared by the compiler, the golden model, the cycle
+model, the RTL generator, the energy model and the FPGA flow. Derived widths are properties and are never
+retyped elsewhere. Defaults follow EIE (Han et al., ISCA 2016): 16-bit fixed point, 4-bit codebook indices,
+4-bit relative row indices, 8 entries per 64-bit sparse-matrix word, activation queues of depth 8.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+__all__ = ["EngineConfig", "ConfigError"]
+
+
+class ConfigError(ValueError):
+    """An engine configuration (or a network checked against one) that cannot work."""
+
+
+# name -> (low, high) inclusive ranges checked eagerly in __post_init__
+_RANGES = {
+    "n_pe": (1, 256),
+    "fifo_depth": (1, 64),
+    "code_bits": (2, 8),
+    "rel_index_bits": (2, 8),
+    "weight_bits": (2, 24),
+    "act_bits": (2, 24),
+    "acc_bits": (4, 48),
+    "entries_per_word": (1, 16),
+    "spmat_depth_words": (1, 1 << 24),
+    "ptr_depth": (2, 1 << 24),
+    "act_depth": (1, 1 << 20),
+    "bias_depth": (1, 1 << 24),
+    "max_layers": (1, 256),
+}
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Parameters of one OpenEIE engine.
+
+    Parameters
+    ----------
+    n_pe : int
+        Number of processing elements. Row ``i`` of every layer lives in PE ``i mod n_pe`` unless the compiler
+        chose another row assignment.
+    fifo_depth : int
+        Depth of each PE's activation queue, in (column, activation) pairs.
+    code_bits : int
+        Width of a weight code. The codebook of every layer has ``2**code_bits`` entries; code 0 is the value
+        zero (used for filler entries).
+    rel_index_bits : int
+        Width of a relative row index: the number of zero rows skipped before an entry. A gap longer than
+        ``2**rel_index_bits - 1`` zero rows needs filler entries.
+    weight_bits, weight_frac_bits : int
+        Codebook entries are signed two's complement fixed point with this many bits, of which
+        ``weight_frac_bits`` are fractional.
+    act_bits, act_frac_bits : int
+        Activations (inputs, outputs, biases) are signed fixed point with this many bits / fractional bits.
+    acc_bits : int
+        Width of the saturating accumulators. It must hold a full product: ``acc_bits >= weight_bits + act_bits``.
+    entries_per_word : int
+        Number of (code, relative index) entries in one sparse-matrix SRAM word.
+    spmat_depth_words : int
+        Sparse-matrix SRAM depth per PE, in words.
+    ptr_depth : int
+        Column-pointer SRAM depth per PE, in pointers (split evenly between the even and the odd bank).
+    act_depth : int
+        Activation storage per PE and per bank (two banks, ping-pong), in activations. Also bounds the number
+        of output rows a PE holds for one layer.
+    bias_depth : int
+        Bias SRAM depth per PE, in activation-format words, over all layers.
+    max_layers : int
+        Number of entries in the layer table (and of codebooks in the codebook SRAM).
+    """
+
+    n_pe: int = 64
+    fifo_depth: int = 8
+    code_bits: int = 4
+    rel_index_bits: int = 4
+    weight_bits: int = 16
+    weight_frac_bits: int = 12
+    act_bits: int = 16
+    act_frac_bits: int = 8
+    acc_bits: int = 32
+    entries_per_word: int = 8
+    spmat_depth_words: int = 16384
+    ptr_depth: int = 32768
+    act_depth: int = 512
+    bias_depth: int = 1024
+    max_layers: int = 8
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(f"EngineConfig.{f.name} must be an int, not {value!r}")
+            if f.name in _RANGES:
+                low, high = _RANGES[f.name]
+                if not low <= value <= high:
+                    raise ConfigError(f"EngineConfig.{f.name}={value} is out of range: expected {low}..{high}")
+        if not 0 <= self.weight_frac_bits < self.weight_bits:
+            raise ConfigError(f"EngineConfig.weight_frac_bits={self.weight_frac_bits} is out of range: "
+                              f"expected 0..{self.weight_bits - 1} (weight_bits={self.weight_bits})")
+        if not 0 <= self.act_frac_bits < self.act_bits:
+            raise ConfigError(f"EngineConfig.act_frac_bits={self.act_frac_bits} is out of range: "
+                              f"expected 0..{self.act_bits - 1} (act_bits={self.act_bits})")
+        if self.acc_bits < self.weight_bits + self.act_bits:
+            raise ConfigError(f"EngineConfig.acc_bits={self.acc_bits} is too narrow: expected at least "
+                              f"weight_bits + act_bits = {self.weight_bits + self.act_bits}, so that a full "
+                              f"product fits the accumulator")
+        if self.spmat_word_bits > 64:
+            raise ConfigError(f"sparse-matrix word of entries_per_word={self.entries_per_word} entries of "
+                              f"{self.entry_bits} bits is {self.spmat_word_bits} bits: expected at most 64")
+        if self.ptr_depth % 2:
+            raise ConfigError(f"EngineConfig.ptr_depth={self.ptr_depth} must be even (two pointer banks)")
+        # Import here: layout depends on this module.
+        from .layout import layer_desc_layout
+        width = layer_desc_layout(self).size
+        if width > 64:
+            raise ConfigError(f"layer descriptor is {width} bits with these depths: expected at most 64; "
+                              f"reduce act_depth, ptr_depth or bias_depth")
+
+    # ---- derived widths (the only place they are computed) -------------------------------------------------
+    @property
+    def codebook_size(self) -> int:
+        """Entries per codebook (``2**code_bits``)."""
+        return 1 << self.code_bits
+
+    @property
+    def max_rel_index(self) -> int:
+        """Largest relative row index (zero rows skipped by one entry)."""
+        return (1 << self.rel_index_bits) - 1
+
+    @property
+    def entry_bits(self) -> int:
+        """Width of one (code, relative index) entry, in bits."""
+        return self.code_bits + self.rel_index_bits
+
+    @property
+    def spmat_word_bits(self) -> int:
+        """Width of one sparse-matrix SRAM word, in bits."""
+        return self.entry_bits * self.entries_per_word
+
+    @property
+    def spmat_depth_entries(self) -> int:
+        """Sparse-matrix capacity per PE, in entries."""
+        return self.spmat_depth_words * self.entries_per_word
+
+    @property
+    def ptr_bits(self) -> int:
+        """Width of a column pointer: an entry address 0..spmat_depth_entries inclusive."""
+        return self.spmat_depth_entries.bit_length()
+
+    @property
+    def ptr_bank_depth(self) -> int:
+        """Depth of each of the even/odd pointer banks, in pointers."""
+        return self.ptr_depth // 2
+
+    @property
+    def codebook_depth(self) -> int:
+        """Codebook SRAM depth per PE: one codebook per layer-table entry."""
+        return self.max_layers * self.codebook_size
+
+    @property
+    def prod_bits(self) -> int:
+        """Width of a full signed product of a codebook entry and an activation."""
+        return self.weight_bits + self.act_bits
+
+    @property
+    def max_columns(self) -> int:
+        """Largest number of (storage-order) input columns of a layer."""
+        return self.act_depth * self.n_pe
+
+    # ---- serialisation --------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "EngineConfig":
+        if not isinstance(data, dict):
+            raise ConfigError(f"engine configuration must be a JSON object, not {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown engine configuration key(s) {unknown}: expected some of {sorted(known)}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "EngineConfig":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"engine configuration is not valid JSON: {e}") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def load(cls, path) -> "EngineConfig":
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as e:
+            raise ConfigError(f"cannot read engine configuration {str(path)!r}: {e.strerror}") from None
+        return cls.from_json(text)
+
+    def save(self, path) -> None:
+        Path(path).write_text(self.to_json() + "\n")
+
+    def hash(self) -> bytes:
+        """SHA-256 of the canonical JSON form (32 bytes); stored in image containers."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).digest()
+
+    def replace(self, **changes) -> "EngineConfig":
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,195 @@
+"""Bit-exact golden model of what the engine computes, read straight from the memory images.
+
+Arithmetic of one layer (the RTL and the cycle model match this bit for bit)
+----------------------------------------------------------------------------
+Formats: codebook entries ``c`` are signed ``weight_bits`` with ``weight_frac_bits`` (wf) fractional bits;
+activations ``x``, outputs ``y`` and biases ``b`` are signed ``act_bits`` with ``act_frac_bits`` fractional bits;
+the accumulator ``acc`` is signed ``acc_bits`` with ``wf + act_frac_bits`` fractional bits.
+
+For every output row ``i`` of the layer (a PE slot):
+
+1. ``acc = b_i << wf`` (the bias, aligned to the accumulator's binary point);
+2. for every input column ``k`` in storage order (increasing ``k``, the broadcast order) with ``x_k != 0`` and a
+   stored entry ``(code, rel)`` addressing row ``i``::
+
+       acc = sat_acc(acc + codebook[code] * x_k)
+
+   where the product is exact (``weight_bits + act_bits`` bits) and ``sat_acc`` clamps to
+   ``[-2**(acc_bits-1), 2**(acc_bits-1) - 1]``. Filler entries have code 0, whose codebook value is zero, and
+   change nothing; columns with ``x_k == 0`` are never broadcast;
+3. write-back: ``y = sat_act((acc + 2**(wf-1)) >> wf)`` (round to nearest, ties towards +infinity; no rounding
+   term when wf = 0; ``>>`` is an arithmetic shift) clamped to the ``act_bits`` range;
+4. if the layer has ReLU: ``y = max(y, 0)``.
+
+Outputs land in storage order (see :mod:`openeie.program`) and are the next layer's inputs.
+
+Because the accumulation saturates, the order of step 2 matters only for rows that touch the accumulator's
+limits; the model follows the storage order exactly for those rows.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from openeie.compiler.lower import decode_pe_layer
+from openeie.fixed import dequantize, fixed_range, quantize, round_shift, saturate
+from openeie.layout import Mem, to_signed
+from openeie.program import Program
+
+__all__ = ["quantize_input", "layer_entries", "run_layer", "run", "run_logical", "run_float",
+           "fixed_point_error", "error_bound"]
+
+_entry_cache: "weakref.WeakKeyDictionary[Program, dict]" = weakref.WeakKeyDictionary()
+
+
+def quantize_input(cfg, x, saturate_ok: bool = False) -> np.ndarray:
+    """Float input activations -> engine activation format (int64). Out-of-range values raise unless
+    ``saturate_ok``."""
+    return quantize(x, cfg.act_bits, cfg.act_frac_bits, what="input activation", saturate_ok=saturate_ok)
+
+
+def layer_entries(program: Program, index: int):
+    """Real (non-filler) entries of a layer as ``(out_pos, col, weight)``, sorted by output storage position and
+    then by column (the order the engine accumulates them in). ``weight`` is the fixed-point codebook value."""
+    cache = _entry_cache.setdefault(program, {})
+    if index in cache:
+        return cache[index]
+    cfg = program.config
+    cb = to_signed(program.mems[Mem.CODEBOOK][0], cfg.weight_bits)
+    base = index * cfg.codebook_size
+    pos_l, col_l, w_l = [], [], []
+    for pe in range(cfg.n_pe):
+        col, slot, code = decode_pe_layer(program, index, pe)
+        real = code != 0
+        pos_l.append(slot[real] * cfg.n_pe + pe)
+        col_l.append(col[real])
+        w_l.append(cb[base + code[real]])
+    pos, col, w = np.concatenate(pos_l), np.concatenate(col_l), np.concatenate(w_l)
+    order = np.lexsort((col, pos))
+    cache[index] = (pos[order], col[order], w[order])
+    return cache[index]
+
+
+def _layer_bias(program: Program, index: int) -> np.ndarray:
+    """Biases of a layer in output storage order (int64, ``out_slots * n_pe``)."""
+    cfg = program.config
+    info = program.layers[index]
+    b = to_signed(program.mems[Mem.BIAS][:, info.bias_base: info.bias_base + info.out_slots], cfg.act_bits)
+    return b.T.reshape(-1)          # position = slot * n_pe + pe
+
+
+def run_layer(program: Program, index: int, x_storage) -> np.ndarray:
+    """One layer on storage-order inputs ``x_storage`` (``(n_cols,)`` or ``(batch, n_cols)`` int64).
+
+    Returns storage-order outputs of shape ``(out_slots * n_pe,)`` or ``(batch, out_slots * n_pe)``.
+    """
+    cfg = program.config
+    info = program.layers[index]
+    x = np.asarray(x_storage, dtype=np.int64)
+    single = x.ndim == 1
+    x = np.atleast_2d(x)
+    if x.shape[1] != info.n_cols:
+        raise ValueError(f"layer {info.name!r} takes {info.n_cols} storage-order inputs, got {x.shape[1]}")
+    wf = cfg.weight_frac_bits
+    n_pos = info.out_slots * cfg.n_pe
+    pos, col, w = layer_entries(program, index)
+    init = _layer_bias(program, index) << wf                     # (n_pos,)
+    acc = np.broadcast_to(init[:, None], (n_pos, x.shape[0])).copy()
+    lo, hi = fixed_range(cfg.acc_bits)
+    if len(pos):
+        prod = w[:, None] * x.T[col]                             # (nnz, batch), exact in int64
+        starts = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]])
+        rows = pos[starts]
+        # Exact prefix sums per row (int64): |acc| < 2**47 and |prod| < 2**47 keep every partial sum exact.
+        csum = np.cumsum(prod, axis=0)
+        before = np.where(starts[:, None] > 0, csum[starts - 1], 0)
+        seg_len = np.diff(np.r_[starts, len(pos)])
+        partial = csum - np.repeat(before, seg_len, axis=0) + init[np.repeat(rows, seg_len)][:, None]
+        pmin = np.minimum.reduceat(partial, starts, axis=0)
+        pmax = np.maximum.reduceat(partial, starts, axis=0)
+        total = partial[np.r_[starts[1:], len(pos)] - 1]
+        acc[rows] = total
+        # Rows whose running sum left the accumulator's range: replay with saturation, in order.
+        for r_i, b_i in zip(*np.nonzero((pmin < lo) | (pmax > hi))):
+            seg = slice(starts[r_i], starts[r_i] + seg_len[r_i])
+            a = int(init[rows[r_i]])
+            for p in prod[seg, b_i]:
+                a = min(max(a + int(p), lo), hi)
+            acc[rows[r_i], b_i] = a
+    y = saturate(round_shift(acc, wf), cfg.act_bits)
+    if info.relu:
+        y = np.maximum(y, 0)
+    y = y.T
+    return y[0] if single else y
+
+
+def run(program: Program, x_q) -> list:
+    """All layers on logical fixed-point inputs ``x_q`` (``(n_in,)`` or ``(batch, n_in)``); returns each layer's
+    storage-order outputs (the values the engine's activation banks hold after each layer)."""
+    x_q = np.asarray(x_q, dtype=np.int64)
+    if x_q.shape[-1] != program.n_in:
+        raise ValueError(f"network takes {program.n_in} inputs, got an input of shape {x_q.shape}")
+    lo, hi = fixed_range(program.config.act_bits)
+    if x_q.size and (x_q.min() < lo or x_q.max() > hi):
+        raise ValueError(f"input activations must be {program.config.act_bits}-bit integers in {lo}..{hi}")
+    single = x_q.ndim == 1
+    x = np.atleast_2d(x_q)
+    h = np.zeros((x.shape[0], program.layers[0].n_cols), dtype=np.int64)
+    h[:, program.layers[0].in_pos] = x
+    outs = []
+    for index in range(program.n_layers):
+        h = run_layer(program, index, h)
+        outs.append(h[0] if single else h)
+    return outs
+
+
+def run_logical(program: Program, x_q) -> np.ndarray:
+    """Final fixed-point outputs in logical row order."""
+    y = run(program, x_q)[-1]
+    return np.asarray(y)[..., program.layers[-1].out_pos]
+
+
+def run_float(network, x) -> np.ndarray:
+    """Float64 reference (unquantised codebooks, biases and inputs) of a ``CompressedNetwork``."""
+    return network.float_forward(x)
+
+
+def error_bound(cfg, x_float) -> float:
+    """Bound on |fixed - float| of ONE layer's outputs for inputs exactly representable in the activation format
+    and no saturation: output rounding + bias rounding + codebook rounding, in output units::
+
+        2**-(af+1) + 2**-(af+1) + sum_j |x_j| * 2**-(wf+1)
+    """
+    x = np.atleast_2d(np.asarray(x_float, dtype=np.float64))
+    af, wf = cfg.act_frac_bits, cfg.weight_frac_bits
+    return float(2.0 ** -af + np.abs(x).sum(axis=1).max() * 2.0 ** -(wf + 1))
+
+
+def fixed_point_error(network, program: Program, x_float) -> dict:
+    """Compare the engine's fixed-point outputs (golden model) with the float reference.
+
+    Returns per-layer and final ``max_abs`` / ``rms`` errors in real units. Each layer's float reference is
+    computed from the *same* fixed-point input the engine layer sees, so per-layer figures isolate that layer's
+    error; ``final`` compares the whole chain with the float network.
+    """
+    cfg = program.config
+    x = np.atleast_2d(np.asarray(x_float, dtype=np.float64))
+    x_q = quantize_input(cfg, x, saturate_ok=True)
+    outs = run(program, x_q)
+    report = {"layers": []}
+    h_q = x_q
+    for index, (layer, info) in enumerate(zip(network, program.layers)):
+        y_ref = dequantize(h_q, cfg.act_frac_bits) @ layer.dense_weights().T + layer.bias_or_zeros()
+        if layer.relu:
+            y_ref = np.maximum(y_ref, 0)
+        y_q = np.atleast_2d(outs[index])[:, info.out_pos]
+        err = dequantize(y_q, cfg.act_frac_bits) - y_ref
+        report["layers"].append({"name": info.name, "max_abs": float(np.abs(err).max()),
+                                 "rms": float(np.sqrt(np.mean(err ** 2))),
+                                 "bound": error_bound(cfg, dequantize(h_q, cfg.act_frac_bits))})
+        h_q = y_q
+    final = dequantize(h_q, cfg.act_frac_bits) - network.float_forward(x)
+    report["final"] = {"max_abs": float(np.abs(final).max()), "rms": float(np.sqrt(np.mean(final ** 2)))}
+    return report
