@@ -63,7 +63,7 @@ class CompressedLayer:
         if len(codebook) < 2:
             raise NetworkError(f"layer {self.name!r}: codebook has {len(codebook)} entries: expected at least 2")
         if codebook[0] != 0.0:
-            raise NetworkError(f"layer {self.name!r}: codebook[0] = {codebook[0]!r}: expected 0.0 "
+            raise NetworkError(f"layer {self.name!r}: codebook[0] = {float(codebook[0]):g}: expected 0.0 "
                                f"(code 0 is reserved for zero)")
         if not np.all(np.isfinite(codebook)):
             raise NetworkError(f"layer {self.name!r}: codebook holds a non-finite value")

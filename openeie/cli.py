@@ -1,0 +1,104 @@
+"""``openeie`` command line: wires the library's parts together; every command is a thin shell around a function."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _config(path):
+    from .config import EngineConfig
+    return EngineConfig.load(path) if path else None
+
+
+def _add_config(p, help_default="the engine defaults (EIE's)"):
+    p.add_argument("--config", metavar="CFG.json", help=f"engine configuration JSON (default: {help_default})")
+
+
+# ---- commands -------------------------------------------------------------------------------------------
+
+def cmd_compile(args):
+    from .config import EngineConfig
+    from .compiler.images import save_images
+    from .compiler.lower import lower
+    from .compiler.netfile import load_network
+    cfg = _config(args.config) or EngineConfig()
+    network = load_network(args.net)
+    program = lower(network, cfg)
+    out = save_images(program, args.output)
+    from .compiler.storage import storage_report
+    t = storage_report(program)["totals"]
+    print(f"compiled {len(network)} layer(s) for {cfg.n_pe} PEs into {out}/: {t['nnz']} non-zeros, "
+          f"{t['fillers']} fillers, {t['total_bits'] / 8 / 1024:.1f} KiB, {t['compression_ratio']:.1f}x vs dense fp32")
+
+
+def cmd_demo(args):
+    from .demo import run_demo
+    report = run_demo(Path(args.output), config_path=args.config, quick=args.quick)
+    print(f"report written to {args.output}/report.md and {args.output}/report.json")
+    for line in report.get("summary_lines", []):
+        print("  " + line)
+
+
+def cmd_bench(args):
+    from . import bench
+    if args.what == "compile":
+        result = bench.bench_compile(seed=args.seed, repeats=args.repeats)
+    else:  # pragma: no cover - argparse restricts choices
+        raise SystemExit(f"unknown benchmark {args.what!r}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="openeie", description="OpenEIE: compress, compile, run, simulate and "
+                                     "synthesize EIE-style compressed-network inference engines.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("compile", help="compile a network file (.npz/.safetensors) into memory images",
+                       description="Compile NET into per-PE memory images: $readmemh hex files, a checked binary "
+                                   "container (program.oeie) and manifest.json. NET schema: see "
+                                   "openeie.compiler.netfile (layer<k>.codebook, layer<k>.codes or layer<k>.weight, "
+                                   "optional layer<k>.bias and layer<k>.relu).")
+    p.add_argument("net", metavar="NET", help=".npz or .safetensors network file")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    _add_config(p)
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("demo", help="run the whole flow on the built-in default network and write a report")
+    p.add_argument("-o", "--output", default="out/demo", metavar="DIR", help="report directory (default: out/demo)")
+    p.add_argument("--quick", action="store_true", help="smaller, faster run (for tests)")
+    _add_config(p, "a small 8-PE engine with EIE's formats")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("bench", help="benchmarks that print their figures")
+    p.add_argument("what", choices=["compile"], help="compile: encode throughput on a VGG-6-sized layer")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeats", type=int, default=3, help="timed repetitions (the best is reported)")
+    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv=None) -> int:
+    from .errors import USER_ERRORS
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except USER_ERRORS as e:
+        print(f"openeie: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("openeie: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
