@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from openeie.config import EngineConfig
+from openeie._np import has_duplicates
 from openeie.fixed import FixedRangeError, quantize
 from openeie.layout import (Mem, layer_desc_layout, mem_depth, pack_entries, pack_struct, to_unsigned,
                             unpack_entries)
@@ -68,7 +69,7 @@ def _check_assignment(layer, row_pe, row_slot, n_pe):
     if row_pe.min() < 0 or row_pe.max() >= n_pe or row_slot.min() < 0:
         raise NetworkError(f"layer {layer.name!r}: row assignment uses PE outside 0..{n_pe - 1} or a negative slot")
     pos = row_slot * n_pe + row_pe
-    if len(np.unique(pos)) != len(pos):
+    if has_duplicates(pos):
         raise NetworkError(f"layer {layer.name!r}: row assignment puts two rows in the same PE slot")
     return row_pe, row_slot
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from openeie._np import has_duplicates
+
 __all__ = ["NetworkError", "CompressedLayer", "CompressedNetwork"]
 
 
@@ -77,7 +79,7 @@ class CompressedLayer:
                 raise NetworkError(f"layer {self.name!r}: weight code {codes[bad][0]} out of range "
                                    f"1..{len(codebook) - 1} (code 0 means zero and is not stored)")
             key = rows * n_in + cols
-            if len(np.unique(key)) != len(key):
+            if has_duplicates(key):
                 raise NetworkError(f"layer {self.name!r}: duplicate (row, column) positions")
         if self.bias is not None:
             bias = np.asarray(self.bias, dtype=np.float64).ravel()

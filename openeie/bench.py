@@ -32,3 +32,85 @@ def bench_compile(seed: int = 0, repeats: int = 3, n_in: int = 25088, n_out: int
     printer(f"  {result['weights_per_s'] / 1e6:.1f} M weights/s (target >= 10 M weights/s: "
             f"{'met' if result['weights_per_s'] >= 10e6 else 'NOT met'}), {result['nnz_per_s'] / 1e6:.2f} M non-zeros/s")
     return result
+
+
+def eie_config(n_pe: int = 64, fifo_depth: int = 8, **overrides):
+    """EIE's engine (formats, 128 KB sparse-matrix SRAM per PE) with pointer and activation memories sized for
+    the largest benchmark layer (VGG-6: 25088 inputs)."""
+    from .benchmarks import EIE_LAYERS
+    from .config import EngineConfig
+    widest = max(max(l.n_in, l.n_out) for l in EIE_LAYERS)
+    groups = -(-widest // n_pe)
+    ptr = groups * n_pe + 2
+    kw = dict(n_pe=n_pe, fifo_depth=fifo_depth, act_depth=groups, ptr_depth=ptr + ptr % 2,
+              bias_depth=max(1024, groups), max_layers=1)
+    kw.update(overrides)
+    return EngineConfig(**kw)
+
+
+def lower_growing(network, cfg, assignments=None):
+    """Lower ``network``; if the sparse-matrix SRAM is too small (small n_pe), grow it by powers of two.
+    Returns ``(program, cfg_used)``."""
+    from .compiler.lower import lower
+    from .compiler.network import NetworkError
+    while True:
+        try:
+            return lower(network, cfg, assignments), cfg
+        except NetworkError as e:
+            if "sparse-matrix words per PE" not in str(e) or cfg.spmat_depth_words >= 1 << 24:
+                raise
+            cfg = cfg.replace(spmat_depth_words=cfg.spmat_depth_words * 2)
+
+
+def eie_layer_program(bench_layer, cfg, seed: int = 0, balance: bool = False):
+    """Build one EIE benchmark layer (seeded weights and input) and lower it. Returns ``(program, x_q, cfg)``."""
+    from .benchmarks import random_activations, random_layer
+    layer = random_layer(bench_layer.n_in, bench_layer.n_out, bench_layer.weight_density, cfg.code_bits,
+                         seed=seed, name=bench_layer.name)
+    x_q = random_activations(bench_layer.n_in, bench_layer.act_density, cfg.act_bits, seed=seed + 1)
+    assignments = None
+    if balance:
+        from .compiler.balance import balanced_assignment
+        assignments = [balanced_assignment(layer, cfg.n_pe, cfg.rel_index_bits)]
+    program, cfg = lower_growing([layer], cfg, assignments)
+    return program, x_q, cfg
+
+
+def bench_eie(n_pe: int = 64, fifo_depth: int = 8, clock_mhz: float = 800.0, seed: int = 0, layers=None,
+              balance: bool = False, printer=print, progress: bool = False) -> dict:
+    """The nine layers of EIE Table III through the cycle model. Per layer: cycles, time at ``clock_mhz``, ideal
+    cycles (useful MACs / n_pe), load-balance efficiency (useful MACs / (cycles * n_pe)), filler entries; and the
+    suite's wall time (building the seeded layers, lowering and simulating)."""
+    from .benchmarks import EIE_LAYERS
+    from .sim import cycle
+    t0 = time.perf_counter()
+    cfg = eie_config(n_pe, fifo_depth)
+    chosen = [l for l in EIE_LAYERS if layers is None or l.name in layers]
+    rows = []
+    for i, bl in enumerate(_progress(chosen, progress, "EIE layers")):
+        program, x_q, used_cfg = eie_layer_program(bl, cfg, seed=seed + 10 * i, balance=balance)
+        _, stats, timing = cycle.run(program, x_q, values=False)
+        t = timing[0]
+        rows.append({"name": bl.name, "cycles": t.cycles, "ideal_cycles": int(round(t.ideal_cycles)),
+                     "time_us": t.cycles / clock_mhz, "efficiency": t.efficiency,
+                     "fillers": program.layers[0].n_fillers, "compute_cycles": t.compute_cycles,
+                     "macs": t.macs, "bcast_stalls": int(stats.counters["bcast_stalls"]),
+                     "spmat_depth_words": used_cfg.spmat_depth_words})
+    wall = time.perf_counter() - t0
+    result = {"config": cfg.to_dict(), "clock_mhz": clock_mhz, "seed": seed, "balance": balance, "wall_s": wall,
+              "layers": rows}
+    printer(f"EIE benchmark suite: {n_pe} PEs, FIFO {fifo_depth}, {clock_mhz:g} MHz, seed {seed}"
+            f"{', load-balanced rows' if balance else ''}")
+    printer(f"{'layer':<8} {'cycles':>9} {'time us':>9} {'ideal':>9} {'effic.':>7} {'fillers':>9}")
+    for r in rows:
+        printer(f"{r['name']:<8} {r['cycles']:>9} {r['time_us']:>9.2f} {r['ideal_cycles']:>9} "
+                f"{r['efficiency']:>7.3f} {r['fillers']:>9}")
+    printer(f"suite wall time: {wall:.2f} s (target <= 10 s at 64 PEs)")
+    return result
+
+
+def _progress(items, enabled: bool, desc: str):
+    if not enabled:
+        return items
+    from tqdm import tqdm
+    return tqdm(items, desc=desc, unit="layer", leave=False)

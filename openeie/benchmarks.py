@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._np import sorted_unique
 from .compiler.network import CompressedLayer
 
 __all__ = ["BenchLayer", "EIE_LAYERS", "random_layer", "random_activations"]
@@ -35,6 +36,20 @@ EIE_LAYERS = (
 )
 
 
+def _distinct_positions(rng, total: int, count: int) -> np.ndarray:
+    """``count`` distinct uniformly random integers in ``0..total-1`` (sorted), fast for large ``total``."""
+    if count * 4 > total:          # dense: a random subset via a permutation mask
+        keep = np.zeros(total, dtype=bool)
+        keep[rng.permutation(total)[:count]] = True
+        return np.flatnonzero(keep)
+    flat = sorted_unique(rng.integers(0, total, size=count + count // 16 + 16))
+    while len(flat) < count:
+        flat = sorted_unique(np.concatenate([flat, rng.integers(0, total, size=count - len(flat) + 16)]))
+    if len(flat) > count:
+        flat = np.sort(flat[rng.permutation(len(flat))[:count]])
+    return flat
+
+
 def random_layer(n_in: int, n_out: int, density: float, code_bits: int = 4, seed: int = 0,
                  name: str = "layer", relu: bool = False) -> CompressedLayer:
     """A layer with ``round(density * n_in * n_out)`` non-zeros at uniformly random distinct positions, uniformly
@@ -44,7 +59,7 @@ def random_layer(n_in: int, n_out: int, density: float, code_bits: int = 4, seed
     rng = np.random.default_rng(seed)
     total = n_in * n_out
     nnz = int(round(density * total))
-    flat = rng.choice(total, size=nnz, replace=False) if nnz < total else np.arange(total)
+    flat = _distinct_positions(rng, total, nnz)
     rows, cols = np.divmod(flat.astype(np.int64), n_in)
     k = 1 << code_bits
     codes = rng.integers(1, k, size=nnz)

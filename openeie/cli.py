@@ -48,6 +48,9 @@ def cmd_bench(args):
     from . import bench
     if args.what == "compile":
         result = bench.bench_compile(seed=args.seed, repeats=args.repeats)
+    elif args.what == "eie":
+        result = bench.bench_eie(n_pe=args.pes, fifo_depth=args.fifo, clock_mhz=args.clock_mhz, seed=args.seed,
+                                 balance=args.balance, progress=True)
     else:  # pragma: no cover - argparse restricts choices
         raise SystemExit(f"unknown benchmark {args.what!r}")
     if args.json:
@@ -77,8 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("bench", help="benchmarks that print their figures")
-    p.add_argument("what", choices=["compile"], help="compile: encode throughput on a VGG-6-sized layer")
+    p.add_argument("what", choices=["compile", "eie"],
+                   help="compile: encode throughput on a VGG-6-sized layer; eie: the nine layers of EIE Table III "
+                        "through the cycle model")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pes", type=int, default=64, help="eie: number of PEs (default 64)")
+    p.add_argument("--fifo", type=int, default=8, help="eie: activation queue depth (default 8)")
+    p.add_argument("--clock-mhz", type=float, default=800.0, help="eie: clock for the time column (default 800)")
+    p.add_argument("--balance", action="store_true", help="eie: load-aware row assignment instead of i mod N")
     p.add_argument("--repeats", type=int, default=3, help="timed repetitions (the best is reported)")
     p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     p.set_defaults(func=cmd_bench)

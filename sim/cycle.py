@@ -118,19 +118,25 @@ def _phase_cycles(out_slots: int, compute: int) -> int:
     return DESC_CYCLES + (out_slots + 1) + compute + (out_slots + 1)
 
 
-def run(program: Program, x_q, streams: _PeStreams | None = None):
+def run(program: Program, x_q, streams: _PeStreams | None = None, values: bool = True):
     """Run one input vector (logical order, fixed point) through the program.
 
     Returns ``(outputs, stats, timings)``: the storage-order outputs of every layer (as
     :func:`openeie.sim.golden.run`), the :class:`~openeie.stats.Stats` the RTL would count, and a
-    :class:`LayerTiming` per layer.
+    :class:`LayerTiming` per layer. With ``values=False`` (single-layer programs only) the outputs are not
+    computed (``outputs`` is None): timing depends only on which inputs are non-zero.
     """
     cfg = program.config
     n = cfg.n_pe
     x_q = np.asarray(x_q, dtype=np.int64)
     if x_q.ndim != 1:
         raise ValueError(f"the cycle model runs one input vector at a time, got shape {x_q.shape}")
-    outputs = golden.run(program, x_q)
+    if values:
+        outputs = golden.run(program, x_q)
+    elif program.n_layers != 1:
+        raise ValueError("values=False needs a single-layer program: later layers' timing depends on values")
+    else:
+        outputs = None
     streams = streams or _PeStreams(program)
     counters = dict.fromkeys(COUNTERS, 0)
     pe_busy = np.zeros(n, dtype=np.int64)
@@ -171,5 +177,6 @@ def run(program: Program, x_q, streams: _PeStreams | None = None):
         layer_cycles.append(cycles)
         timings.append(LayerTiming(info.name, cycles, compute, k_total, macs, n_entries - macs, macs / n,
                                    macs / (cycles * n)))
-        h = outputs[index]
+        if outputs is not None:
+            h = outputs[index]
     return outputs, Stats(counters=counters, pe_busy=pe_busy, layer_cycles=layer_cycles), timings
