@@ -57,6 +57,22 @@ def cmd_bench(args):
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
 
 
+def cmd_simulate(args):
+    from .simulate import simulate
+    simulate(args.target, config_path=args.config, input_path=args.input, seed=args.seed, count=args.count,
+             json_path=args.json)
+
+
+def cmd_sweep_sim(args):
+    from .sweep_sim import run_sweeps
+    ranges = {}
+    if args.fifo_max:
+        ranges["depths"] = tuple(range(1, args.fifo_max + 1))
+    if args.pes_max:
+        ranges["pes"] = tuple(1 << k for k in range(args.pes_max.bit_length()) if 1 << k <= args.pes_max)
+    run_sweeps(args.output, which=args.sweeps, layers=args.layers, seed=args.seed, **ranges)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openeie", description="OpenEIE: compress, compile, run, simulate and "
                                      "synthesize EIE-style compressed-network inference engines.")
@@ -78,6 +94,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="smaller, faster run (for tests)")
     _add_config(p, "a small 8-PE engine with EIE's formats")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("simulate", help="cycle-accurate simulation of a compiled network or a network file",
+                       description="Run NET_OR_IMAGES (a network file, compiled on the fly, or images written by "
+                                   "'openeie compile') through the cycle model: per-layer cycles, efficiency, "
+                                   "counters and outputs.")
+    p.add_argument("target", metavar="NET_OR_IMAGES", help=".npz/.safetensors network, images directory or .oeie")
+    _add_config(p)
+    p.add_argument("--input", metavar="X.npy", help="float inputs, (n_in,) or (batch, n_in) (default: seeded "
+                   "uniform [0, 1))")
+    p.add_argument("--count", type=int, default=1, help="number of random inputs when --input is not given")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", metavar="PATH", help="write cycles, counters and outputs as JSON")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("sweep-sim", help="architecture sweeps on the EIE layers (FIFO depth, PEs, index bits)")
+    p.add_argument("-o", "--output", default="out/sweep-sim", metavar="DIR")
+    p.add_argument("--sweeps", nargs="+", choices=["fifo", "pes", "rel"], default=["fifo", "pes", "rel"])
+    p.add_argument("--layers", nargs="+", metavar="NAME", help="EIE layers to use (default: all nine)")
+    p.add_argument("--fifo-max", type=int, help="largest FIFO depth (default 32)")
+    p.add_argument("--pes-max", type=int, help="largest PE count, powers of two from 1 (default 256)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_sweep_sim)
 
     p = sub.add_parser("bench", help="benchmarks that print their figures")
     p.add_argument("what", choices=["compile", "eie"],

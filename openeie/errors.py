@@ -9,5 +9,6 @@ from .compiler.images import ImageError
 
 __all__ = ["USER_ERRORS"]
 
+# ValueError covers the remaining bad-input checks (input shapes, ranges) that raise it with a full message.
 USER_ERRORS = (ConfigError, FixedRangeError, NetworkError, ImageError, FileNotFoundError, IsADirectoryError,
-               PermissionError)
+               PermissionError, ValueError)
