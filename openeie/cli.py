@@ -73,6 +73,12 @@ def cmd_sweep_sim(args):
     run_sweeps(args.output, which=args.sweeps, layers=args.layers, seed=args.seed, **ranges)
 
 
+def cmd_energy(args):
+    from .energy_report import energy_report
+    energy_report(args.target, config_path=args.config, bench=args.bench, layer=args.layer, table_path=args.table,
+                  seed=args.seed, json_path=args.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openeie", description="OpenEIE: compress, compile, run, simulate and "
                                      "synthesize EIE-style compressed-network inference engines.")
@@ -116,6 +122,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pes-max", type=int, help="largest PE count, powers of two from 1 (default 256)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_sweep_sim)
+
+    p = sub.add_parser("energy", help="energy per inference (SRAM vs DRAM) of a network or an EIE layer",
+                       description="Price the cycle model's access counts with an energy table (default: 45 nm, "
+                                   "Horowitz ISSCC 2014 via EIE Table I; see openeie/sim/energy_45nm.yaml).")
+    p.add_argument("target", nargs="?", metavar="NET_OR_IMAGES", help="network file or images (or use --bench)")
+    p.add_argument("--bench", choices=["eie"], help="use the EIE benchmark layers instead of a network")
+    p.add_argument("--layer", metavar="NAME", help="one layer only (e.g. Alex-7 with --bench eie)")
+    p.add_argument("--table", metavar="TABLE.yaml", help="energy table of another technology (same format)")
+    _add_config(p)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", metavar="PATH")
+    p.set_defaults(func=cmd_energy)
 
     p = sub.add_parser("bench", help="benchmarks that print their figures")
     p.add_argument("what", choices=["compile", "eie"],

@@ -47,6 +47,11 @@ class LayerTiming:
     fillers: int
     ideal_cycles: float
     efficiency: float
+    counters: dict          # this layer's share of the run's global counters
+
+    def stats(self) -> Stats:
+        """This layer alone as a :class:`Stats` (per-PE busy counts are not split by layer: zeros)."""
+        return Stats(counters=dict(self.counters), pe_busy=np.zeros(0, dtype=np.int64), layer_cycles=[self.cycles])
 
 
 class _PeStreams:
@@ -144,6 +149,7 @@ def run(program: Program, x_q, streams: _PeStreams | None = None, values: bool =
     last_word = np.full(n, -1, dtype=np.int64)
     h = program.input_storage(x_q)
     for index, info in enumerate(program.layers):
+        before = dict(counters)
         cols, z, z_end = _broadcast_schedule(h, n, info.in_groups)
         k_total = len(cols)
         starts = np.stack([streams.ptr[p][info.ptr_base + cols] for p in range(n)], axis=1)      # (K, n)
@@ -176,7 +182,7 @@ def run(program: Program, x_q, streams: _PeStreams | None = None, values: bool =
         pe_busy += entries.sum(axis=0)
         layer_cycles.append(cycles)
         timings.append(LayerTiming(info.name, cycles, compute, k_total, macs, n_entries - macs, macs / n,
-                                   macs / (cycles * n)))
+                                   macs / (cycles * n), {k: counters[k] - before[k] for k in COUNTERS}))
         if outputs is not None:
             h = outputs[index]
     return outputs, Stats(counters=counters, pe_busy=pe_busy, layer_cycles=layer_cycles), timings

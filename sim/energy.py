@@ -1,0 +1,149 @@
+"""Energy model: a pure function of the engine's access counters and a sourced energy table.
+
+``energy(stats, cfg, table)`` prices every counted access and operation (counter names in
+:mod:`openeie.stats`) with the table's laws (``sim/energy_45nm.yaml`` by default; the laws are stated there) and
+returns picojoules per component. Memory sizes come from the configuration: each PE's sparse-matrix SRAM is
+``spmat_depth_words x spmat_word_bits``, a pointer bank ``ptr_bank_depth x ptr_bits``, and so on.
+
+Components: ``pointer_sram``, ``spmat_sram``, ``codebook``, ``activation_sram``, ``accumulators``, ``bias_sram``,
+``queues``, ``mac``, ``dram``.
+
+Scenarios for the same work (:func:`scenarios`):
+
+* ``dense_fp32_dram``: the uncompressed layer, fp32 weights streamed from DRAM, an fp32 multiply-add per weight
+  (every weight, every input: no sparsity is exploited);
+* ``compressed_dram``: the engine, but sparse-matrix words and pointers are read from DRAM;
+* ``compressed_sram``: the engine as built: everything on chip (the EIE case).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from openeie.stats import Stats
+
+__all__ = ["EnergyTable", "load_table", "energy", "scenarios", "COMPONENTS"]
+
+COMPONENTS = ("pointer_sram", "spmat_sram", "codebook", "activation_sram", "accumulators", "bias_sram", "queues",
+              "mac", "dram")
+
+
+class EnergyTable:
+    """Energy laws read from a table file (see ``sim/energy_45nm.yaml`` for the format)."""
+
+    _REQUIRED = {"int_add": ("ref_bits", "ref_pj"), "int_mult": ("ref_bits", "ref_pj"),
+                 "float32": ("add_pj", "mult_pj"),
+                 "sram": ("ref_bytes", "ref_width_bits", "ref_pj", "exponent", "min_bytes"),
+                 "dram": ("pj_per_bit",)}
+
+    def __init__(self, data: dict, origin: str = "table"):
+        if not isinstance(data, dict):
+            raise ValueError(f"energy table {origin}: expected a mapping at the top level")
+        for section, keys in self._REQUIRED.items():
+            if not isinstance(data.get(section), dict):
+                raise ValueError(f"energy table {origin}: section {section!r} is missing")
+            for k in keys:
+                v = data[section].get(k)
+                if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                    raise ValueError(f"energy table {origin}: {section}.{k} = {v!r}: expected a number >= 0")
+        self.data = data
+        self.name = str(data.get("name", origin))
+
+    def add_pj(self, bits: int) -> float:
+        t = self.data["int_add"]
+        return t["ref_pj"] * bits / t["ref_bits"]
+
+    def mult_pj(self, a_bits: int, b_bits: int) -> float:
+        t = self.data["int_mult"]
+        return t["ref_pj"] * a_bits * b_bits / t["ref_bits"] ** 2
+
+    def sram_pj(self, size_bytes: float, width_bits: int) -> float:
+        """Energy of one access of ``width_bits`` to an array of ``size_bytes``, in pJ."""
+        t = self.data["sram"]
+        return t["ref_pj"] * (width_bits / t["ref_width_bits"]) * \
+            (max(size_bytes, t["min_bytes"]) / t["ref_bytes"]) ** t["exponent"]
+
+    def dram_pj(self, bits: int) -> float:
+        return self.data["dram"]["pj_per_bit"] * bits
+
+    @property
+    def fp32_mac_pj(self) -> float:
+        return self.data["float32"]["add_pj"] + self.data["float32"]["mult_pj"]
+
+
+def load_table(path=None) -> EnergyTable:
+    """The default 45 nm table, or a user's YAML/JSON table file."""
+    if path is None:
+        text = resources.files("openeie.sim").joinpath("energy_45nm.yaml").read_text()
+        origin = "energy_45nm.yaml"
+    else:
+        try:
+            text = Path(path).read_text()
+        except OSError as e:
+            raise ValueError(f"cannot read energy table {str(path)!r}: {e.strerror}") from None
+        origin = str(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ValueError(f"energy table {origin} is not valid YAML/JSON: {e}") from None
+    return EnergyTable(data, origin)
+
+
+def _per_access(cfg, table: EnergyTable) -> dict:
+    """Energy per counted access, per component, in pJ."""
+    act_words = cfg.act_depth
+    col_bits = max(1, (cfg.max_columns - 1).bit_length())
+    return {
+        "pointer_sram": table.sram_pj(cfg.ptr_bank_depth * cfg.ptr_bits / 8, cfg.ptr_bits),
+        "spmat_sram": table.sram_pj(cfg.spmat_depth_words * cfg.spmat_word_bits / 8, cfg.spmat_word_bits),
+        "codebook": table.sram_pj(cfg.codebook_depth * cfg.weight_bits / 8, cfg.weight_bits),
+        "activation_sram": table.sram_pj(act_words * cfg.act_bits / 8, cfg.act_bits),
+        "accumulators": table.sram_pj(act_words * cfg.acc_bits / 8, cfg.acc_bits),
+        "bias_sram": table.sram_pj(cfg.bias_depth * cfg.act_bits / 8, cfg.act_bits),
+        "queue": table.sram_pj(cfg.fifo_depth * (cfg.act_bits + col_bits) / 8, cfg.act_bits + col_bits),
+        "mac": table.mult_pj(cfg.weight_bits, cfg.act_bits) + table.add_pj(cfg.acc_bits),
+    }
+
+
+def energy(stats: Stats, cfg, table: EnergyTable | None = None, weights_in_dram: bool = False) -> dict:
+    """Energy breakdown in pJ of the work counted in ``stats`` (one run), per component in :data:`COMPONENTS`.
+
+    With ``weights_in_dram`` the sparse-matrix words and pointers are read from DRAM instead of SRAM.
+    """
+    table = table or load_table()
+    e = _per_access(cfg, table)
+    c = stats.counters
+    out = dict.fromkeys(COMPONENTS, 0.0)
+    if weights_in_dram:
+        out["dram"] = table.dram_pj(c["spmat_reads"] * cfg.spmat_word_bits + c["ptr_reads"] * cfg.ptr_bits)
+    else:
+        out["pointer_sram"] = c["ptr_reads"] * e["pointer_sram"]
+        out["spmat_sram"] = c["spmat_reads"] * e["spmat_sram"]
+    out["codebook"] = c["codebook_reads"] * e["codebook"]
+    out["activation_sram"] = (c["act_reads"] + c["act_writes"]) * e["activation_sram"]
+    out["accumulators"] = (c["acc_reads"] + c["acc_writes"]) * e["accumulators"]
+    out["bias_sram"] = c["bias_reads"] * e["bias_sram"]
+    out["queues"] = 2 * c["fifo_pushes"] * e["queue"]           # every pushed pair is also popped
+    out["mac"] = c["macs"] * e["mac"]
+    return out
+
+
+def dense_fp32_dram_pj(n_in: int, n_out: int, table: EnergyTable | None = None) -> float:
+    """The uncompressed layer: fp32 weights from DRAM and an fp32 multiply-add for every weight."""
+    table = table or load_table()
+    weights = n_in * n_out
+    return weights * (table.dram_pj(32) + table.fp32_mac_pj)
+
+
+def scenarios(stats: Stats, cfg, shapes, table: EnergyTable | None = None) -> dict:
+    """The SRAM-vs-DRAM comparison for the work in ``stats``. ``shapes`` lists ``(n_in, n_out)`` of the layers
+    the run covered. Energies in pJ; ratios relative to the on-chip (EIE) case."""
+    table = table or load_table()
+    sram = sum(energy(stats, cfg, table).values())
+    dram = sum(energy(stats, cfg, table, weights_in_dram=True).values())
+    dense = sum(dense_fp32_dram_pj(n_in, n_out, table) for n_in, n_out in shapes)
+    return {"dense_fp32_dram_pj": dense, "compressed_dram_pj": dram, "compressed_sram_pj": sram,
+            "dense_over_sram": dense / sram, "compressed_dram_over_sram": dram / sram}
