@@ -79,6 +79,25 @@ def cmd_energy(args):
                   seed=args.seed, json_path=args.json)
 
 
+def _int_list(text):
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers, e.g. 2,4,8") from None
+
+
+def cmd_sweep(args):
+    from .sweep import DEFAULT_GRID, KNOBS, run_sweep
+    grid = {k: (getattr(args, k) or DEFAULT_GRID[k]) for k in KNOBS}
+    if args.bench == "eie":
+        from .sweep import eie_context
+        ctx = eie_context(args.layer or "Alex-8", code_bits=tuple(grid["code_bits"]), seed=args.seed)
+    else:
+        from .sweep import digits_context
+        ctx = digits_context(code_bits=tuple(grid["code_bits"]), cache_dir=args.cache, seed=args.seed)
+    run_sweep(ctx, grid, args.output, workers=args.workers, dask_address=args.dask)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openeie", description="OpenEIE: compress, compile, run, simulate and "
                                      "synthesize EIE-style compressed-network inference engines.")
@@ -134,6 +153,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="PATH")
     p.set_defaults(func=cmd_energy)
+
+    p = sub.add_parser("sweep", help="design-space exploration: bit widths, PEs, FIFO -> storage, cycles, energy, "
+                       "accuracy, with Pareto plots",
+                       description="Grid over code_bits, rel_index_bits, act_bits, n_pe, fifo_depth (comma-separated "
+                                   "values; defaults in openeie.sweep.DEFAULT_GRID) on the bundled digits model or an "
+                                   "EIE layer. Writes sweep.csv, sweep.json and Pareto plots (PNG, SVG).")
+    for knob in ("code_bits", "rel_index_bits", "act_bits", "n_pe", "fifo_depth"):
+        p.add_argument(f"--{knob.replace('_', '-')}", dest=knob, type=_int_list, metavar="V1,V2,...")
+    p.add_argument("--bench", choices=["eie"], help="sweep an EIE benchmark layer instead of the digits model")
+    p.add_argument("--layer", metavar="NAME", help="EIE layer with --bench eie (default Alex-8)")
+    p.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
+    p.add_argument("--dask", metavar="SCHEDULER", help="run on an existing Dask cluster (e.g. tcp://host:8786)")
+    p.add_argument("--cache", metavar="DIR", default=".cache/openeie", help="model cache directory")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", default="out/sweep", metavar="DIR")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("bench", help="benchmarks that print their figures")
     p.add_argument("what", choices=["compile", "eie"],

@@ -1,0 +1,237 @@
+"""``openeie sweep``: design-space exploration over engine knobs -> storage, cycles, energy, accuracy.
+
+A sweep is a grid over ``code_bits``, ``rel_index_bits``, ``act_bits``, ``n_pe`` and ``fifo_depth``. For every
+point the network is lowered with that configuration and measured:
+
+* ``storage_bits`` / ``compression_ratio`` from the images (:mod:`openeie.compiler.storage`);
+* ``cycles`` (mean over ``cycle_inputs`` inputs) and ``energy_pj`` from the cycle model and the energy table;
+* ``accuracy``: the engine's fixed-point (golden model) top-1 accuracy on the test set, where the target has
+  labelled data (the bundled digits model; the EIE layers have none).
+
+Weight sharing depends on ``code_bits`` only, so the target compresses the network once per ``code_bits`` value
+before the grid is dispatched. Points run in parallel on local processes by default, or on an existing Dask
+cluster given its scheduler address. Results go to CSV and JSON, and Pareto plots (energy vs accuracy, storage vs
+accuracy; or energy/storage vs cycles without accuracy) to PNG and SVG.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["KNOBS", "DEFAULT_GRID", "SweepContext", "point_config", "evaluate_point", "pareto_front",
+           "run_sweep", "expand_grid"]
+
+KNOBS = ("code_bits", "rel_index_bits", "act_bits", "n_pe", "fifo_depth")
+DEFAULT_GRID = {"code_bits": [2, 3, 4, 5, 6], "rel_index_bits": [3, 4, 5], "act_bits": [8, 12, 16],
+                "n_pe": [4, 16, 64], "fifo_depth": [2, 8]}
+ACT_INT_BITS = 6        # activation integer bits (sign included) kept when act_bits varies
+
+
+@dataclass
+class SweepContext:
+    """What every point needs: networks by code_bits, test data, base configuration."""
+    name: str
+    networks: dict                      # code_bits -> CompressedNetwork
+    x_test: np.ndarray | None = None    # float inputs (batch, n_in)
+    y_test: np.ndarray | None = None    # integer labels, or None (no accuracy)
+    base: dict = field(default_factory=dict)
+    cycle_inputs: int = 8
+
+
+def expand_grid(grid: dict) -> list:
+    unknown = sorted(set(grid) - set(KNOBS))
+    if unknown:
+        raise ValueError(f"unknown sweep knob(s) {unknown}: expected some of {list(KNOBS)}")
+    full = {k: list(grid.get(k, [None])) for k in KNOBS}
+    return [dict(zip(KNOBS, values)) for values in itertools.product(*full.values())]
+
+
+def point_config(point: dict, base: dict):
+    """EngineConfig of a grid point: the base configuration with the point's knobs; when ``act_bits`` changes,
+    the activation format keeps ``ACT_INT_BITS`` integer bits and the accumulator holds a full product."""
+    from .config import EngineConfig
+    kw = dict(base)
+    for k, v in point.items():
+        if v is not None:
+            kw[k] = v
+    if point.get("act_bits") is not None:
+        kw["act_frac_bits"] = max(0, point["act_bits"] - ACT_INT_BITS)
+    if point.get("rel_index_bits") is not None or point.get("code_bits") is not None:
+        entry = kw.get("code_bits", 4) + kw.get("rel_index_bits", 4)
+        kw["entries_per_word"] = max(1, 64 // entry)
+    kw["acc_bits"] = max(kw.get("acc_bits", 32), kw.get("weight_bits", 16) + kw.get("act_bits", 16))
+    return EngineConfig(**kw)
+
+
+def evaluate_point(point: dict, ctx: SweepContext) -> dict:
+    """Measure one grid point (runs in a worker process)."""
+    from .compiler.lower import lower
+    from .compiler.network import NetworkError
+    from .compiler.storage import storage_report
+    from .config import ConfigError
+    from .sim import cycle, golden
+    from .sim.energy import energy
+    row = dict(point)
+    try:
+        cfg = point_config(point, ctx.base)
+        network = ctx.networks[cfg.code_bits]
+        program = lower(network, cfg)
+    except (ConfigError, NetworkError) as e:
+        row["error"] = str(e)
+        return row
+    totals = storage_report(program)["totals"]
+    row["storage_bits"] = totals["total_bits"]
+    row["compression_ratio"] = totals["compression_ratio"]
+    x_q = golden.quantize_input(cfg, ctx.x_test, saturate_ok=True)
+    if ctx.y_test is not None:
+        y = golden.run_logical(program, x_q)
+        row["accuracy"] = float(np.mean(np.argmax(y, axis=1) == ctx.y_test))
+    streams = cycle._PeStreams(program)
+    cyc, pj = [], []
+    for x in x_q[:ctx.cycle_inputs]:
+        _, stats, _ = cycle.run(program, x, streams=streams)
+        cyc.append(stats.cycles)
+        pj.append(sum(energy(stats, cfg).values()))
+    row["cycles"] = float(np.mean(cyc))
+    row["energy_pj"] = float(np.mean(pj))
+    return row
+
+
+def pareto_front(rows, x_key: str, y_key: str, maximize_y: bool = True) -> list:
+    """Indices of the rows not dominated in (minimise ``x_key``, maximise/minimise ``y_key``)."""
+    pts = [(i, r[x_key], r[y_key] if maximize_y else -r[y_key]) for i, r in enumerate(rows)
+           if r.get(x_key) is not None and r.get(y_key) is not None]
+    front = []
+    for i, x, y in pts:
+        if not any((x2 <= x and y2 >= y) and (x2 < x or y2 > y) for _, x2, y2 in pts):
+            front.append(i)
+    return sorted(front, key=lambda i: rows[i][x_key])
+
+
+def _run_local(points, ctx, workers, progress):
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from tqdm import tqdm
+    results = [None] * len(points)
+    if workers <= 1:
+        for i, p in enumerate(tqdm(points, desc="sweep", disable=not progress, leave=False)):
+            results[i] = evaluate_point(p, ctx)
+        return results
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(evaluate_point, p, ctx): i for i, p in enumerate(points)}
+        for f in tqdm(as_completed(futures), total=len(points), desc="sweep", disable=not progress, leave=False):
+            results[futures[f]] = f.result()
+    return results
+
+
+def _run_dask(points, ctx, address, progress):
+    from distributed import Client, as_completed
+    from tqdm import tqdm
+    results = [None] * len(points)
+    with Client(address) as client:
+        ctx_future = client.scatter(ctx, broadcast=True)
+        futures = [client.submit(evaluate_point, p, ctx_future, pure=False) for p in points]
+        index = {f.key: i for i, f in enumerate(futures)}
+        for f in tqdm(as_completed(futures), total=len(points), desc="sweep (dask)", disable=not progress,
+                      leave=False):
+            results[index[f.key]] = f.result()
+    return results
+
+
+def _plots(rows, out_dir: Path, has_accuracy: bool):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ok = [r for r in rows if "error" not in r]
+    pairs = ([("energy_pj", "accuracy"), ("storage_bits", "accuracy")] if has_accuracy
+             else [("energy_pj", "cycles"), ("storage_bits", "cycles")])
+    written = []
+    for x_key, y_key in pairs:
+        maximize = y_key == "accuracy"
+        fig, ax = plt.subplots(figsize=(6.5, 4.5))
+        codes = sorted({r["code_bits"] for r in ok})
+        for cb in codes:
+            sel = [r for r in ok if r["code_bits"] == cb]
+            ax.scatter([r[x_key] for r in sel], [r[y_key] for r in sel], s=14, alpha=0.6, label=f"{cb}-bit codes")
+        front = [ok[i] for i in pareto_front(ok, x_key, y_key, maximize)]
+        ax.plot([r[x_key] for r in front], [r[y_key] for r in front], "k-", lw=1.2, label="Pareto front")
+        ax.set_xscale("log")
+        ax.set(xlabel={"energy_pj": "energy per inference (pJ)", "storage_bits": "storage (bits)"}[x_key],
+               ylabel={"accuracy": "engine accuracy (fixed point)", "cycles": "cycles per inference"}[y_key],
+               title=f"{y_key} vs {x_key.split('_')[0]}")
+        if not maximize:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        for ext in ("png", "svg"):
+            path = out_dir / f"pareto_{x_key.split('_')[0]}_{y_key}.{ext}"
+            fig.savefig(path, dpi=120)
+            written.append(path)
+        plt.close(fig)
+    return written
+
+
+def run_sweep(ctx: SweepContext, grid: dict, out_dir, workers: int | None = None, dask_address: str | None = None,
+              progress: bool = True, printer=print) -> dict:
+    """Evaluate every grid point; write ``sweep.csv``, ``sweep.json`` and Pareto plots into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    points = expand_grid(grid)
+    t0 = time.perf_counter()
+    if dask_address:
+        rows = _run_dask(points, ctx, dask_address, progress)
+    else:
+        rows = _run_local(points, ctx, workers or os.cpu_count() or 1, progress)
+    wall = time.perf_counter() - t0
+    has_acc = ctx.y_test is not None
+    ok = [r for r in rows if "error" not in r]
+    fronts = {}
+    if ok:
+        for x_key, y_key in ([("energy_pj", "accuracy"), ("storage_bits", "accuracy")] if has_acc
+                             else [("energy_pj", "cycles"), ("storage_bits", "cycles")]):
+            fronts[f"{x_key}/{y_key}"] = [ok[i] for i in pareto_front(ok, x_key, y_key, y_key == "accuracy")]
+    result = {"target": ctx.name, "grid": grid, "base_config": ctx.base, "points": len(rows), "failed": len(rows) - len(ok),
+              "wall_s": wall, "executor": f"dask {dask_address}" if dask_address else f"{workers or os.cpu_count()} local processes",
+              "rows": rows, "pareto": fronts}
+    (out_dir / "sweep.json").write_text(json.dumps(result, indent=2) + "\n")
+    columns = list(KNOBS) + ["storage_bits", "compression_ratio", "cycles", "energy_pj", "accuracy", "error"]
+    with open(out_dir / "sweep.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow(r)
+    plots = _plots(rows, out_dir, has_acc) if ok else []
+    printer(f"sweep over {len(rows)} points ({result['failed']} did not fit) in {wall:.1f} s on {result['executor']}: "
+            f"{out_dir / 'sweep.csv'}, {len(plots)} plots")
+    for key, front in fronts.items():
+        printer(f"  Pareto front {key}: " + ", ".join(
+            "(" + " ".join(f"{k}={r[k]}" for k in KNOBS) + ")" for r in front[:6]) + (" ..." if len(front) > 6 else ""))
+    return result
+
+
+def eie_context(layer_name: str = "Alex-8", code_bits=(4,), seed: int = 0, cycle_inputs: int = 1,
+                n_inputs: int = 1) -> SweepContext:
+    """One EIE benchmark layer as a sweep target (seeded weights per ``code_bits``; no accuracy)."""
+    from .bench import eie_config
+    from .benchmarks import EIE_LAYERS, random_layer
+    from .compiler.network import CompressedNetwork
+    names = {l.name: l for l in EIE_LAYERS}
+    if layer_name not in names:
+        raise ValueError(f"unknown EIE layer {layer_name!r}: expected one of {sorted(names)}")
+    bl = names[layer_name]
+    nets = {cb: CompressedNetwork([random_layer(bl.n_in, bl.n_out, bl.weight_density, cb, seed=seed, name=bl.name)])
+            for cb in code_bits}
+    rng = np.random.default_rng(seed + 1)
+    x = rng.uniform(-1, 1, size=(n_inputs, bl.n_in)) * (rng.random((n_inputs, bl.n_in)) < bl.act_density)
+    base = {k: v for k, v in eie_config(64).to_dict().items() if k not in KNOBS}
+    base["spmat_depth_words"] = 1 << 20
+    return SweepContext(name=f"EIE {layer_name}", networks=nets, x_test=x, y_test=None, base=base,
+                        cycle_inputs=cycle_inputs)

@@ -1,0 +1,49 @@
+import csv
+import json
+
+import pytest
+
+from openeie.sweep import eie_context, expand_grid, pareto_front, point_config, run_sweep
+
+GRID = {"code_bits": [2, 4], "rel_index_bits": [2, 4], "act_bits": [16], "n_pe": [16], "fifo_depth": [8]}
+
+
+def test_grid_and_point_config():
+    pts = expand_grid(GRID)
+    assert len(pts) == 4 and pts[0] == {"code_bits": 2, "rel_index_bits": 2, "act_bits": 16, "n_pe": 16,
+                                        "fifo_depth": 8}
+    cfg = point_config({"code_bits": 6, "rel_index_bits": 5, "act_bits": 8, "n_pe": 4, "fifo_depth": 2}, {})
+    assert (cfg.code_bits, cfg.act_bits, cfg.act_frac_bits, cfg.entries_per_word) == (6, 8, 2, 5)
+    assert cfg.acc_bits >= cfg.weight_bits + cfg.act_bits
+    with pytest.raises(ValueError, match=r"unknown sweep knob\(s\) \['pes'\]"):
+        expand_grid({"pes": [1]})
+
+
+def test_pareto_front():
+    rows = [{"e": 1, "a": 0.5}, {"e": 2, "a": 0.9}, {"e": 3, "a": 0.8}, {"e": 1.5, "a": 0.5}, {"e": 4, "a": 0.95}]
+    assert pareto_front(rows, "e", "a") == [0, 1, 4]
+
+
+def test_sweep_local_processes(tmp_path):
+    ctx = eie_context("NT-We", code_bits=(2, 4))
+    res = run_sweep(ctx, GRID, tmp_path, workers=2, progress=False, printer=lambda *_: None)
+    assert res["points"] == 4 and res["failed"] == 0
+    rows = list(csv.DictReader(open(tmp_path / "sweep.csv")))
+    assert len(rows) == 4
+    by = {(int(r["code_bits"]), int(r["rel_index_bits"])): r for r in rows}
+    # wider codes cost storage; 2-bit indices need fillers, which cost storage and cycles
+    assert float(by[(4, 4)]["storage_bits"]) > float(by[(2, 4)]["storage_bits"])
+    assert float(by[(4, 2)]["cycles"]) > float(by[(4, 4)]["cycles"])
+    for name in ("pareto_energy_cycles", "pareto_storage_cycles"):
+        assert (tmp_path / f"{name}.png").exists() and (tmp_path / f"{name}.svg").exists()
+
+
+def test_sweep_on_local_dask_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    ctx = eie_context("NT-We", code_bits=(2, 4))
+    local = run_sweep(ctx, GRID, tmp_path / "local", workers=1, progress=False, printer=lambda *_: None)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+        res = run_sweep(ctx, GRID, tmp_path / "dask", dask_address=cl.scheduler_address, progress=False,
+                        printer=lambda *_: None)
+    assert res["executor"].startswith("dask")
+    assert json.loads(json.dumps(res["rows"])) == local["rows"]
