@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FrontendError", "extract_layers", "linear_modules", "load_checkpoint", "load_into"]
+__all__ = ["FrontendError", "extract_layers", "linear_modules", "effective_weight", "load_checkpoint", "load_into"]
 
 
 class FrontendError(ValueError):
@@ -76,22 +76,20 @@ def _graph_ops(gm: torch.fx.GraphModule, ops: list, bad: list) -> None:
             if node.args[0] is not prev:
                 bad.append(f"output {node.name!r} (the output is not the end of the layer chain)")
             continue
-        inputs = [a for a in node.all_input_nodes]
-        if inputs != [prev]:
-            bad.append(f"node {node.name!r} ({node.op} {_target_name(node)}: not a straight chain)")
-        if node.op == "call_module":
-            mod = gm.get_submodule(node.target)
-            op = _op_of_module(mod)
-            if op is None:
-                bad.append(f"{node.target!r} ({type(mod).__name__})")
-            ops.append((op, node.target, mod))
-        elif node.op == "call_function" and node.target in _FUNCTIONS:
-            ops.append((_FUNCTIONS[node.target], node.name, None))
-        elif node.op == "call_method" and node.target in _METHODS:
-            ops.append((_METHODS[node.target], node.name, None))
+        mod = gm.get_submodule(node.target) if node.op == "call_module" else None
+        if mod is not None:
+            op, what = _op_of_module(mod), f"{node.target!r} ({type(mod).__name__})"
+        elif node.op == "call_function":
+            op, what = _FUNCTIONS.get(node.target), f"{node.name!r} (function {_target_name(node)})"
+        elif node.op == "call_method":
+            op, what = _METHODS.get(node.target), f"{node.name!r} (method {_target_name(node)})"
         else:
-            bad.append(f"{node.name!r} ({node.op} {_target_name(node)})")
-            ops.append((None, node.name, None))
+            op, what = None, f"{node.name!r} ({node.op} {_target_name(node)})"
+        if op is None:
+            bad.append(what)
+        elif list(node.all_input_nodes) != [prev]:
+            bad.append(f"{what[:-1]}, not in a straight chain)")
+        ops.append((op, node.target if mod is not None else node.name, mod))
         prev = node
 
 
@@ -120,12 +118,21 @@ def _ops(module: nn.Module) -> list:
                                     f"{_SUPPORTED}") from None
         _graph_ops(gm, ops, bad)
     if bad:
-        raise FrontendError(f"unsupported module(s) {', '.join(bad)}: the engine runs chains of {_SUPPORTED} only")
+        raise FrontendError(f"unsupported: {', '.join(bad)}; the engine runs straight chains of {_SUPPORTED} only")
     return ops
 
 
 def _tensor_np(t) -> np.ndarray:
     return t.detach().to(torch.float64).cpu().numpy().copy()
+
+
+def effective_weight(mod: nn.Linear) -> torch.Tensor:
+    """The weight a forward pass uses, detached. Under ``torch.nn.utils.prune`` this is recomputed as
+    ``weight_orig * weight_mask``: the ``weight`` attribute is only refreshed by the next forward pass, so it is
+    stale right after an optimiser step."""
+    if hasattr(mod, "weight_orig") and hasattr(mod, "weight_mask"):
+        return (mod.weight_orig * mod.weight_mask).detach()
+    return mod.weight.detach()
 
 
 def extract_layers(module: nn.Module) -> list:
@@ -159,7 +166,7 @@ def extract_layers(module: nn.Module) -> list:
             mask = getattr(mod, "weight_mask", None)
             layers.append({
                 "name": qual, "module": mod,
-                "weight": _tensor_np(mod.weight),
+                "weight": _tensor_np(effective_weight(mod)),
                 "bias": None if mod.bias is None else _tensor_np(mod.bias),
                 "relu": False,
                 "mask": None if mask is None else _tensor_np(mask) != 0,

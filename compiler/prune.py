@@ -22,6 +22,7 @@ digits model (:func:`iterate_batches`, :func:`train_epochs`, :func:`accuracy`).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 
@@ -31,10 +32,10 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils import prune as torch_prune
 
-from .frontend import linear_modules
+from .frontend import effective_weight, linear_modules
 
-__all__ = ["PruneError", "MagnitudePruner", "prune_and_retrain", "sensitivity_scan",
-           "iterate_batches", "train_epochs", "accuracy"]
+__all__ = ["PruneError", "MagnitudePruner", "prune_and_retrain", "sensitivity_scan", "clone_model",
+           "iterate_batches", "train_epochs", "accuracy", "single_thread"]
 
 
 class PruneError(ValueError):
@@ -42,6 +43,21 @@ class PruneError(ValueError):
 
 
 # ---- training loop -------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def single_thread():
+    """Run torch on one intra-op thread inside the block, then restore the previous count.
+
+    Gives bit-reproducible float sums from run to run, and is much faster for small layers (thread hand-off
+    costs more than the matrix products of a digits-sized MLP).
+    """
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
 
 def _as_tensor(a, dtype):
     if isinstance(a, torch.Tensor):
@@ -137,7 +153,7 @@ def train_epochs(model: nn.Module, data, epochs: int, lr: float = 1e-3, batch_si
             loss = loss_fn(model(xb), yb)
             loss.backward()
             opt.step()
-            total += float(loss) * len(yb)
+            total += float(loss.detach()) * len(yb)
             count += len(yb)
         losses.append(total / max(count, 1))
     model.train(was_training)
@@ -145,6 +161,29 @@ def train_epochs(model: nn.Module, data, epochs: int, lr: float = 1e-3, batch_si
 
 
 # ---- pruning -------------------------------------------------------------------------------------------------
+
+def clone_model(model: nn.Module) -> nn.Module:
+    """``copy.deepcopy`` that also works on a model carrying ``torch.nn.utils.prune`` masks.
+
+    A pruned tensor attribute (``weight = weight_orig * weight_mask``) is a non-leaf tensor after a forward
+    pass, which ``deepcopy`` refuses; it is detached for the copy (the copy recomputes it on its first forward)
+    and restored on the original.
+    """
+    saved = []
+    for mod in model.modules():
+        for hook in mod._forward_pre_hooks.values():
+            if isinstance(hook, torch_prune.BasePruningMethod):
+                name = hook._tensor_name
+                value = getattr(mod, name, None)
+                if isinstance(value, torch.Tensor) and not value.is_leaf:
+                    saved.append((mod, name, value))
+                    setattr(mod, name, value.detach())
+    try:
+        return copy.deepcopy(model)
+    finally:
+        for mod, name, value in saved:
+            setattr(mod, name, value)
+
 
 def _per_layer(value, names, what, check):
     """Expand one float or a {name: float} dict to {name: float or None} over ``names``."""
@@ -211,7 +250,7 @@ class MagnitudePruner:
                 torch_prune.custom_from_mask(mod, "weight", torch.ones_like(mod.weight, dtype=torch.bool))
             mask = mod.weight_mask.bool()
             self._d0[name] = float(mask.float().mean())
-            alive = mod.weight.detach()[mask]
+            alive = effective_weight(mod)[mask]
             self._std[name] = float(alive.std(unbiased=False)) if alive.numel() else 0.0
         self._prepared = True
         return self
@@ -260,7 +299,7 @@ class MagnitudePruner:
 
 def prune_and_retrain(model: nn.Module, train_data, density=None, quality=None, steps: int = 3,
                       epochs_per_step: int = 3, lr: float = 1e-3, batch_size: int = 64, seed: int = 0,
-                      loss_fn=None, squash: bool = True, progress: bool = False) -> dict:
+                      loss_fn=None, weight_decay: float = 0.0, squash: bool = True, progress: bool = False) -> dict:
     """Prune ``model`` in place in ``steps`` magnitude steps, retraining ``epochs_per_step`` epochs after each.
 
     Parameters
@@ -272,7 +311,8 @@ def prune_and_retrain(model: nn.Module, train_data, density=None, quality=None, 
         Number of pruning steps (>= 1).
     epochs_per_step : int
         Retraining epochs after every step (0 for one-shot pruning without retraining).
-    lr, batch_size, seed, loss_fn : see :func:`train_epochs` (step ``s`` shuffles with seed ``seed + s``).
+    lr, batch_size, seed, loss_fn, weight_decay : see :func:`train_epochs` (step ``s`` shuffles with seed
+        ``seed + s``).
     squash : bool
         Remove the mask reparametrisation at the end (pruned weights stay exactly zero).
     progress : bool
@@ -290,7 +330,7 @@ def prune_and_retrain(model: nn.Module, train_data, density=None, quality=None, 
     for s in tqdm(range(1, steps + 1), desc="prune", disable=not progress, leave=False):
         pruner.step(s / steps)
         train_epochs(model, train_data, epochs_per_step, lr=lr, batch_size=batch_size, seed=seed + s,
-                     loss_fn=loss_fn, progress=progress, desc=f"retrain {s}/{steps}")
+                     loss_fn=loss_fn, weight_decay=weight_decay, progress=progress, desc=f"retrain {s}/{steps}")
     out = pruner.densities()
     if squash:
         pruner.squash_mask()
@@ -310,7 +350,7 @@ def sensitivity_scan(model: nn.Module, eval_fn, densities=(0.5, 0.25, 0.1, 0.05)
     for name, _ in linear_modules(model):
         out[name] = []
         for d in densities:
-            m = copy.deepcopy(model)
+            m = clone_model(model)
             MagnitudePruner(m, density={name: d}).prepare().step(1.0)
             out[name].append((float(d), float(eval_fn(m))))
     return out

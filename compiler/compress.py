@@ -1,0 +1,236 @@
+"""The Deep Compression pipeline: prune + retrain -> k-means weight sharing -> centroid fine-tuning -> report.
+
+:func:`compress` works on a copy of the model and returns the :class:`CompressedNetwork` the lowering consumes,
+with a report that holds per-stage accuracies and a storage table in the manner of [DC] Table 2, measured on
+the engine's own format: the network is lowered with an :class:`EngineConfig` and every bit is counted from
+the resulting :class:`Program` (entries incl. fillers x (code_bits + rel_index_bits), column pointers at
+``ptr_bits``, codebooks at ``weight_bits``, biases at ``act_bits``), plain and with Huffman-coded code and
+relative-index streams (:mod:`openeie.compiler.huffman`). The dense reference is fp32 weights and biases.
+"""
+
+from __future__ import annotations
+
+import time
+
+from torch import nn
+
+from openeie.config import EngineConfig
+
+from .frontend import extract_layers
+from .huffman import layer_huffman_bits
+from .lower import lower
+from .network import CompressedNetwork
+from .prune import PruneError, accuracy, clone_model, iterate_batches, prune_and_retrain
+from .quantize import export_network, finetune_centroids, share_weights
+
+__all__ = ["compress", "network_accuracy", "report_config", "storage_table", "format_report"]
+
+DENSE_BITS = 32
+"""Bits per weight and per bias of the dense reference (fp32)."""
+
+
+def network_accuracy(network: CompressedNetwork, data) -> float:
+    """Top-1 accuracy (fraction) of a compressed network's float64 reference (``float_forward``) on ``data``."""
+    correct = total = 0
+    for xb, yb in iterate_batches(data, 4096):
+        pred = network.float_forward(xb.numpy()).argmax(axis=1)
+        correct += int((pred == yb.numpy()).sum())
+        total += len(yb)
+    if total == 0:
+        raise PruneError("accuracy of an empty data set")
+    return correct / total
+
+
+def _pow2_at_least(n: int) -> int:
+    return 1 << max(int(n) - 1, 0).bit_length()
+
+
+def report_config(network: CompressedNetwork, code_bits: int, rel_index_bits: int = 4, n_pe: int = 1,
+                  **fields) -> EngineConfig:
+    """An engine configuration sized to ``network``, for storage reports.
+
+    ``n_pe`` PEs (default 1: one CSC matrix per layer, the format [DC] reports), and memories of the smallest
+    power-of-two depths (at least the EngineConfig defaults for activations and biases) that hold the
+    network, so that column pointers are as narrow as this network allows; as many entries per 64-bit word as
+    fit, at most 8. ``fields`` are further EngineConfig fields (e.g. ``weight_bits``).
+    """
+    from openeie.layout import Mem
+    in_groups = [-(-layer.n_in // n_pe) for layer in network]          # what the lowering allocates
+    out_slots = [-(-layer.n_out // n_pe) for layer in network]
+    n_ptr = sum(g * n_pe + 1 + (g * n_pe + 1) % 2 for g in in_groups)  # n_cols + 1 pointers, even count
+    groups, n_bias = in_groups + out_slots, sum(out_slots)
+    base = EngineConfig(n_pe=n_pe, code_bits=code_bits, rel_index_bits=rel_index_bits,
+                        act_depth=max(EngineConfig.act_depth, _pow2_at_least(max(groups))),
+                        ptr_depth=max(2, _pow2_at_least(n_ptr)),
+                        bias_depth=max(EngineConfig.bias_depth, _pow2_at_least(n_bias)),
+                        max_layers=max(EngineConfig.max_layers, len(network)), spmat_depth_words=1 << 24,
+                        **{"entries_per_word": min(8, 64 // (code_bits + rel_index_bits)), **fields})
+    need = int(lower(network, base).used[Mem.SPMAT].max())
+    return base.replace(spmat_depth_words=_pow2_at_least(max(need, 1)))
+
+
+def storage_table(program, has_bias=None) -> dict:
+    """Storage of a compiled network in bits, per layer and in total (see the module docstring).
+
+    Returns
+    -------
+    dict
+        ``layers``: one dict per layer with ``name``, ``shape`` (n_out, n_in), ``weights`` (count), ``nnz``,
+        ``kept_pct`` (weights kept, %), ``fillers``, ``entries``, ``code_bits`` and ``index_bits`` (field widths
+        per entry), ``entry_bits``, ``pointer_bits``, ``codebook_bits``, ``bias_bits``, ``total_bits``,
+        ``code_bits_huffman`` / ``index_bits_huffman`` (payload) plus their code tables, ``total_bits_huffman``,
+        ``avg_code_bits_huffman`` / ``avg_index_bits_huffman`` (bits per entry), ``dense_bits`` (fp32),
+        ``rate`` and ``rate_huffman`` (dense / stored). ``total``: the same sums over the network.
+    """
+    cfg = program.config
+    rows = []
+    for i, info in enumerate(program.layers):
+        h = layer_huffman_bits(program, i)
+        n_ptr = info.n_cols + 1 + ((info.n_cols + 1) % 2)        # the lowering pads to an even count
+        bias = info.has_bias if has_bias is None else has_bias[i]
+        r = {
+            "name": info.name, "shape": (info.n_out, info.n_in), "weights": info.n_out * info.n_in,
+            "nnz": info.nnz, "kept_pct": 100.0 * info.nnz / (info.n_out * info.n_in),
+            "fillers": info.n_fillers, "entries": h["entries"],
+            "code_bits": cfg.code_bits, "index_bits": cfg.rel_index_bits,
+            "entry_bits": h["code_bits"] + h["index_bits"],
+            "pointer_bits": cfg.n_pe * n_ptr * cfg.ptr_bits,
+            "codebook_bits": cfg.codebook_size * cfg.weight_bits,
+            "bias_bits": info.n_out * cfg.act_bits if bias else 0,
+            "code_bits_huffman": h["code_bits_huffman"] + h["code_table_bits"],
+            "index_bits_huffman": h["index_bits_huffman"] + h["index_table_bits"],
+            "dense_bits": DENSE_BITS * (info.n_out * info.n_in + (info.n_out if bias else 0)),
+        }
+        fixed = r["pointer_bits"] + r["codebook_bits"] + r["bias_bits"]
+        r["total_bits"] = r["entry_bits"] + fixed
+        r["total_bits_huffman"] = r["code_bits_huffman"] + r["index_bits_huffman"] + fixed
+        r["avg_code_bits_huffman"] = r["code_bits_huffman"] / max(r["entries"], 1)
+        r["avg_index_bits_huffman"] = r["index_bits_huffman"] / max(r["entries"], 1)
+        r["rate"] = r["dense_bits"] / r["total_bits"]
+        r["rate_huffman"] = r["dense_bits"] / r["total_bits_huffman"]
+        rows.append(r)
+    summed = ("weights", "nnz", "fillers", "entries", "entry_bits", "pointer_bits", "codebook_bits", "bias_bits",
+              "code_bits_huffman", "index_bits_huffman", "total_bits", "total_bits_huffman", "dense_bits")
+    total = {k: sum(r[k] for r in rows) for k in summed}
+    total.update(name="total", kept_pct=100.0 * total["nnz"] / total["weights"],
+                 code_bits=cfg.code_bits, index_bits=cfg.rel_index_bits,
+                 avg_code_bits_huffman=total["code_bits_huffman"] / max(total["entries"], 1),
+                 avg_index_bits_huffman=total["index_bits_huffman"] / max(total["entries"], 1),
+                 rate=total["dense_bits"] / total["total_bits"],
+                 rate_huffman=total["dense_bits"] / total["total_bits_huffman"])
+    return {"layers": rows, "total": total}
+
+
+def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits: int = 4,
+             rel_index_bits: int = 4, eval_data=None, prune_steps: int = 3, prune_epochs: int = 3,
+             finetune_epochs: int = 3, lr: float = 1e-3, finetune_lr: float = 1e-4, weight_decay: float = 0.0,
+             init: str = "linear",
+             batch_size: int = 64, seed: int = 0, cfg: EngineConfig | None = None, progress: bool = True):
+    """Deep-compress a model of Linear / ReLU layers.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Accepted by :func:`openeie.compiler.frontend.extract_layers`; not modified (a copy is compressed).
+    train_data : (X, y) or iterable of (x, y) batches
+        For retraining and centroid fine-tuning (see :func:`openeie.compiler.prune.iterate_batches`).
+    density : float or dict of str -> float, optional
+        Fraction of weights kept (all layers, or per qualified layer name). Ignored when ``quality`` is given.
+    quality : float or dict of str -> float, optional
+        Sensitivity-based pruning instead: threshold = quality x std of the layer's weights.
+    code_bits : int
+        Weight code width: ``2**code_bits - 1`` shared values per layer plus zero.
+    rel_index_bits : int
+        Relative row index width of the storage report's engine configuration (when ``cfg`` is None).
+    eval_data : (X, y), optional
+        Test data for per-stage accuracies.
+    prune_steps, prune_epochs : int
+        Magnitude pruning steps, and retraining epochs after each.
+    finetune_epochs : int
+        Centroid fine-tuning epochs.
+    lr, finetune_lr : float
+        Adam learning rates of retraining and of centroid fine-tuning.
+    weight_decay : float
+        L2 penalty during retraining (not during centroid fine-tuning).
+    init : {"linear", "density", "random"}
+        k-means initialisation.
+    batch_size, seed : int
+    cfg : EngineConfig, optional
+        Engine configuration of the storage report; default :func:`report_config` (1 PE, sized to the network).
+        Its ``code_bits`` must equal ``code_bits``.
+    progress : bool
+        tqdm progress bars.
+
+    Returns
+    -------
+    network : CompressedNetwork
+    report : dict
+        ``accuracy`` (fractions; ``float``, ``pruned``, ``shared_kmeans`` before and ``shared`` after centroid
+        fine-tuning, the last measured on the exported network in float64; empty without ``eval_data``),
+        ``density`` (per layer, after pruning), ``kmeans`` (per layer: iterations, converged), ``storage``
+        (:func:`storage_table`), ``config`` (the report's EngineConfig as a dict), ``time_s`` per stage.
+    """
+    if cfg is not None and cfg.code_bits != code_bits:
+        raise ValueError(f"cfg.code_bits={cfg.code_bits} differs from code_bits={code_bits}")
+    extract_layers(model)                                    # refuse unsupported models before any work
+    work = clone_model(model)
+    work.train()
+    acc, times = {}, {}
+    evaluate = (lambda m: accuracy(m, eval_data)) if eval_data is not None else None
+    if evaluate:
+        acc["float"] = evaluate(work)
+
+    t0 = time.perf_counter()
+    dens = prune_and_retrain(work, train_data, density=None if quality is not None else density, quality=quality,
+                             steps=prune_steps, epochs_per_step=prune_epochs, lr=lr, batch_size=batch_size,
+                             seed=seed, weight_decay=weight_decay, squash=True, progress=progress)
+    times["prune_s"] = time.perf_counter() - t0
+    if evaluate:
+        acc["pruned"] = evaluate(work)
+
+    t0 = time.perf_counter()
+    km = share_weights(work, code_bits=code_bits, init=init, seed=seed)
+    times["kmeans_s"] = time.perf_counter() - t0
+    if evaluate:
+        acc["shared_kmeans"] = evaluate(work)
+    t0 = time.perf_counter()
+    finetune_centroids(work, train_data, epochs=finetune_epochs, lr=finetune_lr, batch_size=batch_size,
+                       seed=seed + 1000, progress=progress)
+    times["finetune_s"] = time.perf_counter() - t0
+    network = export_network(work)
+    if eval_data is not None:
+        acc["shared"] = network_accuracy(network, eval_data)
+
+    t0 = time.perf_counter()
+    if cfg is None:
+        cfg = report_config(network, code_bits, rel_index_bits)
+    program = lower(network, cfg)
+    storage = storage_table(program)
+    times["report_s"] = time.perf_counter() - t0
+    report = {
+        "accuracy": acc, "density": dens,
+        "kmeans": {k: {"n_iter": r.n_iter, "converged": r.converged} for k, r in km.items()},
+        "storage": storage, "config": cfg.to_dict(), "time_s": times,
+    }
+    return network, report
+
+
+def format_report(report: dict) -> str:
+    """A plain-text table of a :func:`compress` report ([DC] Table 2 columns, plus pointers)."""
+    head = (f"{'layer':<10}{'shape':>12}{'kept%':>7}{'fill':>6}{'w.bits':>7}{'i.bits':>7}{'w.huf':>7}"
+            f"{'i.huf':>7}{'ptr b':>8}{'total b':>9}{'huff b':>9}{'rate':>7}{'rate H':>8}")
+    lines = [head, "-" * len(head)]
+    for r in report["storage"]["layers"] + [report["storage"]["total"]]:
+        shape = "x".join(str(s) for s in r.get("shape", ())) or "-"
+        lines.append(f"{r['name']:<10}{shape:>12}{r['kept_pct']:>7.2f}{r['fillers']:>6}{r['code_bits']:>7}"
+                     f"{r['index_bits']:>7}{r['avg_code_bits_huffman']:>7.2f}{r['avg_index_bits_huffman']:>7.2f}"
+                     f"{r['pointer_bits']:>8}{r['total_bits']:>9}{r['total_bits_huffman']:>9}"
+                     f"{r['rate']:>6.1f}x{r['rate_huffman']:>7.1f}x")
+    acc = report.get("accuracy") or {}
+    if acc:
+        lines.append("accuracy: " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in acc.items()))
+    cfg = report["config"]
+    lines.append(f"engine: n_pe={cfg['n_pe']} code_bits={cfg['code_bits']} rel_index_bits={cfg['rel_index_bits']} "
+                 f"weight_bits={cfg['weight_bits']} act_bits={cfg['act_bits']} "
+                 f"spmat_depth_words={cfg['spmat_depth_words']}")
+    return "\n".join(lines)
