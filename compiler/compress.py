@@ -17,16 +17,12 @@ from torch import nn
 from openeie.config import EngineConfig
 
 from .frontend import extract_layers
-from .huffman import layer_huffman_bits
 from .lower import lower
 from .network import CompressedNetwork
 from .prune import PruneError, accuracy, clone_model, iterate_batches, prune_and_retrain
 from .quantize import export_network, finetune_centroids, share_weights
 
 __all__ = ["compress", "network_accuracy", "report_config", "storage_table", "format_report"]
-
-DENSE_BITS = 32
-"""Bits per weight and per bias of the dense reference (fp32)."""
 
 
 def network_accuracy(network: CompressedNetwork, data) -> float:
@@ -69,46 +65,34 @@ def report_config(network: CompressedNetwork, code_bits: int, rel_index_bits: in
     return base.replace(spmat_depth_words=_pow2_at_least(max(need, 1)))
 
 
-def storage_table(program, has_bias=None) -> dict:
-    """Storage of a compiled network in bits, per layer and in total (see the module docstring).
+def storage_table(program) -> dict:
+    """Storage of a compiled network in bits, per layer and in total, in the columns of [DC] Table 2.
 
-    Returns
-    -------
-    dict
-        ``layers``: one dict per layer with ``name``, ``shape`` (n_out, n_in), ``weights`` (count), ``nnz``,
-        ``kept_pct`` (weights kept, %), ``fillers``, ``entries``, ``code_bits`` and ``index_bits`` (field widths
-        per entry), ``entry_bits``, ``pointer_bits``, ``codebook_bits``, ``bias_bits``, ``total_bits``,
-        ``code_bits_huffman`` / ``index_bits_huffman`` (payload) plus their code tables, ``total_bits_huffman``,
-        ``avg_code_bits_huffman`` / ``avg_index_bits_huffman`` (bits per entry), ``dense_bits`` (fp32),
-        ``rate`` and ``rate_huffman`` (dense / stored). ``total``: the same sums over the network.
+    Every count comes from :func:`openeie.compiler.storage.layer_storage` (with Huffman coding); this only
+    names the columns. Returns ``layers``: one dict per layer with ``name``, ``shape`` (n_out, n_in),
+    ``weights`` (count), ``nnz``, ``kept_pct`` (weights kept, %), ``fillers``, ``entries``, ``code_bits`` and
+    ``index_bits`` (field widths per entry), ``entry_bits``, ``pointer_bits``, ``codebook_bits``, ``bias_bits``,
+    ``total_bits``, ``code_bits_huffman`` / ``index_bits_huffman`` (payload plus code table),
+    ``total_bits_huffman``, ``avg_code_bits_huffman`` / ``avg_index_bits_huffman`` (bits per entry),
+    ``dense_bits`` (fp32), ``rate`` and ``rate_huffman`` (dense / stored); and ``total``: the same over the network.
     """
+    from .storage import layer_storage
     cfg = program.config
     rows = []
-    for i, info in enumerate(program.layers):
-        h = layer_huffman_bits(program, i)
-        n_ptr = info.n_cols + 1 + ((info.n_cols + 1) % 2)        # the lowering pads to an even count
-        bias = info.has_bias if has_bias is None else has_bias[i]
-        r = {
-            "name": info.name, "shape": (info.n_out, info.n_in), "weights": info.n_out * info.n_in,
-            "nnz": info.nnz, "kept_pct": 100.0 * info.nnz / (info.n_out * info.n_in),
-            "fillers": info.n_fillers, "entries": h["entries"],
-            "code_bits": cfg.code_bits, "index_bits": cfg.rel_index_bits,
-            "entry_bits": h["code_bits"] + h["index_bits"],
-            "pointer_bits": cfg.n_pe * n_ptr * cfg.ptr_bits,
-            "codebook_bits": cfg.codebook_size * cfg.weight_bits,
-            "bias_bits": info.n_out * cfg.act_bits if bias else 0,
-            "code_bits_huffman": h["code_bits_huffman"] + h["code_table_bits"],
-            "index_bits_huffman": h["index_bits_huffman"] + h["index_table_bits"],
-            "dense_bits": DENSE_BITS * (info.n_out * info.n_in + (info.n_out if bias else 0)),
-        }
-        fixed = r["pointer_bits"] + r["codebook_bits"] + r["bias_bits"]
-        r["total_bits"] = r["entry_bits"] + fixed
-        r["total_bits_huffman"] = r["code_bits_huffman"] + r["index_bits_huffman"] + fixed
-        r["avg_code_bits_huffman"] = r["code_bits_huffman"] / max(r["entries"], 1)
-        r["avg_index_bits_huffman"] = r["index_bits_huffman"] / max(r["entries"], 1)
-        r["rate"] = r["dense_bits"] / r["total_bits"]
-        r["rate_huffman"] = r["dense_bits"] / r["total_bits_huffman"]
-        rows.append(r)
+    for i in range(program.n_layers):
+        s = layer_storage(program, i, huffman=True)
+        n_out, n_in = s["shape"]
+        rows.append({
+            "name": s["name"], "shape": (n_out, n_in), "weights": n_out * n_in, "nnz": s["nnz"],
+            "kept_pct": 100.0 * s["density"], "fillers": s["fillers"], "entries": s["entries"],
+            "code_bits": cfg.code_bits, "index_bits": cfg.rel_index_bits, "entry_bits": s["spmat_bits"],
+            "pointer_bits": s["ptr_bits"], "codebook_bits": s["codebook_bits"], "bias_bits": s["bias_bits"],
+            "code_bits_huffman": s["code_bits_huffman"], "index_bits_huffman": s["index_bits_huffman"],
+            "dense_bits": s["dense_fp32_bits"], "total_bits": s["total_bits"],
+            "total_bits_huffman": s["total_bits_huffman"],
+            "avg_code_bits_huffman": s["code_bits_huffman"] / max(s["entries"], 1),
+            "avg_index_bits_huffman": s["index_bits_huffman"] / max(s["entries"], 1),
+            "rate": s["compression_ratio"], "rate_huffman": s["compression_ratio_huffman"]})
     summed = ("weights", "nnz", "fillers", "entries", "entry_bits", "pointer_bits", "codebook_bits", "bias_bits",
               "code_bits_huffman", "index_bits_huffman", "total_bits", "total_bits_huffman", "dense_bits")
     total = {k: sum(r[k] for r in rows) for k in summed}

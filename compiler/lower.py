@@ -223,7 +223,6 @@ def lower(network, cfg: EngineConfig, assignments=None) -> Program:
 
 def pe_pointers(program: Program, pe: int) -> np.ndarray:
     """All column pointers of one PE, interleaving the even and odd banks back into p[0], p[1], ..."""
-    cfg = program.config
     used = int(program.used[Mem.PTR_EVEN][pe])
     out = np.empty(2 * used, dtype=np.int64)
     out[0::2] = program.mems[Mem.PTR_EVEN][pe, :used].astype(np.int64)
