@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from torch import nn
 
 from openeie.config import EngineConfig
@@ -152,7 +154,9 @@ def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits
         ``accuracy`` (fractions; ``float``, ``pruned``, ``shared_kmeans`` before and ``shared`` after centroid
         fine-tuning, the last measured on the exported network in float64; empty without ``eval_data``),
         ``density`` (per layer, after pruning), ``kmeans`` (per layer: iterations, converged), ``storage``
-        (:func:`storage_table`), ``config`` (the report's EngineConfig as a dict), ``time_s`` per stage.
+        (:func:`storage_table`), ``config`` (the report's EngineConfig as a dict), ``time_s`` per stage,
+        ``codebooks`` (per layer: the non-zero centroids after k-means and after fine-tuning) and
+        ``pruned_weights`` (per layer: the surviving float weights before sharing, as NumPy arrays: not JSON).
     """
     if cfg is not None and cfg.code_bits != code_bits:
         raise ValueError(f"cfg.code_bits={cfg.code_bits} differs from code_bits={code_bits}")
@@ -172,6 +176,10 @@ def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits
     if evaluate:
         acc["pruned"] = evaluate(work)
 
+    survivors = {}
+    for layer in extract_layers(work):
+        w = np.asarray(layer["weight"], dtype=np.float64)
+        survivors[layer["name"]] = w[w != 0]
     t0 = time.perf_counter()
     km = share_weights(work, code_bits=code_bits, init=init, seed=seed)
     times["kmeans_s"] = time.perf_counter() - t0
@@ -195,6 +203,9 @@ def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits
         "accuracy": acc, "density": dens,
         "kmeans": {k: {"n_iter": r.n_iter, "converged": r.converged} for k, r in km.items()},
         "storage": storage, "config": cfg.to_dict(), "time_s": times,
+        "codebooks": {name: {"kmeans": km[name].centroids.tolist(), "finetuned": layer.codebook[1:].tolist()}
+                      for name, layer in zip(km, network)},
+        "pruned_weights": survivors,
     }
     return network, report
 

@@ -166,7 +166,8 @@ def main(argv=None) -> int:
           f"compression stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in report["time_s"].items())
           + f"; total {time.perf_counter() - t0:.1f} s")
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2, default=str) + "\n")
+        plain = {k: v for k, v in report.items() if k != "pruned_weights"}
+        Path(args.json).write_text(json.dumps(plain, indent=2, default=str) + "\n")
     return 0
 
 

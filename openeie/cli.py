@@ -38,7 +38,8 @@ def cmd_compile(args):
 
 def cmd_demo(args):
     from .demo import run_demo
-    report = run_demo(Path(args.output), config_path=args.config, quick=args.quick)
+    report = run_demo(Path(args.output), config_path=args.config, quick=args.quick, cache_dir=args.cache,
+                      rtl=False if args.no_rtl else None)
     print(f"report written to {args.output}/report.md and {args.output}/report.json")
     for line in report.get("summary_lines", []):
         print("  " + line)
@@ -116,8 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the whole flow on the built-in default network and write a report")
     p.add_argument("-o", "--output", default="out/demo", metavar="DIR", help="report directory (default: out/demo)")
-    p.add_argument("--quick", action="store_true", help="smaller, faster run (for tests)")
-    _add_config(p, "a small 8-PE engine with EIE's formats")
+    p.add_argument("--quick", action="store_true", help="shorter training schedules, no density sweep, no RTL")
+    p.add_argument("--no-rtl", action="store_true", help="skip running the RTL on test images")
+    p.add_argument("--cache", metavar="DIR", default=".cache/openeie", help="trained-model cache (default "
+                   ".cache/openeie)")
+    _add_config(p, "4 PEs with EIE's formats and 5-bit relative indices")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("simulate", help="cycle-accurate simulation of a compiled network or a network file",

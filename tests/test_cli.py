@@ -89,7 +89,13 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 
 
 def test_demo_writes_reports(tmp_path):
-    assert main(["demo", "-o", str(tmp_path / "demo"), "--quick"]) == 0
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--quick", "--cache", str(tmp_path / "cache")]) == 0
     report = json.loads((tmp_path / "demo" / "report.json").read_text())
-    assert report["compression_ratio"] > 1
+    for key in ("compression_ratio", "accuracy_float", "accuracy_engine", "cycles", "energy_per_inference_uj"):
+        assert key in report
+    assert report["compression_ratio"] > 10 and report["accuracy_float"] > 0.9 and report["accuracy_engine"] > 0.85
+    assert report["cycles"] > 0 and report["energy_per_inference_uj"] > 0
     assert (tmp_path / "demo" / "report.md").read_text().startswith("# OpenEIE demo report")
+    for png in ("weight_histograms.png", "energy_breakdown.png"):
+        assert (tmp_path / "demo" / png).stat().st_size > 10000
+    assert (tmp_path / "demo" / "images" / "program.oeie").exists()
