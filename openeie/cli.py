@@ -99,6 +99,23 @@ def cmd_sweep(args):
     run_sweep(ctx, grid, args.output, workers=args.workers, dask_address=args.dask)
 
 
+def _density(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a fraction of weights kept, e.g. 0.08") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"density {value} is out of range: expected 0 < density <= 1")
+    return value
+
+
+def cmd_compress(args):
+    from .compress_cli import compress_checkpoint
+    compress_checkpoint(args.checkpoint, args.output, density=args.density, code_bits=args.code_bits,
+                        rel_index_bits=args.rel_index_bits, data=args.data, prune_steps=args.prune_steps,
+                        prune_epochs=args.prune_epochs, finetune_epochs=args.finetune_epochs, seed=args.seed)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openeie", description="OpenEIE: compress, compile, run, simulate and "
                                      "synthesize EIE-style compressed-network inference engines.")
@@ -114,6 +131,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
     _add_config(p)
     p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("compress", help="Deep Compression of a checkpoint (prune, retrain, share weights)",
+                       description="Compress a checkpoint of a Linear/ReLU network (.safetensors, or .pt/.pth read "
+                                   "with torch.load(weights_only=True); never unpickled): iterative magnitude pruning "
+                                   "with retraining, k-means weight sharing, centroid fine-tuning. Writes the network "
+                                   "file NET (.npz/.safetensors, the schema 'openeie compile' reads) and NET.report.json.")
+    p.add_argument("checkpoint", metavar="CHECKPOINT")
+    p.add_argument("-o", "--output", required=True, metavar="NET", help="output network file (.npz or .safetensors)")
+    p.add_argument("--density", type=_density, default=0.08, help="fraction of weights kept (default 0.08)")
+    p.add_argument("--code-bits", type=int, default=4, help="weight code width (default 4)")
+    p.add_argument("--rel-index-bits", type=int, default=4, help="relative index width of the report (default 4)")
+    p.add_argument("--data", default="digits", help="'digits' or a .npz with x_train, y_train, x_test, y_test")
+    p.add_argument("--prune-steps", type=int, default=3)
+    p.add_argument("--prune-epochs", type=int, default=5)
+    p.add_argument("--finetune-epochs", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_compress)
 
     p = sub.add_parser("demo", help="run the whole flow on the built-in default network and write a report")
     p.add_argument("-o", "--output", default="out/demo", metavar="DIR", help="report directory (default: out/demo)")

@@ -6,9 +6,10 @@ from .config import ConfigError
 from .fixed import FixedRangeError
 from .compiler.network import NetworkError
 from .compiler.images import ImageError
+from .compiler.frontend import FrontendError
 
 __all__ = ["USER_ERRORS"]
 
 # ValueError covers the remaining bad-input checks (input shapes, ranges) that raise it with a full message.
 USER_ERRORS = (ConfigError, FixedRangeError, NetworkError, ImageError, FileNotFoundError, IsADirectoryError,
-               PermissionError, ValueError)
+               PermissionError, ValueError, FrontendError)
