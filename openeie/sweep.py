@@ -235,3 +235,30 @@ def eie_context(layer_name: str = "Alex-8", code_bits=(4,), seed: int = 0, cycle
     base["spmat_depth_words"] = 1 << 20
     return SweepContext(name=f"EIE {layer_name}", networks=nets, x_test=x, y_test=None, base=base,
                         cycle_inputs=cycle_inputs)
+
+
+def digits_context(code_bits=(2, 3, 4, 5, 6), cache_dir=".cache/openeie", seed: int = 0, cycle_inputs: int = 8,
+                   progress: bool = True) -> SweepContext:
+    """The bundled digits model as a sweep target: compressed once per ``code_bits`` (cached as network files
+    under ``cache_dir``), with the labelled test split for accuracy."""
+    import hashlib
+    from tqdm import tqdm
+    from .compiler.digits import DIGITS_RECIPE, compress_digits, load_digits_split
+    from .compiler.netfile import load_network, save_network
+    from .demo import default_demo_config
+    nets = {}
+    for cb in tqdm(code_bits, desc="compressing per code width", disable=not progress, leave=False):
+        key = hashlib.sha256(json.dumps({**DIGITS_RECIPE, "code_bits": cb, "seed": seed},
+                                        sort_keys=True).encode()).hexdigest()[:16]
+        path = Path(cache_dir) / f"digits_net_{cb}bit_{key}.npz"
+        if path.is_file():
+            nets[cb] = load_network(path)
+        else:
+            nets[cb], _ = compress_digits(cache_dir, seed=seed, code_bits=cb)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_network(nets[cb], path)
+    _, _, x_te, y_te = load_digits_split()
+    base = {k: v for k, v in default_demo_config().to_dict().items() if k not in KNOBS}
+    base.update(ptr_depth=2048, act_depth=512, bias_depth=1024)
+    return SweepContext(name="digits MLP", networks=nets, x_test=x_te, y_test=y_te, base=base,
+                        cycle_inputs=cycle_inputs)

@@ -47,3 +47,29 @@ def test_sweep_on_local_dask_cluster(tmp_path):
                         printer=lambda *_: None)
     assert res["executor"].startswith("dask")
     assert json.loads(json.dumps(res["rows"])) == local["rows"]
+
+
+def test_accuracy_path_with_labelled_context(tmp_path):
+    import numpy as np
+    from openeie.benchmarks import random_layer
+    from openeie.compiler.lower import lower
+    from openeie.compiler.network import CompressedNetwork
+    from openeie.sim import golden
+    from openeie.sweep import SweepContext, evaluate_point
+    rng = np.random.default_rng(0)
+    nets = {cb: CompressedNetwork([random_layer(20, 30, 0.3, cb, seed=1, relu=True),
+                                   random_layer(30, 5, 0.5, cb, seed=2)]) for cb in (3, 4)}
+    x = rng.uniform(0, 1, size=(40, 20))
+    base = dict(spmat_depth_words=1024, ptr_depth=256, act_depth=64, bias_depth=128, max_layers=2)
+    ctx = SweepContext("toy", nets, x, None, base, cycle_inputs=3)
+    point = {"code_bits": 4, "rel_index_bits": 4, "act_bits": 16, "n_pe": 4, "fifo_depth": 8}
+    from openeie.sweep import point_config
+    program = lower(nets[4], point_config(point, base))
+    labels = np.argmax(golden.run_logical(program, golden.quantize_input(program.config, x)), axis=1)
+    labels[:10] = (labels[:10] + 1) % 5                      # make exactly 10 of 40 wrong
+    ctx.y_test = labels
+    row = evaluate_point(point, ctx)
+    assert row["accuracy"] == 0.75 and row["cycles"] > 0 and row["energy_pj"] > 0
+    bad = evaluate_point(dict(point, n_pe=1, act_bits=16), SweepContext("toy", nets, x, labels,
+                                                                       dict(base, act_depth=4)))
+    assert "exceed act_depth=4" in bad["error"]
