@@ -30,7 +30,8 @@ from amaranth.lib import data
 __all__ = [
     "Mem", "entry_layout", "spmat_word_layout", "ptr_shape", "codebook_shape", "act_shape", "bias_shape",
     "layer_desc_layout", "mem_word_bits", "mem_depth", "bits_for",
-    "pack_entries", "unpack_entries", "pack_struct", "unpack_struct", "to_unsigned", "to_signed", "load_word_layout",
+    "pack_entries", "unpack_entries", "pack_struct", "pack_word", "unpack_struct", "to_unsigned", "to_signed",
+    "load_word_layout",
 ]
 
 
@@ -135,8 +136,26 @@ def to_signed(words, width: int) -> np.ndarray:
     return np.where(w >= (1 << (width - 1)), w - (1 << width), w)
 
 
+def pack_word(layout: data.StructLayout, **fields) -> int:
+    """Pack one word of any width (a Python int) from unsigned field values; a value that does not fit its
+    field raises ``ValueError`` naming the field."""
+    word = 0
+    for name, field in layout:
+        value = int(fields[name])
+        width = _shape_width(field.shape)
+        if not 0 <= value < (1 << width):
+            raise ValueError(f"field {name!r} value {value} does not fit {width} bits")
+        word |= value << field.offset
+    return word
+
+
 def pack_struct(layout: data.StructLayout, **fields) -> np.ndarray:
-    """Pack per-field integer arrays (unsigned fields) into words according to ``layout``."""
+    """Pack per-field integer arrays (unsigned fields) into uint64 words according to ``layout``.
+
+    Layouts wider than 64 bits are refused (NumPy's uint64 would drop the upper fields): use :func:`pack_word`.
+    """
+    if layout.size > 64:
+        raise ValueError(f"a {layout.size}-bit layout does not fit uint64 words: use pack_word for wide words")
     out = None
     for name, field in layout:
         value = np.asarray(fields[name], dtype=np.uint64)
@@ -150,7 +169,9 @@ def pack_struct(layout: data.StructLayout, **fields) -> np.ndarray:
 
 
 def unpack_struct(layout: data.StructLayout, words) -> dict:
-    """Field arrays of packed ``words`` according to ``layout``."""
+    """Field arrays of packed uint64 ``words`` according to ``layout`` (at most 64 bits wide)."""
+    if layout.size > 64:
+        raise ValueError(f"a {layout.size}-bit layout does not fit uint64 words")
     words = np.asarray(words, dtype=np.uint64)
     return {name: (words >> np.uint64(field.offset)) & np.uint64((1 << _shape_width(field.shape)) - 1)
             for name, field in layout}

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import EngineConfig
-from .layout import Mem, layer_desc_layout, unpack_struct
+from .layout import Mem, layer_desc_layout, load_word_layout, pack_word, unpack_struct
 
 __all__ = ["LayerInfo", "Program"]
 
@@ -112,6 +112,13 @@ class Program:
             else:
                 for addr, w in enumerate(words):
                     yield mem, 0, addr, int(w)
+
+    def load_port_words(self) -> list:
+        """Every :meth:`load_words` item packed as one load-port word (``load_word_layout``), as Python ints
+        (the word is wider than 64 bits when sparse-matrix words are 64 bits wide)."""
+        layout = load_word_layout(self.config)
+        return [pack_word(layout, mem=int(mem), pe=pe, addr=addr, data=data)
+                for mem, pe, addr, data in self.load_words()]
 
     def input_storage(self, x_q) -> np.ndarray:
         """Place a logical input vector (fixed-point ints) into storage order for layer 0 (holes = 0)."""

@@ -50,3 +50,19 @@ def test_load_word_holds_every_memory():
     assert lay["mem"].shape.width >= (len(Mem) - 1).bit_length()
     assert lay["pe"].shape.width == 3
     assert lay["data"].shape.width == 64
+
+
+def test_wide_words_are_never_truncated():
+    import pytest
+    from openeie.layout import pack_word
+    from openeie.program import Program
+    c = EngineConfig()                          # 64-bit sparse-matrix words: an 86-bit load word
+    lay = load_word_layout(c)
+    assert lay.size > 64
+    with pytest.raises(ValueError, match="does not fit uint64 words: use pack_word"):
+        pack_struct(lay, data=[1], addr=[2], pe=[3], mem=[4])
+    w = pack_word(lay, data=(1 << 64) - 1, addr=5, pe=63, mem=int(Mem.BIAS))
+    assert (w >> lay["mem"].offset) == int(Mem.BIAS) and (w >> lay["pe"].offset) & 63 == 63
+    assert (w >> lay["addr"].offset) & 0xF == 5 and w & ((1 << 64) - 1) == (1 << 64) - 1
+    with pytest.raises(ValueError, match="field 'pe' value 64 does not fit 6 bits"):
+        pack_word(lay, data=0, addr=0, pe=64, mem=0)

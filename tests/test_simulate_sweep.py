@@ -6,15 +6,27 @@ import pytest
 from openeie.cli import main
 from openeie.compiler.netfile import save_network
 from openeie.config import EngineConfig
-from openeie.demo import _synthetic_network
+from openeie.benchmarks import random_layer
+from openeie.compiler.network import CompressedLayer, CompressedNetwork
 from openeie.sim import golden
 from openeie.compiler.lower import lower
 from openeie.sweep_sim import run_sweeps
 
 
+def small_mlp(seed):
+    """A seeded 64-300-100-10 MLP with biases and ReLU."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    for k, (n_in, n_out, d) in enumerate(((64, 300, 0.08), (300, 100, 0.08), (100, 10, 0.2))):
+        l = random_layer(n_in, n_out, d, 4, seed=seed + k, name=f"fc{k + 1}", relu=k < 2)
+        layers.append(CompressedLayer(l.shape, l.rows, l.cols, l.codes, l.codebook * 0.5, rng.normal(0, 0.1, n_out),
+                                      l.relu, l.name))
+    return CompressedNetwork(layers)
+
+
 @pytest.fixture
 def net_and_cfg(tmp_path):
-    net = _synthetic_network(1)
+    net = small_mlp(1)
     save_network(net, tmp_path / "net.npz")
     cfg = EngineConfig(n_pe=8, spmat_depth_words=4096, ptr_depth=1024, act_depth=64, bias_depth=256, max_layers=4)
     cfg.save(tmp_path / "cfg.json")

@@ -1,0 +1,142 @@
+"""Internal word layouts, interfaces and helpers shared by the engine's blocks.
+
+Every width here is derived from :class:`openeie.config.EngineConfig` and :mod:`openeie.layout`; nothing that
+the spine already defines is typed again. Index signals are at least one bit wide (``bits_for``) so that
+configurations with one PE, one layer or one entry per word need no special cases.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import C, Mux, Shape, Value, signed, unsigned
+from amaranth.lib import data, enum, wiring
+from amaranth.lib.wiring import In, Out
+
+from openeie.fixed import fixed_range
+from openeie.layout import (Mem, act_shape, bits_for, entry_layout, layer_desc_layout, load_word_layout,
+                            mem_depth, ptr_shape)
+
+__all__ = [
+    "Phase", "index_shape", "count_shape", "col_shape", "slot_shape", "layer_shape", "acc_shape",
+    "act_word_layout", "bcast_layout", "column_layout", "issue_layout", "mem_addr_shape",
+    "mem_write_signature", "mem_read_signature", "pe_load_signature", "control_signature",
+    "popcount", "saturate", "lsb",
+]
+
+
+class Phase(enum.Enum, shape=3):
+    """Controller phase (see docs/engine.md, "Run sequencing")."""
+    IDLE = 0
+    DESC = 1
+    INIT = 2
+    COMPUTE = 3
+    WB = 4
+    DONE = 5      # the one cycle ``done`` is high
+    DRAIN = 6     # the output stream is being produced
+
+
+def index_shape(count: int) -> Shape:
+    """An index 0 .. count-1 (at least one bit)."""
+    return unsigned(bits_for(count - 1))
+
+
+def count_shape(count: int) -> Shape:
+    """A count 0 .. count inclusive (at least one bit)."""
+    return unsigned(bits_for(count))
+
+
+def col_shape(cfg) -> Shape:
+    """A storage-order input column of a layer."""
+    return index_shape(cfg.max_columns)
+
+
+def slot_shape(cfg) -> Shape:
+    """A per-PE slot step 0 .. out_slots (INIT/WB last one cycle longer than there are slots)."""
+    return Shape.cast(layer_desc_layout(cfg)["out_slots"].shape)
+
+
+def layer_shape(cfg) -> Shape:
+    """A layer-table index."""
+    return index_shape(cfg.max_layers)
+
+
+def acc_shape(cfg) -> Shape:
+    return signed(cfg.acc_bits)
+
+
+def act_word_layout(cfg) -> data.ArrayLayout:
+    """One activation-bank word: lane ``p`` is storage position ``word * n_pe + p``."""
+    return data.ArrayLayout(act_shape(cfg), cfg.n_pe)
+
+
+def bcast_layout(cfg) -> data.StructLayout:
+    """A broadcast (j, a_j) pair as held in the activation queues."""
+    return data.StructLayout({"col": col_shape(cfg), "act": act_shape(cfg)})
+
+
+def column_layout(cfg) -> data.StructLayout:
+    """A PE's slice of one column: entry addresses ``start .. end-1`` and the column's activation."""
+    return data.StructLayout({"start": ptr_shape(cfg), "end": ptr_shape(cfg), "act": act_shape(cfg)})
+
+
+def issue_layout(cfg) -> data.StructLayout:
+    """One sparse-matrix entry on its way to the arithmetic unit. ``first``: first entry of its slice."""
+    return data.StructLayout({"entry": entry_layout(cfg), "first": unsigned(1), "act": act_shape(cfg)})
+
+
+def mem_addr_shape(cfg, mem: Mem) -> Shape:
+    return index_shape(mem_depth(cfg, mem))
+
+
+def mem_write_signature(addr_shape, data_shape) -> wiring.Signature:
+    """A memory write port as seen from the writer."""
+    return wiring.Signature({"addr": Out(addr_shape), "data": Out(data_shape), "en": Out(1)})
+
+
+def mem_read_signature(addr_shape, data_shape) -> wiring.Signature:
+    """A synchronous memory read port as seen from the reader: address at t, data at t+1, data held while
+    ``en`` is low."""
+    return wiring.Signature({"addr": Out(addr_shape), "en": Out(1), "data": In(data_shape)})
+
+
+def pe_load_signature(cfg) -> wiring.Signature:
+    """The load port as fanned out to one PE: ``en`` is high when the load word targets this PE."""
+    layout = load_word_layout(cfg)
+    return wiring.Signature({"en": Out(1), "mem": Out(layout["mem"].shape), "addr": Out(layout["addr"].shape),
+                             "data": Out(layout["data"].shape)})
+
+
+def control_signature(cfg) -> wiring.Signature:
+    """What the controller tells the datapath every cycle.
+
+    ``phase``/``step``: current phase and cycle within it (0 .. out_slots in INIT and WB; in COMPUTE 0 only at
+    its first cycle). ``layer``: current layer. ``desc``: its registered descriptor (valid from INIT on).
+    ``start``: high in the cycle ``start`` is sampled (cycle -1); clears the counters and per-run state.
+    """
+    return wiring.Signature({
+        "phase": Out(Phase), "step": Out(slot_shape(cfg)), "layer": Out(layer_shape(cfg)),
+        "desc": Out(layer_desc_layout(cfg)), "start": Out(1),
+    })
+
+
+def popcount(bits) -> Value:
+    """Number of set bits among ``bits`` (an iterable of 1-bit values), as a balanced adder tree."""
+    values = [Value.cast(b) for b in bits]
+    if not values:
+        return C(0, 1)
+    while len(values) > 1:
+        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
+
+
+def saturate(value, bits: int) -> Value:
+    """``value`` clamped to the signed ``bits``-bit range (the result may be wider; truncate on assignment)."""
+    lo, hi = fixed_range(bits)
+    value = Value.cast(value)
+    return Mux(value > hi, C(hi, signed(bits)), Mux(value < lo, C(lo, signed(bits)), value))
+
+
+def lsb(value) -> Value:
+    """Least significant bit of ``value`` (0 for a zero-width value)."""
+    value = Value.cast(value)
+    return value[0] if len(value) else C(0, 1)

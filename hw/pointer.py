@@ -1,0 +1,90 @@
+"""Pointer read unit: both ends of a PE's column slice in one cycle from even/odd pointer banks."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from openeie.layout import Mem, act_shape, layer_desc_layout, mem_depth, ptr_shape
+
+from .common import bcast_layout, column_layout, mem_addr_shape, mem_write_signature
+
+__all__ = ["PointerReadUnit"]
+
+
+class PointerReadUnit(wiring.Component):
+    """Stage P of a PE: pops a (j, a_j) pair from the queue and reads the column's pointers.
+
+    With ``index = ptr_base + j``: for an even index, ``start = even[index/2]`` and ``end = odd[index/2]``;
+    for an odd one, ``start = odd[index//2]`` and ``end = even[index//2 + 1]``. So the even bank is read at
+    ``(index+1)//2`` and the odd bank at ``index//2``, both in the same cycle.
+
+    Cycle semantics (docs/engine.md "Pointer read"): the queue head is popped at cycle t when the queue is
+    non-empty and the pointer result register is empty at t or consumed by stage S at t (``o.ready``). Both
+    banks are read at t; (start, end, a) are held on ``o`` from t+1 until stage S takes them. The register is
+    the banks' read-port outputs plus a valid bit, the index parity and the activation.
+
+    Parameters
+    ----------
+    cfg : EngineConfig
+
+    Attributes
+    ----------
+    i : In(stream.Signature(bcast_layout(cfg)))
+        Queue head; a transfer is a pop.
+    o : Out(stream.Signature(column_layout(cfg)))
+        The pointer result register.
+    ptr_base : In(unsigned)
+        The layer's first pointer index.
+    even_w, odd_w : In(memory write)
+        Load ports of the even and odd pointer banks.
+    """
+
+    def __init__(self, cfg):
+        self._cfg = cfg
+        super().__init__({
+            "i": In(stream.Signature(bcast_layout(cfg))),
+            "o": Out(stream.Signature(column_layout(cfg))),
+            "ptr_base": In(layer_desc_layout(cfg)["ptr_base"].shape),
+            "even_w": In(mem_write_signature(mem_addr_shape(cfg, Mem.PTR_EVEN), ptr_shape(cfg))),
+            "odd_w": In(mem_write_signature(mem_addr_shape(cfg, Mem.PTR_ODD), ptr_shape(cfg))),
+        })
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        m = Module()
+        banks = {}
+        for mem, w_port in ((Mem.PTR_EVEN, self.even_w), (Mem.PTR_ODD, self.odd_w)):
+            m.submodules[mem.key] = bank = memory.Memory(shape=ptr_shape(cfg), depth=mem_depth(cfg, mem), init=[])
+            wr = bank.write_port()
+            m.d.comb += [wr.addr.eq(w_port.addr), wr.data.eq(w_port.data), wr.en.eq(w_port.en)]
+            banks[mem] = bank.read_port()
+        even, odd = banks[Mem.PTR_EVEN], banks[Mem.PTR_ODD]
+
+        valid = Signal()
+        odd_start = Signal()                 # the index was odd: start comes from the odd bank
+        act = Signal(act_shape(cfg))
+
+        index = Signal(max(len(self.ptr_base), len(self.i.payload.col)) + 1)
+        pop = self.i.valid & self.i.ready
+        m.d.comb += [
+            self.i.ready.eq(~valid | self.o.ready),
+            index.eq(self.ptr_base + self.i.payload.col),
+            even.addr.eq((index + 1) >> 1),
+            odd.addr.eq(index >> 1),
+            even.en.eq(pop),
+            odd.en.eq(pop),
+        ]
+        with m.If(pop):
+            m.d.sync += [valid.eq(1), odd_start.eq(index[0]), act.eq(self.i.payload.act)]
+        with m.Elif(self.o.ready):
+            m.d.sync += valid.eq(0)
+
+        m.d.comb += [
+            self.o.valid.eq(valid),
+            self.o.payload.start.eq(Mux(odd_start, odd.data, even.data)),
+            self.o.payload.end.eq(Mux(odd_start, even.data, odd.data)),
+            self.o.payload.act.eq(act),
+        ]
+        return m

@@ -1,0 +1,86 @@
+"""Bias initialisation and write-back of one PE's accumulators."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Value
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from openeie.layout import Mem, act_shape, bias_shape, mem_depth
+
+from .common import (Phase, acc_shape, control_signature, index_shape, mem_addr_shape, mem_read_signature,
+                     mem_write_signature, saturate)
+
+__all__ = ["round_saturate_relu", "WriteBack"]
+
+
+def round_saturate_relu(cfg, acc, relu) -> Value:
+    """Accumulator -> activation exactly as :mod:`openeie.sim.golden`: ``sat_act((acc + 2**(wf-1)) >> wf)``
+    (no rounding term when wf = 0, arithmetic shift), then ``max(y, 0)`` when ``relu``. The sum is formed one
+    bit wider than the accumulator so the rounding term cannot overflow."""
+    wf = cfg.weight_frac_bits
+    acc = Value.cast(acc)
+    rounded = (acc + (1 << (wf - 1))) >> wf if wf else acc
+    y = saturate(rounded, cfg.act_bits)
+    return Mux(relu & (y < 0), 0, y)
+
+
+class WriteBack(wiring.Component):
+    """INIT and WB phases of a PE: bias SRAM and the accumulator's slot-by-slot initialisation / read-out.
+
+    Cycle semantics (docs/engine.md "Run sequencing"), with ``s`` the controller's step:
+
+    * INIT, ``s < out_slots``: read ``bias[bias_base + s]``; INIT, ``s >= 1``: write
+      ``acc[s-1] = bias << weight_frac_bits`` (the bias SRAM data read in the previous cycle).
+    * WB, ``s < out_slots``: read ``acc[s]``; WB, ``s >= 1``: ``o`` is round/saturate/ReLU of the accumulator
+      read in the previous cycle (slot ``s-1``); the engine writes it to lane p, word ``s-1`` of the
+      destination bank.
+
+    Parameters
+    ----------
+    cfg : EngineConfig
+
+    Attributes
+    ----------
+    ctl : In(control_signature(cfg))
+        Controller state.
+    bias_w : In(memory write)
+        Load port of the bias SRAM.
+    acc_rd : Out(read port), acc_wr : Out(write port)
+        Accumulator RAM ports (owned by the PE).
+    o : Out(act_shape(cfg))
+        Output activation of slot ``step - 1`` during WB.
+    """
+
+    def __init__(self, cfg):
+        self._cfg = cfg
+        super().__init__({
+            "ctl": In(control_signature(cfg)),
+            "bias_w": In(mem_write_signature(mem_addr_shape(cfg, Mem.BIAS), bias_shape(cfg))),
+            "acc_rd": Out(mem_read_signature(index_shape(cfg.act_depth), acc_shape(cfg))),
+            "acc_wr": Out(mem_write_signature(index_shape(cfg.act_depth), acc_shape(cfg))),
+            "o": Out(act_shape(cfg)),
+        })
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        m = Module()
+        m.submodules.bias = bias_mem = memory.Memory(shape=bias_shape(cfg), depth=mem_depth(cfg, Mem.BIAS), init=[])
+        wr = bias_mem.write_port()
+        rd = bias_mem.read_port()
+        m.d.comb += [wr.addr.eq(self.bias_w.addr), wr.data.eq(self.bias_w.data), wr.en.eq(self.bias_w.en)]
+
+        ctl = self.ctl
+        step, desc = ctl.step, ctl.desc
+        reading = step < desc.out_slots
+        m.d.comb += [
+            rd.addr.eq(desc.bias_base + step),
+            rd.en.eq((ctl.phase == Phase.INIT) & reading),
+            self.acc_wr.addr.eq(step - 1),
+            self.acc_wr.data.eq(rd.data << cfg.weight_frac_bits),
+            self.acc_wr.en.eq((ctl.phase == Phase.INIT) & (step != 0)),
+            self.acc_rd.addr.eq(step),
+            self.acc_rd.en.eq((ctl.phase == Phase.WB) & reading),
+            self.o.eq(round_saturate_relu(cfg, self.acc_rd.data, desc.relu)),
+        ]
+        return m

@@ -1,0 +1,316 @@
+"""Single blocks of the engine under Amaranth's simulator, each against a naive model (``ref_*``), plus a small
+whole-engine smoke test that needs no Verilator."""
+
+from __future__ import annotations
+
+import collections
+import random
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
+
+from openeie.config import EngineConfig
+from openeie.fixed import fixed_range, round_shift, saturate
+from openeie.hw.broadcast import LeadingNonZero
+from openeie.hw.common import acc_shape
+from openeie.hw.pointer import PointerReadUnit
+from openeie.hw.queue import ActivationQueue
+from openeie.hw.spmat import SparseMatrixReadUnit
+from openeie.hw.writeback import round_saturate_relu
+from openeie.layout import act_shape, pack_entries
+
+from engine_cases import make_cases
+
+SMALL = dict(spmat_depth_words=32, ptr_depth=64, act_depth=8, bias_depth=16, max_layers=2)
+
+
+def _run(dut, bench, clocked=True):
+    sim = Simulator(dut)
+    if clocked:
+        sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+# ---- LNZD ---------------------------------------------------------------------------------------------------
+
+def ref_lnzd(mask: int, width: int):
+    for i in range(width):
+        if mask >> i & 1:
+            return 1, i
+    return 0, None
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 5, 8])
+def test_lnzd_exhaustive(width):
+    dut = LeadingNonZero(width)
+    seen = []
+
+    async def bench(ctx):
+        for mask in range(1 << width):
+            ctx.set(dut.mask, mask)
+            valid = ctx.get(dut.valid)
+            seen.append((valid, ctx.get(dut.index) if valid else None))
+
+    _run(dut, bench, clocked=False)
+    assert seen == [ref_lnzd(mask, width) for mask in range(1 << width)]
+
+
+def test_lnzd_rejects_bad_width():
+    with pytest.raises(ValueError, match="positive integer"):
+        LeadingNonZero(0)
+
+
+# ---- write-back arithmetic -----------------------------------------------------------------------------------
+
+class _WriteBackFunction(wiring.Component):
+    def __init__(self, cfg):
+        self._cfg = cfg
+        super().__init__({"acc": In(acc_shape(cfg)), "relu": In(1), "y": Out(act_shape(cfg))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.y.eq(round_saturate_relu(self._cfg, self.acc, self.relu))
+        return m
+
+
+def ref_write_back(cfg, acc, relu):
+    y = int(saturate(round_shift(np.int64(acc), cfg.weight_frac_bits), cfg.act_bits))
+    return max(y, 0) if relu else y
+
+
+@pytest.mark.parametrize("wf,af,act,acc", [(12, 8, 16, 32), (0, 2, 6, 12), (5, 3, 8, 16), (1, 0, 4, 8)])
+def test_round_saturate_relu(wf, af, act, acc):
+    cfg = EngineConfig(n_pe=1, weight_bits=max(wf + 1, acc - act), weight_frac_bits=wf, act_bits=act,
+                       act_frac_bits=af, acc_bits=acc, **SMALL)
+    lo, hi = fixed_range(acc)
+    rng = random.Random(wf)
+    values = [lo, hi, lo + 1, hi - 1, 0, 1, -1] + [rng.randint(lo, hi) for _ in range(300)]
+    if wf:
+        half = 1 << (wf - 1)
+        values += [k * (1 << wf) + d for k in (-3, -1, 0, 2) for d in (half - 1, half, half + 1, -half)]
+    values = [v for v in values if lo <= v <= hi]
+    dut = _WriteBackFunction(cfg)
+    got = []
+
+    async def bench(ctx):
+        for relu in (0, 1):
+            ctx.set(dut.relu, relu)
+            for v in values:
+                ctx.set(dut.acc, v)
+                got.append(ctx.get(dut.y))
+
+    _run(dut, bench, clocked=False)
+    assert got == [ref_write_back(cfg, v, relu) for relu in (0, 1) for v in values]
+
+
+# ---- activation queue ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 8])
+def test_activation_queue_matches_model(depth):
+    """Level at t = pushes before t - pops before t; full at level == depth; no bypass."""
+    cfg = EngineConfig(n_pe=2, fifo_depth=depth, **SMALL)
+    dut = ActivationQueue(cfg)
+    rng = random.Random(depth)
+    trace, model_trace = [], []
+    model = collections.deque()
+
+    async def bench(ctx):
+        value = 0
+        for _ in range(400):
+            push, pop = rng.random() < 0.6, rng.random() < 0.5
+            ctx.set(dut.i.valid, push)
+            ctx.set(dut.i.payload, {"col": value % 16, "act": value % 100 - 50})
+            ctx.set(dut.o.ready, pop)
+            ready, valid = ctx.get(dut.i.ready), ctx.get(dut.o.valid)
+            head = ctx.get(dut.o.payload) if valid else None
+            trace.append((ready, valid, None if head is None else (head.col, head.act)))
+            model_trace.append((int(len(model) < depth), int(len(model) > 0),
+                                model[0] if model else None))
+            popped = bool(model) and pop
+            if push and len(model) < depth:
+                model.append((value % 16, value % 100 - 50))
+                value += 1
+            if popped:
+                model.popleft()
+            await ctx.tick()
+
+    _run(dut, bench)
+    assert trace == model_trace
+
+
+# ---- pointer read unit -----------------------------------------------------------------------------------------
+
+def test_pointer_read_unit():
+    cfg = EngineConfig(n_pe=2, **SMALL)
+    dut = PointerReadUnit(cfg)
+    ptrs = np.cumsum([0] + [random.Random(k).randint(0, 5) for k in range(cfg.ptr_depth - 1)])
+    ptr_base = 10
+    cols = [0, 1, 2, 7, 6, 3, 3, 12, 5]
+    rng = random.Random(1)
+    out, pops, valids = [], [], []
+
+    async def bench(ctx):
+        for bank, port in ((0, dut.even_w), (1, dut.odd_w)):
+            for addr in range(cfg.ptr_depth // 2):
+                ctx.set(port.addr, addr)
+                ctx.set(port.data, int(ptrs[2 * addr + bank]))
+                ctx.set(port.en, 1)
+                await ctx.tick()
+            ctx.set(port.en, 0)
+        ctx.set(dut.ptr_base, ptr_base)
+        pending = list(cols)
+        for cycle in range(200):
+            ctx.set(dut.i.valid, bool(pending))
+            if pending:
+                ctx.set(dut.i.payload, {"col": pending[0], "act": pending[0] + 1})
+            take = rng.random() < 0.4
+            ctx.set(dut.o.ready, take)
+            if ctx.get(dut.o.valid) and take:
+                p = ctx.get(dut.o.payload)
+                out.append((p.start, p.end, p.act))
+            valids.append(ctx.get(dut.o.valid))
+            if pending and ctx.get(dut.i.ready):
+                pops.append(cycle)
+                pending.pop(0)
+            await ctx.tick()
+
+    _run(dut, bench)
+    assert out == [(ptrs[ptr_base + j], ptrs[ptr_base + j + 1], j + 1) for j in cols]
+    assert all(valids[t + 1] for t in pops), "pointer register must be valid the cycle after a pop"
+
+
+# ---- sparse-matrix read unit -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("epw", [1, 3, 4])
+def test_sparse_matrix_read_unit(epw):
+    cfg = EngineConfig(n_pe=1, entries_per_word=epw, code_bits=4, rel_index_bits=2,
+                       **{**SMALL, "spmat_depth_words": 64})
+    dut = SparseMatrixReadUnit(cfg)
+    rng = np.random.default_rng(epw)
+    n = 40
+    codes, rels = rng.integers(0, 16, n), rng.integers(0, 4, n)
+    words = pack_entries(cfg, codes, rels)
+    slices = [(0, 3), (3, 3), (3, 4), (4, 11), (11, 11), (11, 12), (20, 29), (29, 40)]
+    issued, entries, ready_cycles, loads = [], [], [], []
+
+    async def bench(ctx):
+        for addr, word in enumerate(words):
+            ctx.set(dut.mem_w.addr, addr)
+            ctx.set(dut.mem_w.data.as_value(), int(word))
+            ctx.set(dut.mem_w.en, 1)
+            await ctx.tick()
+        ctx.set(dut.mem_w.en, 0)
+        ctx.set(dut.restart, 1)
+        await ctx.tick()
+        ctx.set(dut.restart, 0)
+        pending = list(slices)
+        word_reads = 0
+        for cycle in range(120):
+            ctx.set(dut.i.valid, bool(pending))
+            if pending:
+                ctx.set(dut.i.payload, {"start": pending[0][0], "end": pending[0][1], "act": len(pending)})
+            if ctx.get(dut.o.valid):
+                e = ctx.get(dut.o.payload)
+                entries.append((e.entry.code, e.entry.rel, e.first, e.act))
+            issued.append(ctx.get(dut.issue))
+            word_reads += ctx.get(dut.word_read)
+            if pending and ctx.get(dut.i.ready):
+                loads.append(cycle)
+                pending.pop(0)
+            await ctx.tick()
+        ready_cycles.append(word_reads)
+
+    _run(dut, bench)
+    expect = []
+    for k, (s, e) in enumerate(slices):
+        expect += [(int(codes[a]), int(rels[a]), int(a == s), len(slices) - k) for a in range(s, e)]
+    assert entries == expect
+    # one slice held per max(1, entries) cycles, back to back
+    spans = [max(1, e - s) for s, e in slices]
+    assert np.diff(loads).tolist() == spans[:-1]
+    assert sum(issued) == sum(e - s for s, e in slices)
+    touched = [a // epw for s, e in slices for a in range(s, e)]
+    assert ready_cycles[0] == 1 + sum(1 for a, b in zip(touched, touched[1:]) if a != b)
+
+
+# ---- the whole engine, without Verilator ---------------------------------------------------------------------
+
+def test_engine_smoke_amaranth_sim():
+    from cocotb_engine.amaranth_tb import rtl_run
+    from cocotb_engine.reference import ref_stats
+    from openeie.sim import golden
+
+    for case in make_cases("pe1_c2_r2", 0, 23)[::3]:
+        outputs, stats, done_cycle = rtl_run(case.program, case.x_q)
+        assert outputs.tolist() == golden.run(case.program, case.x_q)[-1].tolist(), case.case_id
+        assert stats == ref_stats(case.program, case.x_q), case.case_id
+        assert done_cycle == stats["cycles"]
+
+
+def _random_network(cfg, rng, sizes, density=0.5):
+    from openeie.compiler.network import CompressedLayer, CompressedNetwork
+    layers = []
+    for i, (n_out, n_in) in enumerate(zip(sizes[1:], sizes[:-1])):
+        codes = rng.integers(1, cfg.codebook_size, (n_out, n_in)) * (rng.random((n_out, n_in)) < density)
+        cb = np.concatenate([[0.0], rng.integers(-8, 8, cfg.codebook_size - 1) / (1 << cfg.weight_frac_bits)])
+        bias = rng.integers(-16, 16, n_out) / (1 << cfg.act_frac_bits)
+        layers.append(CompressedLayer.from_dense_codes(codes, cb, bias, relu=i == 0, name=f"l{i}"))
+    return CompressedNetwork(layers)
+
+
+@pytest.mark.parametrize("n_pe,epw,act_depth,max_layers", [(3, 5, 6, 2), (5, 2, 3, 3), (1, 16, 1, 1)])
+def test_engine_odd_configs_amaranth_sim(n_pe, epw, act_depth, max_layers):
+    """Non-power-of-two PE counts and word sizes, a single activation word, a single layer-table entry."""
+    from cocotb_engine.amaranth_tb import rtl_run
+    from cocotb_engine.reference import ref_stats
+    from openeie.compiler.lower import lower
+    from openeie.sim import golden
+
+    cfg = EngineConfig(n_pe=n_pe, fifo_depth=2, code_bits=2 if epw == 16 else 3, rel_index_bits=2,
+                       entries_per_word=epw, weight_bits=8, weight_frac_bits=3, act_bits=8, act_frac_bits=2,
+                       acc_bits=16, spmat_depth_words=64, ptr_depth=64, act_depth=act_depth, bias_depth=8,
+                       max_layers=max_layers)
+    rng = np.random.default_rng(n_pe)
+    sizes = [n_pe * act_depth - 1 or 1] + [int(rng.integers(1, n_pe * act_depth + 1)) for _ in range(max_layers)]
+    network = _random_network(cfg, rng, sizes)
+    program = lower(network, cfg)
+    x = rng.integers(-20, 20, sizes[0]) * (rng.random(sizes[0]) < 0.7)
+    outputs, stats, done_cycle = rtl_run(program, x)
+    assert outputs.tolist() == golden.run(program, x)[-1].tolist()
+    assert stats == ref_stats(program, x)
+    assert done_cycle == stats["cycles"]
+
+
+def test_engine_zero_layers_and_counter_port():
+    """n_layers = 0: done at cycle 0, no output, busy drops; counter port: registered, 0 past the end."""
+    from openeie.hw import Engine
+    from openeie.stats import counter_index
+
+    cfg = EngineConfig(n_pe=2, **SMALL)
+    dut = Engine(cfg)
+    trace = {}
+
+    async def bench(ctx):
+        ctx.set(dut.n_layers, 0)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        trace["done0"] = ctx.get(dut.done)
+        trace["busy0"] = ctx.get(dut.busy)
+        await ctx.tick()
+        trace["busy1"] = ctx.get(dut.busy)
+        trace["valid1"] = ctx.get(dut.act_out.valid)
+        ctx.set(dut.counter_sel, counter_index(cfg)["layer_reads"])
+        await ctx.tick()
+        trace["layer_reads"] = ctx.get(dut.counter_value)
+        ctx.set(dut.counter_sel, len(counter_index(cfg)))
+        await ctx.tick()
+        trace["past_end"] = ctx.get(dut.counter_value)
+
+    _run(dut, bench)
+    assert trace == {"done0": 1, "busy0": 1, "busy1": 0, "valid1": 0, "layer_reads": 0, "past_end": 0}
