@@ -10,7 +10,7 @@ from openeie.hw import Engine
 from openeie.layout import to_signed, to_unsigned
 from openeie.stats import COUNTERS, counter_index
 
-from .words import load_port_words
+
 
 __all__ = ["rtl_run"]
 
@@ -21,7 +21,7 @@ def rtl_run(program, x_q, *, max_cycles: int = 200_000, vcd: str | None = None):
     and ``done_cycle`` is the cycle (counted from cycle 0 after ``start``) at which ``done`` was high."""
     cfg = program.config
     dut = Engine(cfg)
-    words = load_port_words(program)
+    words = program.load_port_words()
     x_storage = to_unsigned(program.input_storage(x_q), cfg.act_bits)
     n_out = program.layers[-1].out_slots * cfg.n_pe
     index = counter_index(cfg)

@@ -28,8 +28,6 @@ from openeie.layout import to_signed, to_unsigned
 from openeie.sim import golden
 from openeie.stats import COUNTERS, counter_index
 
-from .words import load_port_words
-
 __all__ = ["StreamDriver", "StreamMonitor", "Scoreboard", "CounterReader", "CaseResult", "EngineTB"]
 
 CLOCK_PERIOD_NS = 10
@@ -145,6 +143,7 @@ class CaseResult:
     errors: list
     sim_cycles: int          # every clock cycle the case took (loading, input, run, output, counters)
     run_wall_s: float = 0.0  # wall time of the free-running part (start -> done)
+    outputs: list = field(default_factory=list)   # observed last-layer outputs, storage order, signed
 
 
 class EngineTB:
@@ -171,7 +170,7 @@ class EngineTB:
         await RisingEdge(dut.clk)
 
     def load_words(self, program) -> list:
-        return load_port_words(program)
+        return program.load_port_words()
 
     async def run_case(self, case, timeout_cycles: int = 2_000_000, reload: bool = True,
                        timing: bool = False) -> CaseResult:
@@ -197,7 +196,8 @@ class EngineTB:
         done_cycle = round((_now(dut) - t_start) / CLOCK_PERIOD_NS)
 
         raw = await self.act_out.receive(program.layers[-1].out_slots * cfg.n_pe)
-        board = Scoreboard(expected, [int(v) for v in to_signed(np.array(raw, dtype=np.uint64), cfg.act_bits)])
+        observed = [int(v) for v in to_signed(np.array(raw, dtype=np.uint64), cfg.act_bits)]
+        board = Scoreboard(expected, observed)
         values = await self.counters.read_all()
         stats = self.counters.as_stats(values, program.n_layers)
         errors = board.mismatches()
@@ -209,7 +209,7 @@ class EngineTB:
         while int(dut.busy.value):
             await RisingEdge(dut.clk)
         sim_cycles = round((_now(dut) - t_case) / CLOCK_PERIOD_NS)
-        return CaseResult(case.case_id, stats, done_cycle, errors, sim_cycles, wall)
+        return CaseResult(case.case_id, stats, done_cycle, errors, sim_cycles, wall, observed)
 
 
 def _now(dut) -> float:

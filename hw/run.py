@@ -1,0 +1,46 @@
+"""Run a compiled program on the engine RTL (Verilator through cocotb) from Python.
+
+Used by the demo and the lowering tests to hold the RTL to the golden model on real networks. The engine for
+``program.config`` is built once under ``build_root`` and reused while its Verilog is unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from openeie.compiler.images import save_container
+from openeie.program import Program
+from openeie.stats import Stats
+
+from .verilator import build_engine, rtl_available, run_cocotb_test
+
+__all__ = ["rtl_available", "run_program"]
+
+
+def run_program(program: Program, x_q, build_root="build/rtl", waves: bool | None = None):
+    """Run fixed-point inputs ``x_q`` (``(n_in,)`` or ``(batch, n_in)``) through the program on the RTL.
+
+    Returns ``(outputs, stats)``: per input the last layer's storage-order outputs (int64 array) and the RTL's
+    :class:`~openeie.stats.Stats`. Raises ``RuntimeError`` if the testbench saw an output differ from the golden
+    model or the ``done`` timing disagree with the cycle counter.
+    """
+    x = np.atleast_2d(np.asarray(x_q, dtype=np.int64))
+    cfg = program.config
+    name = "engine_" + cfg.hash().hex()[:12]
+    build_dir, _ = build_engine(cfg, Path(build_root) / name, waves)
+    key = hashlib.sha256(x.tobytes()).hexdigest()[:8]
+    prog_path = build_dir / f"program_{key}.oeie"
+    in_path = build_dir / f"inputs_{key}.npy"
+    save_container(program, prog_path)
+    np.save(in_path, x, allow_pickle=False)
+    report = run_cocotb_test(build_dir, "openeie.hw.program_tb", "run_program",
+                             {"OPENEIE_TB_PROGRAM": str(prog_path), "OPENEIE_TB_INPUTS": str(in_path)}, waves)
+    errors = [e for r in report["runs"] for e in r["errors"]]
+    if report["run_failed"] or errors:
+        raise RuntimeError(f"RTL run disagreed with the golden model: {errors[:3] or report['run_failed']}")
+    outputs = [np.asarray(r["outputs"], dtype=np.int64) for r in report["runs"]]
+    stats = [Stats.from_dict(r["stats"]) for r in report["runs"]]
+    return outputs, stats
