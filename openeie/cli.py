@@ -116,6 +116,14 @@ def cmd_compress(args):
                         prune_epochs=args.prune_epochs, finetune_epochs=args.finetune_epochs, seed=args.seed)
 
 
+def cmd_rtl(args):
+    from .config import EngineConfig
+    from .hw.export import export_verilog
+    cfg = _config(args.config) or EngineConfig()
+    path = export_verilog(cfg, args.output)
+    print(f"wrote {path} ({path.stat().st_size // 1024} KiB Verilog, top module 'openeie_engine', {cfg.n_pe} PEs)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openeie", description="OpenEIE: compress, compile, run, simulate and "
                                      "synthesize EIE-style compressed-network inference engines.")
@@ -157,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
                    ".cache/openeie)")
     _add_config(p, "4 PEs with EIE's formats and 5-bit relative indices")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("rtl", help="export the engine as Verilog",
+                       description="Elaborate openeie.hw.Engine for the configuration and write Verilog "
+                                   "(Amaranth's built-in Yosys; top module openeie_engine).")
+    _add_config(p)
+    p.add_argument("-o", "--output", required=True, metavar="engine.v")
+    p.set_defaults(func=cmd_rtl)
 
     p = sub.add_parser("simulate", help="cycle-accurate simulation of a compiled network or a network file",
                        description="Run NET_OR_IMAGES (a network file, compiled on the fly, or images written by "

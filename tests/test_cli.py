@@ -99,3 +99,12 @@ def test_demo_writes_reports(tmp_path):
     for png in ("weight_histograms.png", "energy_breakdown.png"):
         assert (tmp_path / "demo" / png).stat().st_size > 10000
     assert (tmp_path / "demo" / "images" / "program.oeie").exists()
+
+
+def test_rtl_export_command(tmp_path, capsys):
+    cfg = EngineConfig(n_pe=2, spmat_depth_words=16, ptr_depth=32, act_depth=4, bias_depth=8, max_layers=2)
+    cfg.save(tmp_path / "cfg.json")
+    assert main(["rtl", "--config", str(tmp_path / "cfg.json"), "-o", str(tmp_path / "engine.v")]) == 0
+    text = (tmp_path / "engine.v").read_text()
+    assert "module openeie_engine" in text and "endmodule" in text
+    assert "2 PEs" in capsys.readouterr().out
