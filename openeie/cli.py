@@ -223,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="out/sweep", metavar="DIR")
     p.set_defaults(func=cmd_sweep)
 
+    from .fpga.cli import add_commands as add_fpga_commands
+    add_fpga_commands(sub)
+
     p = sub.add_parser("bench", help="benchmarks that print their figures")
     p.add_argument("what", choices=["compile", "eie"],
                    help="compile: encode throughput on a VGG-6-sized layer; eie: the nine layers of EIE Table III "

@@ -7,9 +7,10 @@ from .fixed import FixedRangeError
 from .compiler.network import NetworkError
 from .compiler.images import ImageError
 from .compiler.frontend import FrontendError
+from .fpga.host import LinkError
 
 __all__ = ["USER_ERRORS"]
 
 # ValueError covers the remaining bad-input checks (input shapes, ranges) that raise it with a full message.
 USER_ERRORS = (ConfigError, FixedRangeError, NetworkError, ImageError, FileNotFoundError, IsADirectoryError,
-               PermissionError, ValueError, FrontendError)
+               PermissionError, ValueError, FrontendError, LinkError)

@@ -1,0 +1,38 @@
+"""Engine configurations sized for each FPGA (the defaults of ``openeie synth`` when no ``--config`` is given).
+
+Sizing rules, from the block RAM geometry (every per-PE memory and each activation lane costs whole blocks):
+
+* ``up5k`` (iCE40UP5K: 5280 LCs, 30 EBRs of 256 x 16, 4 SPRAMs of 16384 x 16, 8 DSPs): 2 entries per
+  sparse-matrix word make a 16-bit word, so each PE's sparse matrix is exactly one SPRAM (32768 entries per PE).
+  EBRs hold the rest: per PE two pointer banks, codebook, bias and accumulators; 30 EBRs allow 4 PEs only with
+  8-bit activations and weights and 16-bit accumulators (one EBR wide each; 16-bit activations need 32 EBRs).
+  A small queue and layer table save logic cells, which are the tightest resource.
+* ``85k`` / ``25k`` (ECP5: DP16KD blocks of 512 x 36 / 1024 x 18, 18x18 multipliers): EIE's 16-bit formats and
+  8 entries per 64-bit word; 512 words (4096 entries) per PE take two blocks, each pointer bank of up to 1024
+  pointers one block, accumulators one block; biases and codebooks are small enough for LUT RAM.
+"""
+
+from __future__ import annotations
+
+from openeie.config import EngineConfig
+
+__all__ = ["PRESETS", "preset"]
+
+PRESETS = {
+    "up5k": EngineConfig(n_pe=4, fifo_depth=4, code_bits=4, rel_index_bits=4, weight_bits=8, weight_frac_bits=6,
+                         act_bits=8, act_frac_bits=4, acc_bits=16, entries_per_word=2, spmat_depth_words=16384,
+                         ptr_depth=512, act_depth=64, bias_depth=128, max_layers=2),
+    "25k": EngineConfig(n_pe=8, fifo_depth=8, entries_per_word=8, spmat_depth_words=512, ptr_depth=2048,
+                        act_depth=64, bias_depth=32, max_layers=4),
+    "85k": EngineConfig(n_pe=32, fifo_depth=8, entries_per_word=8, spmat_depth_words=512, ptr_depth=2048,
+                        act_depth=64, bias_depth=32, max_layers=4),
+}
+
+
+def preset(device: str) -> EngineConfig:
+    """The engine configuration sized for ``device``."""
+    try:
+        return PRESETS[device]
+    except KeyError:
+        raise ValueError(f"no preset configuration for device {device!r}: expected one of "
+                         f"{', '.join(PRESETS)}") from None

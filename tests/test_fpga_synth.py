@@ -1,0 +1,142 @@
+"""Synthesis flow: one small board-less estimate per FPGA family (CI), the fit check, the report writers and the
+``openeie synth`` command line. Board bitstreams and sweeps are ``slow``."""
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from openeie.config import EngineConfig
+from openeie.fpga.boards import BOARDS, DEVICES, BoardTop, board_platform, get_device
+from openeie.fpga.cli import add_commands
+from openeie.fpga.pll import ecp5_pll
+from openeie.fpga.presets import PRESETS
+from openeie.fpga.synth import (SynthError, _builtin_yosys, _check_capacity, build_board, estimate, markdown_report,
+                                write_report)
+
+# Small engines in each family's formats (the iCE40 one keeps the SPRAM mapping of the iCEBreaker preset).
+SMALL = {
+    "up5k": PRESETS["up5k"].replace(n_pe=2, spmat_depth_words=1024, ptr_depth=128, act_depth=16, bias_depth=32),
+    "85k": PRESETS["85k"].replace(n_pe=1, spmat_depth_words=256, ptr_depth=128, act_depth=16, bias_depth=32),
+}
+
+
+def synth(*argv):
+    parser = argparse.ArgumentParser(prog="openeie")
+    add_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["synth", *argv])
+    return args.func(args)
+
+
+@pytest.fixture
+def in_tmp(tmp_path):
+    # YoWASP tools see a private /tmp: the flow must work from any directory with relative paths.
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    yield tmp_path
+    os.chdir(cwd)
+
+
+@pytest.mark.parametrize("device", ["up5k", "85k"])
+def test_estimate_small(device, tmp_path):
+    result = estimate(SMALL[device], device, tmp_path / "est")
+    assert result["device"] == device and result["fmax_mhz"] > 10
+    util = result["utilization"]
+    if device == "up5k":
+        assert util["ICESTORM_SPRAM"]["used"] == 2          # one SPRAM per PE's sparse matrix
+        assert util["ICESTORM_DSP"]["used"] == 2            # the multipliers are on SB_MAC16 (synth_ice40 -dsp)
+        assert [d["mapped_to"] for d in result["memory_map"]] == ["spram", "spram"]
+    else:
+        assert util["MULT18X18D"]["used"] == 1 and util["DP16KD"]["used"] > 0
+    assert (tmp_path / "est" / "report.json").exists()
+    text = markdown_report(result)
+    assert f"Fmax: **{result['fmax_mhz']} MHz**" in text and "## Utilisation" in text
+    write_report(result, tmp_path / "r.json", tmp_path / "r.md")
+    assert json.loads((tmp_path / "r.json").read_text())["fmax_mhz"] == result["fmax_mhz"]
+
+
+def test_capacity_check_names_the_resource(tmp_path):
+    with pytest.raises(SynthError, match=r"needs 31 SB_RAM40_4K \(the up5k has 30\)"):
+        _check_capacity(get_device("up5k"), {"SB_RAM40_4K": 31, "SB_LUT4": 100}, tmp_path / "top.json")
+    _check_capacity(get_device("85k"), {"DP16KD": 208, "LUT4": 1000}, tmp_path / "top.json")
+
+
+def test_devices_boards_presets_consistent():
+    for board in BOARDS.values():
+        assert board.device in DEVICES
+        assert board.platform_class().__name__
+    for name, cfg in PRESETS.items():
+        assert name in DEVICES and isinstance(cfg, EngineConfig)
+
+
+@pytest.mark.parametrize("board, clock_mhz", [("icebreaker", None), ("ulx3s-85f", None), ("ulx3s-85f", 20.0),
+                                              ("orangecrab-85f", None)])
+def test_board_top_prepares(board, clock_mhz, tmp_path):
+    """The board top elaborates on the board's platform (pins, UART, LED, PLL) up to the build files."""
+    tiny = SMALL[get_device(BOARDS[board].device).name if board == "icebreaker" else "85k"].replace(n_pe=1)
+    platform = board_platform(BOARDS[board], tiny)
+    pll = ecp5_pll(platform.default_clk_frequency / 1e6, clock_mhz, tmp_path) if clock_mhz else None
+    with _builtin_yosys():
+        plan = platform.build(BoardTop(tiny, pll=pll), name="top", do_build=False)
+    files = plan.files
+    assert "top.il" in files and ("openeie_pll.v" in files) == bool(pll)
+    constraints = files.get("top.pcf") or files.get("top.lpf")
+    assert "uart" in constraints
+    if board == "icebreaker":
+        assert [d["mapped_to"] for d in platform.memory_mapper.decisions] == ["spram"]
+
+
+def test_ecp5_pll(tmp_path):
+    assert ecp5_pll(25, 20, tmp_path).clkout_mhz == 20
+    with pytest.raises(ValueError, match="cannot make 1000 MHz from 25 MHz"):
+        ecp5_pll(25, 1000, tmp_path)
+
+
+def test_pll_only_on_ecp5(tmp_path):
+    with pytest.raises(SynthError, match="ECP5 boards only"):
+        build_board("icebreaker", SMALL["up5k"], tmp_path, clock_mhz=24)
+
+
+@pytest.mark.parametrize("argv, match", [
+    ([], "exactly one of"),
+    (["--estimate", "--sweep", "--device", "up5k"], "exactly one of"),
+    (["--estimate"], "need --device"),
+])
+def test_cli_argument_errors(argv, match):
+    with pytest.raises(ValueError, match=match):
+        synth(*argv)
+
+
+def test_cli_rejects_unknown_config_key(tmp_path):
+    (tmp_path / "cfg.json").write_text('{"n_pes": 4}')
+    with pytest.raises(ValueError, match="unknown engine configuration key"):
+        synth("--estimate", "--device", "up5k", "--config", str(tmp_path / "cfg.json"))
+
+
+@pytest.mark.slow
+def test_cli_estimate_does_not_fit(in_tmp, capsys):
+    # 16-bit activations need 32 EBRs at 4 PEs on the UP5K (30): one clear message, no traceback.
+    PRESETS["up5k"].replace(act_bits=16, weight_bits=16, weight_frac_bits=12, act_frac_bits=8,
+                            acc_bits=32).save("cfg.json")
+    with pytest.raises(SynthError, match="does not fit the iCE40UP5K.*SB_RAM40_4K"):
+        synth("--estimate", "--device", "up5k", "--config", "cfg.json", "-o", "est")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["icebreaker", "ulx3s-85f"])
+def test_board_bitstream(board, in_tmp, capsys):
+    synth("--board", board, "-o", "out")
+    report = json.loads(Path("out/report.json").read_text())
+    assert Path(report["bitstream"]).stat().st_size > 0 and report["timing_met"]
+    assert Path("out/report.md").exists()
+
+
+@pytest.mark.slow
+def test_sweep_small(in_tmp, capsys):
+    SMALL["up5k"].save("cfg.json")
+    synth("--sweep", "--device", "up5k", "--config", "cfg.json", "--pes", "1", "2", "-o", "sweep")
+    sweep = json.loads(Path("sweep/sweep.json").read_text())
+    assert [p["n_pe"] for p in sweep["points"]] == [1, 2] and sweep["largest_fit"]["n_pe"] == 2
+    assert Path("sweep/sweep.png").stat().st_size > 0
