@@ -96,6 +96,9 @@ def cmd_sweep(args):
     else:
         from .sweep import digits_context
         ctx = digits_context(code_bits=tuple(grid["code_bits"]), cache_dir=args.cache, seed=args.seed)
+    if args.area_device:
+        ctx.area_device = args.area_device
+        ctx.area_dir = str(Path(args.output) / "area")
     run_sweep(ctx, grid, args.output, workers=args.workers, dask_address=args.dask)
 
 
@@ -218,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", metavar="NAME", help="EIE layer with --bench eie (default Alex-8)")
     p.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
     p.add_argument("--dask", metavar="SCHEDULER", help="run on an existing Dask cluster (e.g. tcp://host:8786)")
+    p.add_argument("--area-device", choices=["up5k", "85k"], help="also estimate FPGA utilisation and Fmax per "
+                   "point with Yosys/nextpnr (slow: tens of seconds to minutes per point)")
     p.add_argument("--cache", metavar="DIR", default=".cache/openeie", help="model cache directory")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", default="out/sweep", metavar="DIR")

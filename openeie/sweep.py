@@ -44,6 +44,8 @@ class SweepContext:
     y_test: np.ndarray | None = None    # integer labels, or None (no accuracy)
     base: dict = field(default_factory=dict)
     cycle_inputs: int = 8
+    area_device: str | None = None      # "up5k" / "85k": also a board-less FPGA estimate per point (slow)
+    area_dir: str = "out/sweep/area"
 
 
 def expand_grid(grid: dict) -> list:
@@ -102,7 +104,23 @@ def evaluate_point(point: dict, ctx: SweepContext) -> dict:
         pj.append(sum(energy(stats, cfg).values()))
     row["cycles"] = float(np.mean(cyc))
     row["energy_pj"] = float(np.mean(pj))
+    if ctx.area_device:
+        row.update(_area(cfg, ctx))
     return row
+
+
+def _area(cfg, ctx) -> dict:
+    """Board-less synthesis estimate of the engine (with its host link) for this point's configuration."""
+    from .fpga.synth import SynthError, estimate
+    out = Path(ctx.area_dir) / f"{ctx.area_device}_{cfg.hash().hex()[:12]}"
+    try:
+        r = estimate(cfg, ctx.area_device, out)
+    except SynthError as e:
+        return {"fpga_fits": False, "fpga_error": str(e)}
+    util = r.get("utilization", {})
+    return {"fpga_fits": bool(r.get("fits", True)), "fpga_fmax_mhz": r.get("fmax_mhz"),
+            "fpga_max_util_pct": max((u.get("percent", 0.0) for u in util.values()), default=None),
+            "fpga_utilization": util}
 
 
 def pareto_front(rows, x_key: str, y_key: str, maximize_y: bool = True) -> list:
@@ -202,7 +220,8 @@ def run_sweep(ctx: SweepContext, grid: dict, out_dir, workers: int | None = None
               "wall_s": wall, "executor": f"dask {dask_address}" if dask_address else f"{workers or os.cpu_count()} local processes",
               "rows": rows, "pareto": fronts}
     (out_dir / "sweep.json").write_text(json.dumps(result, indent=2) + "\n")
-    columns = list(KNOBS) + ["storage_bits", "compression_ratio", "cycles", "energy_pj", "accuracy", "error"]
+    columns = list(KNOBS) + ["storage_bits", "compression_ratio", "cycles", "energy_pj", "accuracy",
+                             "fpga_fits", "fpga_fmax_mhz", "fpga_max_util_pct", "error"]
     with open(out_dir / "sweep.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         w.writeheader()

@@ -73,3 +73,16 @@ def test_accuracy_path_with_labelled_context(tmp_path):
     bad = evaluate_point(dict(point, n_pe=1, act_bits=16), SweepContext("toy", nets, x, labels,
                                                                        dict(base, act_depth=4)))
     assert "exceed act_depth=4" in bad["error"]
+
+
+@pytest.mark.slow
+def test_fpga_area_estimate_per_point(tmp_path):
+    from openeie.config import EngineConfig
+    from openeie.sweep import SweepContext, _area
+    ctx = SweepContext("toy", {}, area_device="up5k", area_dir=str(tmp_path / "area"))
+    cfg = EngineConfig(n_pe=1, fifo_depth=2, weight_bits=8, weight_frac_bits=6, act_bits=8, act_frac_bits=4,
+                       acc_bits=16, entries_per_word=2, spmat_depth_words=1024, ptr_depth=256, act_depth=32,
+                       bias_depth=64, max_layers=2)
+    row = _area(cfg, ctx)
+    assert row["fpga_fits"] is True and row["fpga_fmax_mhz"] > 5
+    assert 0 < row["fpga_max_util_pct"] <= 100
