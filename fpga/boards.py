@@ -91,6 +91,7 @@ class Board:
     platform: str
     notes: str
     extra_resources: str = ""     # name of a function returning resources to add (UART on a header)
+    clock_mhz: float | None = None   # default engine clock from a PLL (None: the board's oscillator)
 
     def platform_class(self):
         module, cls = self.platform.split(":")
@@ -111,7 +112,8 @@ BOARDS = {
                        "ECP5 LFE5U-85F, 25 MHz clock, UART on the FTDI (US1 port)"),
     "orangecrab-85f": Board("orangecrab-85f", "85k", "amaranth_boards.orangecrab_r0_2:OrangeCrabR0_2_85FPlatform",
                             "ECP5 LFE5U-85F (r0.2), 48 MHz clock, UART through a 3.3 V USB-serial adapter on "
-                            "Feather pins 0 (RX) and 1 (TX)", extra_resources="_orangecrab_uart"),
+                            "Feather pins 0 (RX) and 1 (TX); the engine runs at 24 MHz from the PLL",
+                            extra_resources="_orangecrab_uart", clock_mhz=24.0),
 }
 
 

@@ -17,10 +17,12 @@ examples:
 """
 
 
-def _config(args, device: str):
+def _config(args, device: str | None = None, board: str | None = None):
     from openeie.config import EngineConfig
-    from .presets import preset
-    return EngineConfig.load(args.config) if args.config else preset(device)
+    from .presets import board_preset, preset
+    if args.config:
+        return EngineConfig.load(args.config)
+    return board_preset(board) if board else preset(device)
 
 
 def _say(text: str):
@@ -44,7 +46,7 @@ def cmd_synth(args):
         raise ValueError("openeie synth needs exactly one of --board BOARD, --estimate or --sweep")
     if args.board:
         board = get_board(args.board)
-        cfg = _config(args, board.device)
+        cfg = _config(args, board=board.name)
         out = Path(args.output or f"out/synth-{board.name}")
         _say(f"building {board.name} ({cfg.n_pe} PEs) in {out}/ ...")
         result = build_board(board, cfg, out, baud=args.baud or DEFAULT_BAUD, clock_mhz=args.clock_mhz,
@@ -55,18 +57,20 @@ def cmd_synth(args):
     if not args.device:
         raise ValueError("--estimate and --sweep need --device (one of up5k, 25k, 85k)")
     device = get_device(args.device)
-    cfg = _config(args, device.name)
+    cfg = _config(args, device=device.name)
     if args.estimate:
         out = Path(args.output or f"out/estimate-{device.name}")
         _say(f"estimating {cfg.n_pe} PEs on the {device.part} in {out}/ ...")
-        result = estimate(cfg, device, out, freq_mhz=args.freq_mhz, seed=args.seed)
+        result = estimate(cfg, device, out, freq_mhz=args.freq_mhz, seed=args.seed, block=args.block,
+                          route_timeout_s=args.route_timeout_min and 60 * args.route_timeout_min)
         json_path = Path(args.json) if args.json else out / "report.json"
         write_report(result, json_path, json_path.with_suffix(".md"))
-        print(f"{device.part}, {cfg.n_pe} PEs: {_summary(result)}")
+        what = f"block {args.block}" if args.block else "engine + link"
+        print(f"{device.part}, {cfg.n_pe} PEs, {what}: {_summary(result)}")
         return
     out = Path(args.output or f"out/sweep-{device.name}")
     result = sweep_pes(cfg, device, out, pes=args.pes or (1, 2, 4, 8), freq_mhz=args.freq_mhz, seed=args.seed,
-                       progress=_say)
+                       route_timeout_s=args.route_timeout_min and 60 * args.route_timeout_min, progress=_say)
     if args.json:
         Path(args.json).write_text((out / "sweep.json").read_text())
     best = result["largest_fit"]
@@ -82,7 +86,7 @@ def add_commands(subparsers) -> None:
         "synth", help="FPGA bitstreams, board-less resource/Fmax estimates and PE sweeps (YoWASP tools)",
         description="Synthesize the engine with its UART host link. --board builds a bitstream for a board; "
                     "--estimate synthesizes and places the design for a bare device; --sweep estimates a range of "
-                    "PE counts and plots utilisation and Fmax. Without --config the device's preset "
+                    "PE counts and plots utilisation and Fmax. Without --config the board's or device's preset "
                     "(openeie.fpga.presets) is used. Reports: JSON + Markdown.",
         epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = p.add_argument_group("mode (one of)")
@@ -91,15 +95,22 @@ def add_commands(subparsers) -> None:
     mode.add_argument("--estimate", action="store_true", help="board-less estimate for --device")
     mode.add_argument("--sweep", action="store_true", help="sweep the PE count on --device")
     p.add_argument("--device", choices=["up5k", "25k", "85k"], help="FPGA for --estimate / --sweep")
-    p.add_argument("--config", metavar="CFG.json", help="engine configuration (default: the device's preset)")
+    p.add_argument("--config", metavar="CFG.json", help="engine configuration (default: the board's / device's "
+                                                        "preset)")
     p.add_argument("-o", "--output", metavar="DIR", help="output directory (bitstream, logs, reports)")
     p.add_argument("--json", metavar="PATH", help="also write the JSON report here (a Markdown twin goes next to "
                                                   "it for --estimate)")
     p.add_argument("--pes", type=int, nargs="+", metavar="N", help="--sweep: PE counts (default 1 2 4 8)")
+    p.add_argument("--block", choices=["pe", "counters", "broadcaster", "controller", "decoder"],
+                   help="--estimate: one block alone, every port behind a flip-flop (its own Fmax and critical "
+                        "path)")
     p.add_argument("--freq-mhz", type=float, help="nextpnr clock target for estimates (default: 40 iCE40, "
                                                   "100 ECP5)")
     p.add_argument("--baud", type=int, default=None, help="UART baud rate of the board build (default 115200)")
     p.add_argument("--clock-mhz", type=float, help="--board: run the design at this clock from a PLL (ECP5 boards; "
                                                    "default: the board's oscillator)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--route-timeout-min", type=float, metavar="MIN",
+                   help="--estimate/--sweep: stop routing after MIN minutes and report the post-placement Fmax "
+                        "estimate (large ECP5 designs can take an hour to route)")
     p.set_defaults(func=cmd_synth)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from openeie.config import EngineConfig
 
-__all__ = ["PRESETS", "preset"]
+__all__ = ["PRESETS", "BOARD_PRESETS", "preset", "board_preset"]
 
 PRESETS = {
     "up5k": EngineConfig(n_pe=4, fifo_depth=4, code_bits=4, rel_index_bits=4, weight_bits=8, weight_frac_bits=6,
@@ -27,6 +27,25 @@ PRESETS = {
     "85k": EngineConfig(n_pe=32, fifo_depth=8, entries_per_word=8, spmat_depth_words=512, ptr_depth=2048,
                         act_depth=64, bias_depth=32, max_layers=4),
 }
+
+
+#: What ``openeie synth --board`` builds by default: configurations that also route in minutes and close timing
+#: at the board's clock with today's engine (the 32-PE 85k preset fits the ECP5-85F but takes over an hour to
+#: route and reaches about 24 MHz; see fpga/README.md).
+BOARD_PRESETS = {
+    "icebreaker": PRESETS["up5k"],
+    "ulx3s-85f": PRESETS["85k"].replace(n_pe=16),
+    "orangecrab-85f": PRESETS["85k"].replace(n_pe=16),
+}
+
+
+def board_preset(board: str) -> EngineConfig:
+    """The engine configuration ``openeie synth --board`` builds by default."""
+    try:
+        return BOARD_PRESETS[board]
+    except KeyError:
+        raise ValueError(f"no preset configuration for board {board!r}: expected one of "
+                         f"{', '.join(BOARD_PRESETS)}") from None
 
 
 def preset(device: str) -> EngineConfig:

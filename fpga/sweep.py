@@ -29,10 +29,21 @@ def largest_fit(points: list) -> dict | None:
     return max(fits, key=lambda p: p["n_pe"]) if fits else None
 
 
+def _reuse(path: Path, cfg: EngineConfig, seed: int):
+    """A point's earlier result, if it was made for the same configuration and seed."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return old if old.get("config") == cfg.to_dict() and old.get("seed") == seed else None
+
+
 def sweep_pes(base: EngineConfig, device, out_dir, pes=(1, 2, 4, 8), *, freq_mhz: float | None = None,
-              seed: int = 1, stop_when_full: bool = True, progress=None) -> dict:
+              seed: int = 1, stop_when_full: bool = True, route_timeout_s: float | None = None, reuse: bool = True,
+              progress=None) -> dict:
     """Estimate ``base`` with each PE count in ``pes`` on ``device``; write ``sweep.json`` and ``sweep.png``
-    to ``out_dir`` (each point's files under ``out_dir/pe<N>``) and return the sweep.
+    to ``out_dir`` (each point's files under ``out_dir/pe<N>``) and return the sweep. With ``reuse``, a point
+    whose ``result.json`` is already there for the same configuration and seed is not run again.
 
     Returns
     -------
@@ -53,15 +64,18 @@ def sweep_pes(base: EngineConfig, device, out_dir, pes=(1, 2, 4, 8), *, freq_mhz
         if progress:
             progress(f"{device.name}: {n_pe} PEs ...")
         try:
-            r = estimate(cfg, device, out / f"pe{n_pe}", freq_mhz=freq_mhz, seed=seed)
+            r = (reuse and _reuse(out / f"pe{n_pe}" / "result.json", cfg, seed)) or estimate(
+                cfg, device, out / f"pe{n_pe}", freq_mhz=freq_mhz, seed=seed, route_timeout_s=route_timeout_s)
             points.append({"n_pe": n_pe, "fits": True, "fmax_mhz": r["fmax_mhz"], "target_mhz": r["target_mhz"],
-                           "timing_met": r["timing_met"], "utilization": r["utilization"],
+                           "timing_met": r["timing_met"], "routed": r.get("routed", True),
+                           "utilization": r["utilization"], "critical_path": r.get("critical_path"),
                            "seconds": r["seconds"]})
         except SynthError as e:
             points.append({"n_pe": n_pe, "fits": False, "error": str(e)})
         if progress:
             p = points[-1]
-            progress(f"  {p['fmax_mhz']} MHz" if p["fits"] else f"  {p['error']}")
+            note = "" if p.get("routed", True) else " (post-placement estimate)"
+            progress(f"  {p['fmax_mhz']} MHz{note}" if p["fits"] else f"  {p['error']}")
     result = {"device": device.name, "part": device.part, "base_config": base.to_dict(), "points": points,
               "largest_fit": largest_fit(points), "plot": str(out / "sweep.png")}
     (out / "sweep.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -87,6 +101,10 @@ def plot_sweep(result: dict, path) -> Path:
     ax_u.set(xlabel="PEs", ylabel="utilisation (%)", title=f"{result['part']}: resources")
     ax_u.legend()
     ax_f.plot([p["n_pe"] for p in fits], [p["fmax_mhz"] for p in fits], marker="o", label="Fmax (nextpnr)")
+    unrouted = [p for p in fits if not p.get("routed", True)]
+    if unrouted:
+        ax_f.plot([p["n_pe"] for p in unrouted], [p["fmax_mhz"] for p in unrouted], "o", mfc="white",
+                  color="C0", label="post-placement estimate")
     if fits:
         ax_f.axhline(fits[0]["target_mhz"], color="grey", linestyle=":", label="target")
     ax_f.set(xlabel="PEs", ylabel="MHz", title=f"{result['part']}: Fmax")

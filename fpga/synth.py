@@ -26,6 +26,7 @@ from amaranth.back import rtlil
 
 from openeie.config import EngineConfig
 
+from .blocks import make_block
 from .boards import BoardTop, Device, board_platform, get_board, get_device
 from .link import LinkedEngine
 from .pll import ecp5_pll
@@ -65,10 +66,18 @@ def _first_error(log: Path) -> str | None:
     return None
 
 
-def _run(argv, cwd: Path, log: str, what: str):
+class _TimedOut(Exception):
+    pass
+
+
+def _run(argv, cwd: Path, log: str, what: str, timeout_s: float | None = None):
     """Run a tool in ``cwd``; on failure raise :class:`SynthError` with the log's first error line."""
     started = time.monotonic()
-    proc = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        proc = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise _TimedOut() from None
     if proc.returncode != 0:
         (cwd / f"{log}.out").write_text(proc.stdout)
         reason = _first_error(cwd / log) or _first_error(cwd / f"{log}.out") or f"exit status {proc.returncode}"
@@ -119,6 +128,20 @@ def _pnr_summary(report: Path, device: Device, target_mhz: float) -> dict:
             "critical_path": _critical_path(data)}
 
 
+def _placement_summary(log: Path, target_mhz: float) -> dict:
+    """What a nextpnr log tells before routing: utilisation and the post-placement Fmax estimate."""
+    text = log.read_text(errors="replace")
+    util = {}
+    for bel, used, available in re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", text, re.M):
+        if int(used):
+            util[bel] = {"used": int(used), "available": int(available),
+                         "percent": round(100.0 * int(used) / int(available), 1)}
+    found = re.search(r"Max frequency for clock '[^']*': ([0-9.]+) MHz", text)
+    fmax = float(found.group(1)) if found else None
+    return {"fmax_mhz": fmax, "target_mhz": target_mhz, "timing_met": fmax is not None and fmax >= target_mhz,
+            "utilization": dict(sorted(util.items())), "critical_path": None}
+
+
 def _critical_path(data: dict) -> dict | None:
     """Start, end, delay and the slowest cells of the worst critical path in a nextpnr report."""
     # Register-to-register paths only: the unconstrained pin paths (<async>) do not set Fmax.
@@ -154,7 +177,7 @@ def _block_of(cell: str) -> str:
 
 
 def estimate(cfg: EngineConfig, device, out_dir, *, freq_mhz: float | None = None, seed: int = 1,
-             baud: int = DEFAULT_BAUD) -> dict:
+             baud: int = DEFAULT_BAUD, route_timeout_s: float | None = None, block: str | None = None) -> dict:
     """Board-less resource and Fmax estimate of the engine with its host link on ``device``.
 
     Parameters
@@ -169,13 +192,19 @@ def estimate(cfg: EngineConfig, device, out_dir, *, freq_mhz: float | None = Non
         timing-driven placement; the achieved Fmax is reported whether or not it meets the target.
     seed : int
         nextpnr placement seed.
+    route_timeout_s : float, optional
+        Stop nextpnr after this long and report its post-placement figures (``routed`` False): large, congested
+        ECP5 designs can take an hour to route.
+    block : str, optional
+        Estimate one block alone instead (:data:`openeie.fpga.blocks.BLOCKS`: ``pe``, ``counters``,
+        ``broadcaster``, ``controller``, ``decoder``), every port behind a flip-flop.
 
     Returns
     -------
     dict
-        ``device``, ``part``, ``config``, ``fmax_mhz``, ``target_mhz``, ``timing_met``, ``utilization``
-        (nextpnr's, per bel type: used / available / percent), ``cells`` (Yosys), ``memory_map``,
-        ``critical_path``, ``seconds``.
+        ``device``, ``part``, ``config``, ``fmax_mhz``, ``target_mhz``, ``timing_met``, ``routed``,
+        ``utilization`` (nextpnr's, per bel type: used / available / percent), ``cells`` (Yosys),
+        ``memory_map``, ``critical_path``, ``seconds``. Also written to ``out_dir/result.json``.
 
     Raises
     ------
@@ -191,7 +220,7 @@ def estimate(cfg: EngineConfig, device, out_dir, *, freq_mhz: float | None = Non
 
     started = time.monotonic()
     mapper = device.memory_mapper(cfg)
-    top = LinkedEngine(cfg, uart_divisor(freq_mhz * 1e6, baud))
+    top = make_block(block, cfg) if block else LinkedEngine(cfg, uart_divisor(freq_mhz * 1e6, baud))
     with _builtin_yosys():
         (out / f"{TOP}.il").write_text(rtlil.convert(top, name=TOP, platform=mapper))
     seconds["elaborate"] = round(time.monotonic() - started, 1)
@@ -205,11 +234,16 @@ def estimate(cfg: EngineConfig, device, out_dir, *, freq_mhz: float | None = Non
     argv = [find_tool(device.nextpnr_tool), *device.nextpnr_args, "--json", f"{TOP}.json", "--report",
             "report.json", "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--timing-allow-fail",
             *device.router_args, "-q", "-l", "nextpnr.log"]
-    seconds["nextpnr"] = round(_run(argv, out, "nextpnr.log", f"nextpnr place and route for the {device.part}"), 1)
-
-    result = {"device": device.name, "part": device.part, "board": None, "config": cfg.to_dict()}
-    result.update(_pnr_summary(out / "report.json", device, freq_mhz))
+    result = {"device": device.name, "part": device.part, "board": None, "block": block, "config": cfg.to_dict()}
+    started = time.monotonic()
+    try:
+        _run(argv, out, "nextpnr.log", f"nextpnr place and route for the {device.part}", route_timeout_s)
+        result.update(_pnr_summary(out / "report.json", device, freq_mhz), routed=True)
+    except _TimedOut:
+        result.update(_placement_summary(out / "nextpnr.log", freq_mhz), routed=False)
+    seconds["nextpnr"] = round(time.monotonic() - started, 1)
     result.update({"cells": cells, "memory_map": mapper.decisions, "seed": seed, "seconds": seconds})
+    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
@@ -234,8 +268,8 @@ def build_board(board, cfg: EngineConfig, out_dir, *, baud: int = DEFAULT_BAUD, 
     ``"orangecrab-85f"``) in ``out_dir``; return the estimate-shaped report plus ``board``, ``bitstream``,
     ``clock_mhz`` and ``baud``.
 
-    The design runs on the board's oscillator, or at ``clock_mhz`` from a PLL (ECP5 boards). Timing must close at
-    that clock, or :class:`SynthError` is raised.
+    The design runs on the board's oscillator, or at ``clock_mhz`` (default: the board's ``clock_mhz``) from a
+    PLL (ECP5 boards). Timing must close at that clock, or :class:`SynthError` is raised.
     """
     board = get_board(board) if isinstance(board, str) else board
     device = get_device(board.device)
@@ -243,6 +277,7 @@ def build_board(board, cfg: EngineConfig, out_dir, *, baud: int = DEFAULT_BAUD, 
     out.mkdir(parents=True, exist_ok=True)
     platform = board_platform(board, cfg)
     pll = None
+    clock_mhz = board.clock_mhz if clock_mhz is None else clock_mhz
     if clock_mhz is not None:
         if device.family != "ecp5":
             raise SynthError(f"a clock other than the board's ({platform.default_clk_frequency / 1e6:g} MHz) needs "
@@ -264,7 +299,7 @@ def build_board(board, cfg: EngineConfig, out_dir, *, baud: int = DEFAULT_BAUD, 
     bitstream = out / (f"{TOP}.bin" if device.family == "ice40" else f"{TOP}.bit")
     cells = _cell_counts(out / f"{TOP}.json")
     result = {"device": device.name, "part": device.part, "board": board.name, "config": cfg.to_dict()}
-    result.update(_pnr_summary(out / "report.json", device, clock_mhz))
+    result.update(_pnr_summary(out / "report.json", device, clock_mhz), routed=True)
     result.update({"cells": cells, "memory_map": platform.memory_mapper.decisions, "seed": seed,
                    "clock_mhz": clock_mhz, "baud": baud, "bitstream": str(bitstream),
                    "seconds": {"total": round(time.monotonic() - started, 1)}})
@@ -275,9 +310,12 @@ def markdown_report(result: dict) -> str:
     """A Markdown page of an estimate or board build result."""
     cfg = result["config"]
     title = f"{result['board']} ({result['part']})" if result.get("board") else result["part"]
+    if result.get("block"):
+        title += f", block `{result['block']}` alone"
     lines = [f"# OpenEIE synthesis: {title}", ""]
     met = "met" if result.get("timing_met") else "NOT met"
-    lines += [f"- Fmax: **{result['fmax_mhz']} MHz** (target {result['target_mhz']:g} MHz, {met})",
+    estimate_note = "" if result.get("routed", True) else ", post-placement estimate: routing was stopped"
+    lines += [f"- Fmax: **{result['fmax_mhz']} MHz** (target {result['target_mhz']:g} MHz, {met}{estimate_note})",
               f"- engine: {cfg['n_pe']} PEs, {cfg['act_bits']}-bit activations, {cfg['weight_bits']}-bit weights, "
               f"{cfg['acc_bits']}-bit accumulators, {cfg['entries_per_word']} entries x "
               f"{cfg['spmat_depth_words']} words of sparse matrix per PE, fifo depth {cfg['fifo_depth']}"]

@@ -140,3 +140,13 @@ def test_sweep_small(in_tmp, capsys):
     sweep = json.loads(Path("sweep/sweep.json").read_text())
     assert [p["n_pe"] for p in sweep["points"]] == [1, 2] and sweep["largest_fit"]["n_pe"] == 2
     assert Path("sweep/sweep.png").stat().st_size > 0
+
+
+def test_blocks_wrap_for_timing():
+    from amaranth.back import rtlil
+    from openeie.fpga.blocks import BLOCKS, make_block
+    with _builtin_yosys():
+        for name in BLOCKS:
+            assert "module" in rtlil.convert(make_block(name, SMALL["up5k"]), name="top")
+    with pytest.raises(ValueError, match="unknown block 'alu'"):
+        make_block("alu", SMALL["up5k"])
