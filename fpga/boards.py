@@ -166,7 +166,8 @@ class BoardTop(wiring.Component):
         pll = self._pll
         m.submodules.clk_in = clk_in = io.Buffer("i", platform.request(platform.default_clk, dir="-"))
         m.domains.sync = ClockDomain("sync")
-        clk, locked = Signal(), Signal()
+        clk = Signal(name="pll_clk")
+        locked = Signal(name="pll_locked")
         platform.add_file(f"{pll.module}.v", pll.verilog)
         m.submodules.pll = Instance(pll.module, i_clkin=clk_in.i, o_clkout0=clk, o_locked=locked)
         m.d.comb += ClockSignal("sync").eq(clk)

@@ -85,6 +85,8 @@ def test_board_top_prepares(board, clock_mhz, tmp_path):
     assert "top.il" in files and ("openeie_pll.v" in files) == bool(pll)
     constraints = files.get("top.pcf") or files.get("top.lpf")
     assert "uart" in constraints
+    if pll:
+        assert 'FREQUENCY NET "pll_clk" 20000000.0 HZ' in constraints
     if board == "icebreaker":
         assert [d["mapped_to"] for d in platform.memory_mapper.decisions] == ["spram"]
 

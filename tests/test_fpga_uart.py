@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
 from openeie.fpga.uart import MIN_DIVISOR, UartRx, UartTx, uart_divisor
