@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import C, Cat, Module, Mux, Signal
+from amaranth.hdl import C, Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from openeie.layout import layer_desc_layout
 
-from .common import act_word_layout, bcast_layout, col_shape, mem_read_signature, index_shape
+from .common import act_word_layout, bcast_layout, index_shape, mem_read_signature
 
 __all__ = ["LeadingNonZero", "Broadcaster"]
 
@@ -68,19 +68,28 @@ class LeadingNonZero(wiring.Component):
 
 class Broadcaster(wiring.Component):
     """Activation broadcaster: reads the layer's input groups from the source bank one at a time and offers
-    the non-zero activations of the held group in lane order as (j, a_j) pairs.
+    the non-zero activations of the held group in lane order as (pointer index, a_j) pairs.
 
     Cycle semantics (COMPUTE cycle numbering, docs/engine.md "Broadcast"):
 
-    * ``begin`` (COMPUTE cycle 0): group 0 is read; it is held from cycle 1 (``T0 = 1``).
-    * Each cycle with a group held: if no non-zero of the group is left, the next group is read in this cycle
-      and held from the next one. Otherwise the leading (lowest-lane) non-zero left is offered on ``o``;
-      it is pushed when ``o.ready`` (no PE queue full) and ``stall`` is high otherwise. When the last non-zero
-      of the group is pushed, the next group is read in the same cycle and held from the next.
-    * After the last group ``finished`` is high (from cycle ``B`` on, until ``run`` drops).
+    * COMPUTE cycle 0 (``begin``): nothing is offered; group 0 is held from cycle 1 (``T0 = 1``).
+    * Each cycle with a group held: if no non-zero of the group is left, the next group is held from the next
+      cycle. Otherwise the leading (lowest-lane) non-zero left is offered on ``o``; it is pushed when
+      ``o.ready`` (no PE queue full) and ``stall`` is high otherwise. When the last non-zero of the group is
+      pushed, the next group is held from the next cycle.
+    * After the last group ``finished`` is high (from cycle ``B`` on, until the next ``load``).
 
-    The held group is the source bank's read-port output (an SRAM keeps its data while not enabled); a
-    ``sent`` mask records the lanes already pushed, so no copy of the group is registered.
+    Implementation: a three-deep prefetch pipeline, S (the bank's read-port output) -> N (a register with the
+    group's non-zero mask) -> H (the held group), that starts at ``load`` (DESC, one cycle before the
+    descriptor is registered) and is full by COMPUTE cycle 1. Every cycle in which H is consumed, H takes N,
+    N takes S and the bank reads the next group, so an all-zero group costs one cycle as the contract says.
+    The offer itself is registered: H keeps the non-zeros left (``rem``), whether any / exactly one is left,
+    and the offered pair, computed one cycle ahead from N's mask or from ``rem`` with its lowest bit cleared.
+    So no path runs from the bank's output or through leading non-zero detection into a push. Every group
+    is read exactly once (``act_reads``).
+
+    The pair carries ``ptr = ptr_base + j`` (the index of the column's first pointer), so the PEs' pointer
+    read needs no adder.
 
     Parameters
     ----------
@@ -88,16 +97,18 @@ class Broadcaster(wiring.Component):
 
     Attributes
     ----------
+    load : In(1)
+        Start of a layer (DESC step 1): take ``in_groups`` and ``ptr_base`` and read group 0.
+    in_groups, ptr_base : In(unsigned)
+        The layer's descriptor fields, valid with ``load``.
     run : In(1)
-        High during COMPUTE; low resets the broadcaster.
+        High during COMPUTE.
     begin : In(1)
         First cycle of COMPUTE.
-    in_groups : In(unsigned)
-        Number of input groups (activation words) of the layer.
     rd : Out(read port)
         Source-bank read port (``addr``, ``en``; ``data`` is one activation word).
     o : Out(stream.Signature(bcast_layout(cfg)))
-        Offered (j, a_j); a transfer is a push into every PE's queue.
+        Offered (pointer index, a_j); a transfer is a push into every PE's queue.
     stall : Out(1)
         A non-zero is offered but not accepted this cycle.
     finished : Out(1)
@@ -106,10 +117,13 @@ class Broadcaster(wiring.Component):
 
     def __init__(self, cfg):
         self._cfg = cfg
+        desc = layer_desc_layout(cfg)
         super().__init__({
+            "load": In(1),
+            "in_groups": In(desc["in_groups"].shape),
+            "ptr_base": In(desc["ptr_base"].shape),
             "run": In(1),
             "begin": In(1),
-            "in_groups": In(layer_desc_layout(cfg)["in_groups"].shape),
             "rd": Out(mem_read_signature(index_shape(cfg.act_depth), act_word_layout(cfg))),
             "o": Out(stream.Signature(bcast_layout(cfg))),
             "stall": Out(1),
@@ -118,49 +132,86 @@ class Broadcaster(wiring.Component):
 
     def elaborate(self, platform):
         cfg = self._cfg
+        n = cfg.n_pe
         m = Module()
-        m.submodules.lnzd = lnzd = LeadingNonZero(cfg.n_pe)
+        m.submodules.lnzd_n = lnzd_n = LeadingNonZero(n)     # on N's mask (H takes N)
+        m.submodules.lnzd_r = lnzd_r = LeadingNonZero(n)     # on H's mask with the lowest bit cleared (a push)
 
-        held = Signal()                                        # a group is held (read port data valid)
-        finished = Signal()
-        group = Signal(self.in_groups.shape())                 # index of the held group
-        col_base = Signal(col_shape(cfg))                      # group * n_pe
-        sent = Signal(cfg.n_pe)                                # lanes of the held group already pushed
+        ptr_shape = unsigned(len(self.o.payload.ptr) + 1)
+        groups = Signal.like(self.in_groups)
+        rd_next = Signal.like(self.in_groups)                  # groups read so far
+        rd_more = Signal()                                     # rd_next < groups
+        rd_ptr = Signal(ptr_shape)                             # ptr_base + rd_next * n
+        s_valid, s_ptr = Signal(), Signal(ptr_shape)           # S: the bank output holds a group to take
+        n_valid, n_ptr = Signal(), Signal(ptr_shape)           # N: registered group and its non-zero mask
+        n_data = Signal(act_word_layout(cfg))
+        n_mask = Signal(n)
+        h_valid, h_ptr = Signal(), Signal(ptr_shape)           # H: the held group
+        h_data = Signal(act_word_layout(cfg))
+        h_rem = Signal(n)                                      # non-zeros of H not pushed yet
+        h_any, h_last = Signal(), Signal()                     # h_rem != 0, exactly one bit of h_rem set
+        offer = Signal(bcast_layout(cfg))                      # the pair offered while h_any
+        active, finished = Signal(), Signal()
+
+        def lowest_cleared(mask):
+            return mask & (mask - 1)
 
         lanes = self.rd.data
-        m.d.comb += lnzd.mask.eq(Cat(*[(lanes[i] != 0) & ~sent[i] for i in range(cfg.n_pe)]))
-        lead = C(1, cfg.n_pe) << lnzd.index
-        rest = lnzd.mask & ~lead                               # non-zeros left after the leading one
+        rem_next = Signal(n)
         m.d.comb += [
-            self.o.valid.eq(held & lnzd.valid),
-            self.o.payload.col.eq(col_base + lnzd.index),
-            self.o.payload.act.eq(lanes[lnzd.index]),
+            lnzd_n.mask.eq(n_mask),
+            rem_next.eq(lowest_cleared(h_rem)),
+            lnzd_r.mask.eq(rem_next),
+            self.o.valid.eq(active & h_valid & h_any),
+            self.o.payload.eq(offer),
             self.stall.eq(self.o.valid & ~self.o.ready),
             self.finished.eq(finished),
         ]
+        push = self.o.valid & self.o.ready
+        h_done = active & h_valid & (~h_any | (self.o.ready & h_last))
+        h_take = n_valid & (~h_valid | h_done)
+        n_take = s_valid & (~n_valid | h_take)
+        s_read = rd_more & (~s_valid | n_take)
 
-        def advance():
-            # Read the next group (held from the next cycle) or finish after the last one.
-            with m.If(group + 1 < self.in_groups):
-                m.d.comb += [self.rd.addr.eq(group + 1), self.rd.en.eq(1)]
-                m.d.sync += [group.eq(group + 1), col_base.eq(col_base + cfg.n_pe), sent.eq(0)]
-            with m.Else():
-                m.d.sync += [held.eq(0), finished.eq(1)]
-
-        with m.If(~self.run):
-            m.d.sync += [held.eq(0), finished.eq(0)]
-        with m.Elif(self.begin):
-            m.d.sync += [group.eq(0), col_base.eq(0), sent.eq(0)]
+        with m.If(self.load):
+            m.d.sync += [groups.eq(self.in_groups), active.eq(0), finished.eq(0),
+                         h_valid.eq(0), n_valid.eq(0), s_valid.eq(0), rd_next.eq(0), rd_more.eq(0)]
             with m.If(self.in_groups != 0):
                 m.d.comb += [self.rd.addr.eq(0), self.rd.en.eq(1)]
-                m.d.sync += held.eq(1)
-            with m.Else():
-                m.d.sync += finished.eq(1)
-        with m.Elif(held):
-            with m.If(~lnzd.valid):
-                advance()
-            with m.Elif(self.o.ready):
-                m.d.sync += sent.eq(sent | lead)
-                with m.If(rest == 0):
-                    advance()
+                m.d.sync += [s_valid.eq(1), s_ptr.eq(self.ptr_base), rd_next.eq(1),
+                             rd_more.eq(self.in_groups > 1), rd_ptr.eq(self.ptr_base + n)]
+        with m.Else():
+            with m.If(~self.run):
+                m.d.sync += active.eq(0)
+            with m.Elif(self.begin):
+                m.d.sync += active.eq(1)
+                with m.If(groups == 0):
+                    m.d.sync += finished.eq(1)
+
+            with m.If(s_read):
+                m.d.comb += [self.rd.addr.eq(rd_next), self.rd.en.eq(1)]
+                m.d.sync += [s_valid.eq(1), s_ptr.eq(rd_ptr), rd_next.eq(rd_next + 1),
+                             rd_more.eq(rd_next + 1 < groups), rd_ptr.eq(rd_ptr + n)]
+            with m.Elif(n_take):
+                m.d.sync += s_valid.eq(0)
+
+            with m.If(n_take):
+                m.d.sync += [n_valid.eq(1), n_ptr.eq(s_ptr), n_data.eq(lanes),
+                             n_mask.eq(Cat(*[lanes[i] != 0 for i in range(n)]))]
+            with m.Elif(h_take):
+                m.d.sync += n_valid.eq(0)
+
+            with m.If(h_take):
+                m.d.sync += [
+                    h_valid.eq(1), h_ptr.eq(n_ptr), h_data.eq(n_data), h_rem.eq(n_mask),
+                    h_any.eq(lnzd_n.valid), h_last.eq(lowest_cleared(n_mask) == 0),
+                    offer.ptr.eq(n_ptr + lnzd_n.index), offer.act.eq(n_data[lnzd_n.index]),
+                ]
+            with m.Elif(h_done):                               # the last group is done
+                m.d.sync += [h_valid.eq(0), finished.eq(1)]
+            with m.Elif(push):
+                m.d.sync += [
+                    h_rem.eq(rem_next), h_any.eq(lnzd_r.valid), h_last.eq(lowest_cleared(rem_next) == 0),
+                    offer.ptr.eq(h_ptr + lnzd_r.index), offer.act.eq(h_data[lnzd_r.index]),
+                ]
         return m

@@ -17,7 +17,7 @@ from openeie.layout import (Mem, act_shape, bits_for, entry_layout, layer_desc_l
 
 __all__ = [
     "Phase", "index_shape", "count_shape", "col_shape", "slot_shape", "layer_shape", "acc_shape",
-    "act_word_layout", "bcast_layout", "column_layout", "issue_layout", "mem_addr_shape",
+    "act_word_layout", "bcast_layout", "ptr_index_shape", "column_layout", "issue_layout", "mem_addr_shape",
     "mem_write_signature", "mem_read_signature", "pe_load_signature", "control_signature",
     "popcount", "saturate", "lsb",
 ]
@@ -68,9 +68,16 @@ def act_word_layout(cfg) -> data.ArrayLayout:
     return data.ArrayLayout(act_shape(cfg), cfg.n_pe)
 
 
+def ptr_index_shape(cfg) -> Shape:
+    """``ptr_base + j``: the pointer index of a layer's column j (wide enough for any such sum)."""
+    ptr_base = Shape.cast(layer_desc_layout(cfg)["ptr_base"].shape)
+    return unsigned(max(ptr_base.width, col_shape(cfg).width) + 1)
+
+
 def bcast_layout(cfg) -> data.StructLayout:
-    """A broadcast (j, a_j) pair as held in the activation queues."""
-    return data.StructLayout({"col": col_shape(cfg), "act": act_shape(cfg)})
+    """A broadcast pair as held in the activation queues: ``ptr = ptr_base + j`` (column j's first pointer
+    index) and a_j."""
+    return data.StructLayout({"ptr": ptr_index_shape(cfg), "act": act_shape(cfg)})
 
 
 def column_layout(cfg) -> data.StructLayout:

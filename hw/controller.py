@@ -48,6 +48,8 @@ class Controller(wiring.Component):
         The output stream still has outputs to produce.
     drain_begin : Out(1)
         Start the output stream (the DONE cycle of a run with at least one layer).
+    desc_next : Out(layer_desc_layout(cfg))
+        The layer table's read data: layer l's descriptor in DESC step 1 (one cycle before ``ctl.desc``).
     """
 
     def __init__(self, cfg):
@@ -62,6 +64,7 @@ class Controller(wiring.Component):
             "compute_idle": In(1),
             "drain_active": In(1),
             "drain_begin": Out(1),
+            "desc_next": Out(layer_desc_layout(cfg)),
         })
 
     def elaborate(self, platform):
@@ -85,6 +88,7 @@ class Controller(wiring.Component):
             self.done.eq(phase == Phase.DONE),
             self.drain_begin.eq((phase == Phase.DONE) & (n_layers != 0)),
             rd.addr.eq(layer),
+            self.desc_next.eq(rd.data),
         ]
 
         def enter(next_phase):

@@ -25,8 +25,10 @@ def increment_layout(cfg) -> data.StructLayout:
 class Counters(wiring.Component):
     """The counters of :mod:`openeie.stats` with a registered read port.
 
-    Every counter is cleared by ``clear`` (the cycle ``start`` is sampled) and adds its increment every cycle
-    (the increments are zero outside the run, so the counters hold their values after ``done``).
+    Every counter is cleared by ``clear`` (the cycle ``start`` is sampled) and adds the increment of the
+    previous cycle (the inputs are registered first, so no event path ends in a counter's carry chain; the
+    increments are zero outside the run, so the counters hold their final values from the cycle after
+    ``done`` on).
     ``layer_cycles[layer]`` adds the ``cycles`` increment. ``value`` shows, one cycle after, the counter at
     address ``sel`` of :func:`openeie.stats.counter_index` (0 for an address past the last counter).
 
@@ -63,6 +65,11 @@ class Counters(wiring.Component):
         index = counter_index(cfg)
         regs = {name: Signal(COUNTER_BITS, name=name.replace("[", "_").replace("]", "")) for name in index}
 
+        inc = Signal.like(self.inc)            # the previous cycle's increments
+        pe_busy = Signal.like(self.pe_busy)
+        layer = Signal.like(self.layer)
+        m.d.sync += [inc.eq(self.inc), pe_busy.eq(self.pe_busy), layer.eq(self.layer)]
+
         def count(name, increment):
             with m.If(self.clear):
                 m.d.sync += regs[name].eq(0)
@@ -70,11 +77,11 @@ class Counters(wiring.Component):
                 m.d.sync += regs[name].eq(regs[name] + increment)
 
         for name in COUNTERS:
-            count(name, self.inc[name])
+            count(name, inc[name])
         for p in range(cfg.n_pe):
-            count(f"pe_busy[{p}]", self.pe_busy[p])
+            count(f"pe_busy[{p}]", pe_busy[p])
         for l in range(cfg.max_layers):
-            count(f"layer_cycles[{l}]", self.inc.cycles & (self.layer == l))
+            count(f"layer_cycles[{l}]", inc.cycles & (layer == l))
 
         with m.Switch(self.sel):
             for name, address in index.items():

@@ -105,7 +105,7 @@ class Engine(wiring.Component):
             ctrl.drain_active.eq(drain.active),
         ]
         self._load(m, ctrl, pes)
-        self._broadcast(m, ctl, bcast, pes)
+        self._broadcast(m, ctrl, bcast, pes)
         self._activations(m, ctrl, bcast, banks, drain, pes)
         self._counters(m, ctl, bcast, counters, pes)
         return m
@@ -127,13 +127,16 @@ class Engine(wiring.Component):
                 pe.load.en.eq(xfer & (load.payload.pe == p) & (load.payload.mem != Mem.LAYERS)),
             ]
 
-    def _broadcast(self, m, ctl, bcast, pes):
+    def _broadcast(self, m, ctrl, bcast, pes):
         """Controller -> broadcaster; broadcaster -> every PE's queue (stream fork)."""
+        ctl = ctrl.ctl
         all_ready = Cat(pe.i.ready for pe in pes).all()
         m.d.comb += [
+            bcast.load.eq((ctl.phase == Phase.DESC) & (ctl.step == 1)),
+            bcast.in_groups.eq(ctrl.desc_next.in_groups),
+            bcast.ptr_base.eq(ctrl.desc_next.ptr_base),
             bcast.run.eq(ctl.phase == Phase.COMPUTE),
             bcast.begin.eq((ctl.phase == Phase.COMPUTE) & (ctl.step == 0)),
-            bcast.in_groups.eq(ctl.desc.in_groups),
             bcast.o.ready.eq(all_ready),
         ]
         for pe in pes:
@@ -148,19 +151,19 @@ class Engine(wiring.Component):
         cfg = self._cfg
         ctl = ctrl.ctl
         parity = lsb(ctl.layer)                     # layer l reads bank l % 2, writes bank (l + 1) % 2
-        computing = ctl.phase == Phase.COMPUTE
+        draining = ctl.phase.as_value().matches(Phase.DONE, Phase.DRAIN)
         m.d.comb += [
             drain.begin.eq(ctrl.drain_begin),
             drain.n_words.eq(ctl.desc.out_slots),
             self.act_out.valid.eq(drain.o.valid),
             self.act_out.payload.eq(drain.o.payload),
             drain.o.ready.eq(self.act_out.ready),
-            banks.rd_bank.eq(Mux(computing, parity, ~parity)),
+            banks.rd_bank.eq(Mux(draining, ~parity, parity)),
         ]
-        with m.If(computing):
-            m.d.comb += [banks.rd.addr.eq(bcast.rd.addr), banks.rd.en.eq(bcast.rd.en)]
-        with m.Else():
+        with m.If(draining):                        # the broadcaster reads from DESC to COMPUTE
             m.d.comb += [banks.rd.addr.eq(drain.rd.addr), banks.rd.en.eq(drain.rd.en)]
+        with m.Else():
+            m.d.comb += [banks.rd.addr.eq(bcast.rd.addr), banks.rd.en.eq(bcast.rd.en)]
         m.d.comb += [bcast.rd.data.eq(banks.rd.data), drain.rd.data.eq(banks.rd.data)]
 
         # act_in position counter (word, lane), reset at start.

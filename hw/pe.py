@@ -75,7 +75,6 @@ class ProcessingElement(wiring.Component):
         connect(m, spmat.o, arith.i)
         connect(m, flipped(self.ctl), wb.ctl)
         m.d.comb += [
-            ptr.ptr_base.eq(self.ctl.desc.ptr_base),
             arith.layer.eq(self.ctl.layer),
             spmat.restart.eq(self.ctl.start),
             self.wb_data.eq(wb.o),

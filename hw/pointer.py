@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from openeie.layout import Mem, act_shape, layer_desc_layout, mem_depth, ptr_shape
+from openeie.layout import Mem, act_shape, mem_depth, ptr_shape
 
 from .common import bcast_layout, column_layout, mem_addr_shape, mem_write_signature
 
@@ -16,7 +16,7 @@ __all__ = ["PointerReadUnit"]
 class PointerReadUnit(wiring.Component):
     """Stage P of a PE: pops a (j, a_j) pair from the queue and reads the column's pointers.
 
-    With ``index = ptr_base + j``: for an even index, ``start = even[index/2]`` and ``end = odd[index/2]``;
+    With ``index = ptr_base + j`` (computed by the broadcaster, :func:`~openeie.hw.common.bcast_layout`): for an even index, ``start = even[index/2]`` and ``end = odd[index/2]``;
     for an odd one, ``start = odd[index//2]`` and ``end = even[index//2 + 1]``. So the even bank is read at
     ``(index+1)//2`` and the odd bank at ``index//2``, both in the same cycle.
 
@@ -35,8 +35,6 @@ class PointerReadUnit(wiring.Component):
         Queue head; a transfer is a pop.
     o : Out(stream.Signature(column_layout(cfg)))
         The pointer result register.
-    ptr_base : In(unsigned)
-        The layer's first pointer index.
     even_w, odd_w : In(memory write)
         Load ports of the even and odd pointer banks.
     """
@@ -46,7 +44,6 @@ class PointerReadUnit(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(bcast_layout(cfg))),
             "o": Out(stream.Signature(column_layout(cfg))),
-            "ptr_base": In(layer_desc_layout(cfg)["ptr_base"].shape),
             "even_w": In(mem_write_signature(mem_addr_shape(cfg, Mem.PTR_EVEN), ptr_shape(cfg))),
             "odd_w": In(mem_write_signature(mem_addr_shape(cfg, Mem.PTR_ODD), ptr_shape(cfg))),
         })
@@ -66,11 +63,10 @@ class PointerReadUnit(wiring.Component):
         odd_start = Signal()                 # the index was odd: start comes from the odd bank
         act = Signal(act_shape(cfg))
 
-        index = Signal(max(len(self.ptr_base), len(self.i.payload.col)) + 1)
+        index = self.i.payload.ptr
         pop = self.i.valid & self.i.ready
         m.d.comb += [
             self.i.ready.eq(~valid | self.o.ready),
-            index.eq(self.ptr_base + self.i.payload.col),
             even.addr.eq((index + 1) >> 1),
             odd.addr.eq(index >> 1),
             even.en.eq(pop),

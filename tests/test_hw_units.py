@@ -124,11 +124,11 @@ def test_activation_queue_matches_model(depth):
         for _ in range(400):
             push, pop = rng.random() < 0.6, rng.random() < 0.5
             ctx.set(dut.i.valid, push)
-            ctx.set(dut.i.payload, {"col": value % 16, "act": value % 100 - 50})
+            ctx.set(dut.i.payload, {"ptr": value % 16, "act": value % 100 - 50})
             ctx.set(dut.o.ready, pop)
             ready, valid = ctx.get(dut.i.ready), ctx.get(dut.o.valid)
             head = ctx.get(dut.o.payload) if valid else None
-            trace.append((ready, valid, None if head is None else (head.col, head.act)))
+            trace.append((ready, valid, None if head is None else (head.ptr, head.act)))
             model_trace.append((int(len(model) < depth), int(len(model) > 0),
                                 model[0] if model else None))
             popped = bool(model) and pop
@@ -162,12 +162,11 @@ def test_pointer_read_unit():
                 ctx.set(port.en, 1)
                 await ctx.tick()
             ctx.set(port.en, 0)
-        ctx.set(dut.ptr_base, ptr_base)
         pending = list(cols)
         for cycle in range(200):
             ctx.set(dut.i.valid, bool(pending))
             if pending:
-                ctx.set(dut.i.payload, {"col": pending[0], "act": pending[0] + 1})
+                ctx.set(dut.i.payload, {"ptr": ptr_base + pending[0], "act": pending[0] + 1})
             take = rng.random() < 0.4
             ctx.set(dut.o.ready, take)
             if ctx.get(dut.o.valid) and take:
