@@ -11,22 +11,30 @@ from openeie.layout import Mem, act_shape, codebook_shape, mem_depth
 from .common import (acc_shape, index_shape, issue_layout, layer_shape, mem_addr_shape, mem_read_signature,
                      mem_write_signature, saturate)
 
-__all__ = ["ArithmeticUnit"]
+__all__ = ["ARITH_DRAIN", "ArithmeticUnit"]
+
+#: Cycles from the last cycle in which stage S held a slice to the first cycle after the last accumulator write
+#: (E, D, P and M follow S): the ``L + ARITH_DRAIN`` of docs/engine.md "End of COMPUTE".
+ARITH_DRAIN = 5
 
 
 class ArithmeticUnit(wiring.Component):
-    """Decode (D) and accumulate (M) stages of a PE.
+    """Entry (E), decode (D), product (P) and accumulate (M) stages of a PE.
 
-    Cycle semantics (docs/engine.md "Arithmetic"), for an entry issued by stage S at cycle t:
+    Cycle semantics (docs/engine.md "Arithmetic"), for an entry issued by stage S at cycle t (it is on ``i``,
+    selected out of the sparse-matrix word, at t+1):
 
-    * t+1 (D, the entry is on ``i``): ``row = (first ? -1 : previous row) + rel + 1``; the codebook SRAM is
-      read at ``layer * codebook_size + code``; the accumulator is read at ``row`` unless the code is 0.
-    * t+2 (M): ``acc[row] = sat(acc_old + codebook[code] * a)`` written at the end of t+2 (real entries only).
-      ``acc_old`` is the bypass register (the value written at t+1) when the entry before it wrote the same
-      row at t+1, else the accumulator read data: a read at t+1 does not see the write at the end of t+1.
+    * t+1 (E): the entry, its slice's ``first`` flag and the activation are registered.
+    * t+2 (D): ``row = (first ? -1 : previous row) + rel + 1``; the codebook SRAM is read at
+      ``layer * codebook_size + code``; the accumulator is read at ``row`` unless the code is 0.
+    * t+3 (P): ``codebook[code] * a`` and the accumulator's read data are registered.
+    * t+4 (M): ``acc[row] = sat(acc_old + product)`` written at the end of t+4 (real entries only).
+      ``acc_old`` is the value written at the end of t+3 if that write was to the same row, else the value
+      written at the end of t+2 if that was, else the accumulator read data: the read at t+2 sees every write
+      up to the end of t+1. The two row comparisons are made at P and registered.
 
     Filler entries (code 0) read the codebook and go down the pipeline but neither read nor write the
-    accumulator. The unit never stalls.
+    accumulator. The unit never stalls; an entry's last write is 4 cycles after S issued it.
 
     Parameters
     ----------
@@ -35,7 +43,7 @@ class ArithmeticUnit(wiring.Component):
     Attributes
     ----------
     i : In(stream.Signature(issue_layout(cfg), always_ready=True))
-        Entry in its decode cycle.
+        Entry the cycle after S issued it.
     layer : In(unsigned)
         Current layer (selects the codebook).
     codebook_w : In(memory write)
@@ -72,42 +80,55 @@ class ArithmeticUnit(wiring.Component):
         m.d.comb += [cb_wr.addr.eq(self.codebook_w.addr), cb_wr.data.eq(self.codebook_w.data),
                      cb_wr.en.eq(self.codebook_w.en)]
 
+        # ---- E: register the entry ----
+        e = Signal(issue_layout(cfg))
+        e_valid = Signal()
+        m.d.sync += [e_valid.eq(self.i.valid), e.eq(self.i.payload)]
+
         # ---- D: address accumulation, codebook and accumulator reads ----
-        entry = self.i.payload.entry
-        real = self.i.valid & (entry.code != 0)
+        real = e_valid & (e.entry.code != 0)
         row_shape = index_shape(cfg.act_depth)
-        prev_row = Signal(row_shape)
+        row_base = Signal(row_shape)                       # previous row + 1
         row = Signal(row_shape)
         m.d.comb += [
-            row.eq(Mux(self.i.payload.first, 0, prev_row + 1) + entry.rel),
-            cb_rd.addr.eq(Cat(entry.code, self.layer)),     # layer * codebook_size + code
-            cb_rd.en.eq(self.i.valid),
+            row.eq(Mux(e.first, 0, row_base) + e.entry.rel),
+            cb_rd.addr.eq(Cat(e.entry.code, self.layer)),  # layer * codebook_size + code
+            cb_rd.en.eq(e_valid),
             self.acc_rd.addr.eq(row),
             self.acc_rd.en.eq(real),
-            self.decode.eq(self.i.valid),
+            self.decode.eq(e_valid),
             self.real.eq(real),
-            self.filler.eq(self.i.valid & (entry.code == 0)),
+            self.filler.eq(e_valid & (e.entry.code == 0)),
         ]
-        with m.If(self.i.valid):
-            m.d.sync += prev_row.eq(row)
+        with m.If(e_valid):
+            m.d.sync += row_base.eq(row + 1)
 
-        # ---- M: multiply, accumulate with bypass, saturate, write ----
-        m_real = Signal()
-        m_row = Signal(row_shape)
-        m_act = Signal(act_shape(cfg))
-        m.d.sync += [m_real.eq(real), m_row.eq(row), m_act.eq(self.i.payload.act)]
+        # ---- P: product, accumulator data, bypass matches ----
+        p_real, p_row, p_act = Signal(), Signal(row_shape), Signal(act_shape(cfg))
+        m.d.sync += [p_real.eq(real), p_row.eq(row), p_act.eq(e.act)]
+        m_real, m_row = Signal(), Signal(row_shape)
+        w1_ok, w1_row, w1_value = Signal(), Signal(row_shape), Signal(acc_shape(cfg))   # write at the end of t-1
+        w2_value = Signal(acc_shape(cfg))                                              # write at the end of t-2
+        product = Signal((cb_rd.data * p_act).shape())
+        acc_data = Signal(acc_shape(cfg))
+        match1, match2 = Signal(), Signal()
+        m.d.sync += [
+            m_real.eq(p_real), m_row.eq(p_row),
+            product.eq(cb_rd.data * p_act),
+            acc_data.eq(self.acc_rd.data),
+            match1.eq(m_real & (m_row == p_row)),          # M's write now is the one just before P's M
+            match2.eq(w1_ok & (w1_row == p_row)),          # the write before that
+        ]
 
-        bypass_ok = Signal()
-        bypass_row = Signal(row_shape)
-        bypass_value = Signal(acc_shape(cfg))
-        acc_old = Mux(bypass_ok & (bypass_row == m_row), bypass_value, self.acc_rd.data)
+        # ---- M: accumulate with bypass, saturate, write ----
+        acc_old = Mux(match1, w1_value, Mux(match2, w2_value, acc_data))
         acc_new = Signal(acc_shape(cfg))
         m.d.comb += [
-            acc_new.eq(saturate(acc_old + cb_rd.data * m_act, cfg.acc_bits)),
+            acc_new.eq(saturate(acc_old + product, cfg.acc_bits)),
             self.acc_wr.addr.eq(m_row),
             self.acc_wr.data.eq(acc_new),
             self.acc_wr.en.eq(m_real),
             self.acc_write.eq(m_real),
         ]
-        m.d.sync += [bypass_ok.eq(m_real), bypass_row.eq(m_row), bypass_value.eq(acc_new)]
+        m.d.sync += [w1_ok.eq(m_real), w1_row.eq(m_row), w1_value.eq(acc_new), w2_value.eq(w1_value)]
         return m

@@ -50,8 +50,8 @@ def col_shape(cfg) -> Shape:
 
 
 def slot_shape(cfg) -> Shape:
-    """A per-PE slot step 0 .. out_slots (INIT/WB last one cycle longer than there are slots)."""
-    return Shape.cast(layer_desc_layout(cfg)["out_slots"].shape)
+    """A phase step 0 .. out_slots + 1 (INIT lasts out_slots + 1 cycles, WB out_slots + 2)."""
+    return unsigned(Shape.cast(layer_desc_layout(cfg)["out_slots"].shape).width + 1)
 
 
 def layer_shape(cfg) -> Shape:
@@ -115,8 +115,8 @@ def pe_load_signature(cfg) -> wiring.Signature:
 def control_signature(cfg) -> wiring.Signature:
     """What the controller tells the datapath every cycle.
 
-    ``phase``/``step``: current phase and cycle within it (0 .. out_slots in INIT and WB; in COMPUTE 0 only at
-    its first cycle). ``layer``: current layer. ``desc``: its registered descriptor (valid from INIT on).
+    ``phase``/``step``: current phase and cycle within it (0 .. out_slots in INIT, 0 .. out_slots + 1 in WB; in
+    COMPUTE 0 only at its first cycle). ``layer``: current layer. ``desc``: its registered descriptor (valid from INIT on).
     ``start``: high in the cycle ``start`` is sampled (cycle -1); clears the counters and per-run state.
     """
     return wiring.Signature({

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out, connect, flipped
 
 from openeie.layout import Mem, act_shape
 
-from .arith import ArithmeticUnit
+from .arith import ARITH_DRAIN, ArithmeticUnit
 from .common import Phase, acc_shape, bcast_layout, control_signature, pe_load_signature
 from .pointer import PointerReadUnit
 from .queue import ActivationQueue
@@ -25,8 +25,8 @@ class ProcessingElement(wiring.Component):
     the other phases from the write-back unit).
 
     ``idle`` is high when the queue is empty, the pointer result register is empty, S holds no slice and
-    held none in the previous two cycles (the D and M stages count as busy for two cycles after S held any
-    slice, empty ones included), as docs/engine.md "End of COMPUTE" requires.
+    held none in the previous ``ARITH_DRAIN - 1`` cycles (the arithmetic stages count as busy for four cycles
+    after S held any slice, empty ones included), as docs/engine.md "End of COMPUTE" requires.
 
     Parameters
     ----------
@@ -102,12 +102,12 @@ class ProcessingElement(wiring.Component):
             m.d.comb += acc_wr.data.eq(wb.acc_wr.data)
         m.d.comb += [arith.acc_rd.data.eq(acc_rd.data), wb.acc_rd.data.eq(acc_rd.data)]
 
-        # Two-cycle tail of the arithmetic stages after S held a slice.
-        held_1 = Signal()
-        held_2 = Signal()
-        m.d.sync += [held_1.eq(spmat.held), held_2.eq(held_1)]
+        # Tail of the arithmetic stages after S held a slice: S held one in one of the last ARITH_DRAIN - 1
+        # cycles (a shift register of spmat.held).
+        tail = Signal(ARITH_DRAIN - 1)
+        m.d.sync += tail.eq(Cat(spmat.held, tail[:-1]))
         m.d.comb += [
-            self.idle.eq(~queue.o.valid & ~ptr.o.valid & ~spmat.held & ~held_1 & ~held_2),
+            self.idle.eq(~queue.o.valid & ~ptr.o.valid & ~spmat.held & ~tail.any()),
             self.pop.eq(queue.o.valid & queue.o.ready),
             self.issue.eq(spmat.issue),
             self.word_read.eq(spmat.word_read),

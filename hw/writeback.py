@@ -32,9 +32,9 @@ class WriteBack(wiring.Component):
 
     * INIT, ``s < out_slots``: read ``bias[bias_base + s]``; INIT, ``s >= 1``: write
       ``acc[s-1] = bias << weight_frac_bits`` (the bias SRAM data read in the previous cycle).
-    * WB, ``s < out_slots``: read ``acc[s]``; WB, ``s >= 1``: ``o`` is round/saturate/ReLU of the accumulator
-      read in the previous cycle (slot ``s-1``); the engine writes it to lane p, word ``s-1`` of the
-      destination bank.
+    * WB, ``s < out_slots``: read ``acc[s]``; at ``s + 1`` round/saturate/ReLU of it is registered; at ``s + 2``
+      it is on ``o`` and the engine writes it to lane p, word ``s`` of the destination bank (WB lasts
+      ``out_slots + 2`` cycles).
 
     Parameters
     ----------
@@ -49,7 +49,7 @@ class WriteBack(wiring.Component):
     acc_rd : Out(read port), acc_wr : Out(write port)
         Accumulator RAM ports (owned by the PE).
     o : Out(act_shape(cfg))
-        Output activation of slot ``step - 1`` during WB.
+        Output activation of slot ``step - 2`` during WB (registered).
     """
 
     def __init__(self, cfg):
@@ -81,6 +81,6 @@ class WriteBack(wiring.Component):
             self.acc_wr.en.eq((ctl.phase == Phase.INIT) & (step != 0)),
             self.acc_rd.addr.eq(step),
             self.acc_rd.en.eq((ctl.phase == Phase.WB) & reading),
-            self.o.eq(round_saturate_relu(cfg, self.acc_rd.data, desc.relu)),
         ]
+        m.d.sync += self.o.eq(round_saturate_relu(cfg, self.acc_rd.data, desc.relu))
         return m

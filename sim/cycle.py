@@ -28,11 +28,13 @@ from openeie.stats import COUNTERS, Stats
 
 from . import golden
 
-__all__ = ["run", "LayerTiming", "T0", "DESC_CYCLES"]
+__all__ = ["run", "LayerTiming", "T0", "DESC_CYCLES", "INIT_EXTRA", "WB_EXTRA", "ARITH_DRAIN", "layer_cycles"]
 
 T0 = 1             # first COMPUTE cycle in which the broadcaster holds group 0
 DESC_CYCLES = 2    # layer-table read
-ARITH_DRAIN = 3    # cycles from the last S cycle to the first cycle after the last accumulator write
+INIT_EXTRA = 1     # INIT lasts out_slots + INIT_EXTRA cycles (bias read -> accumulator write)
+WB_EXTRA = 2       # WB lasts out_slots + WB_EXTRA cycles (accumulator read -> registered output -> bank write)
+ARITH_DRAIN = 5    # cycles from the last S cycle to the first cycle after the last accumulator write
 _NEG = -(1 << 40)  # "minus infinity" for cycle arithmetic
 
 
@@ -119,8 +121,9 @@ def _spmat_word_reads(starts, ends, epw, last_word):
     return reads, int(last_w[-1])
 
 
-def _phase_cycles(out_slots: int, compute: int) -> int:
-    return DESC_CYCLES + (out_slots + 1) + compute + (out_slots + 1)
+def layer_cycles(out_slots: int, compute: int) -> int:
+    """Cycles of one layer: DESC, INIT, COMPUTE (``compute`` cycles) and WB (docs/engine.md)."""
+    return DESC_CYCLES + (out_slots + INIT_EXTRA) + compute + (out_slots + WB_EXTRA)
 
 
 def run(program: Program, x_q, streams: _PeStreams | None = None, values: bool = True):
@@ -145,7 +148,7 @@ def run(program: Program, x_q, streams: _PeStreams | None = None, values: bool =
     streams = streams or _PeStreams(program)
     counters = dict.fromkeys(COUNTERS, 0)
     pe_busy = np.zeros(n, dtype=np.int64)
-    layer_cycles, timings = [], []
+    per_layer, timings = [], []
     last_word = np.full(n, -1, dtype=np.int64)
     h = program.input_storage(x_q)
     for index, info in enumerate(program.layers):
@@ -163,7 +166,7 @@ def run(program: Program, x_q, streams: _PeStreams | None = None, values: bool =
         for p in range(n):
             reads, last_word[p] = _spmat_word_reads(starts[:, p], ends[:, p], cfg.entries_per_word, last_word[p])
             counters["spmat_reads"] += reads
-        cycles = _phase_cycles(info.out_slots, compute)
+        cycles = layer_cycles(info.out_slots, compute)
         slots = info.out_slots * n
         counters["broadcasts"] += k_total
         counters["bcast_stalls"] += stalls
@@ -180,9 +183,9 @@ def run(program: Program, x_q, streams: _PeStreams | None = None, values: bool =
         counters["layer_reads"] += 1
         counters["cycles"] += cycles
         pe_busy += entries.sum(axis=0)
-        layer_cycles.append(cycles)
+        per_layer.append(cycles)
         timings.append(LayerTiming(info.name, cycles, compute, k_total, macs, n_entries - macs, macs / n,
                                    macs / (cycles * n), {k: counters[k] - before[k] for k in COUNTERS}))
         if outputs is not None:
             h = outputs[index]
-    return outputs, Stats(counters=counters, pe_busy=pe_busy, layer_cycles=layer_cycles), timings
+    return outputs, Stats(counters=counters, pe_busy=pe_busy, layer_cycles=per_layer), timings

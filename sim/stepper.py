@@ -89,6 +89,10 @@ class _Pe:
             self.queue.append(pushed_col)
 
 
+#: The arithmetic stages after S (E, D, P, M) stay busy this many cycles after S held a slice.
+ARITH_TAIL = 4
+
+
 def step_compute_phase(x_storage, slice_len, n_pe, in_groups, depth, max_cycles=10**7):
     """Step the COMPUTE phase. ``slice_len[p][col]`` = entries of PE p in column col.
 
@@ -96,7 +100,7 @@ def step_compute_phase(x_storage, slice_len, n_pe, in_groups, depth, max_cycles=
     """
     b = _Broadcaster(np.asarray(x_storage), n_pe, in_groups, depth)
     pes = [_Pe(slice_len[p]) for p in range(n_pe)]
-    s_hist = deque([False, False], maxlen=2)     # did any S hold a slice in the previous two cycles
+    s_hist = deque([False] * ARITH_TAIL, maxlen=ARITH_TAIL)   # did any S hold a slice in the last cycles
     for t in range(max_cycles):
         levels = [len(pe.queue) for pe in pes]
         idle = (b.finished() and not any(levels) and all(pe.pr is None and pe.s_left is None for pe in pes)

@@ -57,7 +57,7 @@ def _compute_phase(cfg, x, counts):
     if len(cols):
         finish = push[-1] + 1 + (in_groups - 1 - prev_group)
         last_held = int(np.max(begin + span - 1))
-        return max(finish, last_held + 3) + 1, stalls
+        return max(finish, last_held + 5) + 1, stalls
     return t0 + in_groups + 1, 0
 
 
@@ -76,7 +76,7 @@ def ref_stats(program, x_q) -> dict:
         counts = np.diff(p_layer, axis=1)
         compute, stalls = _compute_phase(cfg, x, counts)
         slots = info.out_slots
-        layer_cycles.append(2 + (slots + 1) + compute + (slots + 1))
+        layer_cycles.append(2 + (slots + 1) + compute + (slots + 2))
         cols = np.flatnonzero(x)
         k = len(cols)
         c["broadcasts"] += k
