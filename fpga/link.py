@@ -8,11 +8,16 @@ from amaranth.lib.wiring import In, Out, connect
 
 from openeie.config import EngineConfig
 from openeie.hw import Engine
+from openeie.hw.counters import COUNTER_LATENCY
 
 from .protocol import COUNT_BYTES, RESYNC_BYTE_TIMES, FrameFormat, Opcode, Status, hello_bytes
 from .uart import UartRx, UartTx
 
 __all__ = ["engine_signature", "CommandDecoder", "LinkedEngine"]
+
+
+# LOOP -> SETTLE -> COUNTER: counter_sel is set in LOOP and read in COUNTER, COUNTER_LATENCY cycles later.
+assert COUNTER_LATENCY == 2, "the decoder's SETTLE states must match the counter port's latency"
 
 
 class _State(enum.Enum, shape=4):
@@ -28,6 +33,7 @@ class _State(enum.Enum, shape=4):
     SEND = 9        # send ``txleft`` bytes of ``txbuf``
     START = 10
     WAIT = 11
+    SETTLE = 12     # counter_sel has been index for one cycle; the value shows it after COUNTER_LATENCY
 
 
 class _Items(enum.Enum, shape=2):
@@ -206,7 +212,10 @@ class CommandDecoder(wiring.Component):
                 with m.Elif(kind == _Items.READ):
                     go(_State.READ)
                 with m.Else():                         # COUNTERS: counter_sel = index from this cycle on
-                    go(_State.COUNTER)
+                    go(_State.SETTLE)
+
+            with m.Case(_State.SETTLE):
+                go(_State.COUNTER)
 
             with m.Case(_State.PUSH):
                 m.d.comb += [eng.load.valid.eq(is_load), eng.act_in.valid.eq(~is_load)]
@@ -222,7 +231,7 @@ class CommandDecoder(wiring.Component):
                     m.d.sync += short.eq(1)
                     send(0, fmt.act_bytes)
 
-            with m.Case(_State.COUNTER):               # counter_value is registered: it shows index now
+            with m.Case(_State.COUNTER):               # COUNTER_LATENCY (2) cycles after LOOP: shows index
                 m.d.sync += index.eq(index + 1)
                 send(eng.counter_value, fmt.counter_bytes)
 

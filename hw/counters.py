@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, unsigned
-from amaranth.lib import data, wiring
+from amaranth.hdl import C, Module, Mux, Signal, unsigned
+from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from openeie.layout import bits_for
@@ -11,10 +11,13 @@ from openeie.stats import COUNTERS, counter_index
 
 from .common import index_shape, layer_shape
 
-__all__ = ["COUNTER_BITS", "increment_layout", "Counters"]
+__all__ = ["COUNTER_BITS", "COUNTER_LATENCY", "increment_layout", "Counters"]
 
-#: Width of every counter register and of ``counter_value`` (counters wrap modulo ``2**COUNTER_BITS``).
+#: Width of every counter and of ``counter_value`` (counters wrap modulo ``2**COUNTER_BITS``).
 COUNTER_BITS = 32
+
+#: ``value`` shows the counter selected by ``sel`` this many cycles earlier.
+COUNTER_LATENCY = 2
 
 
 def increment_layout(cfg) -> data.StructLayout:
@@ -23,14 +26,23 @@ def increment_layout(cfg) -> data.StructLayout:
 
 
 class Counters(wiring.Component):
-    """The counters of :mod:`openeie.stats` with a registered read port.
+    """The counters of :mod:`openeie.stats`, kept as a small low part in flip-flops and a ``COUNTER_BITS``-wide
+    high part in one block RAM, with a read port of latency :data:`COUNTER_LATENCY`.
 
-    Every counter is cleared by ``clear`` (the cycle ``start`` is sampled) and adds the increment of the
-    previous cycle (the inputs are registered first, so no event path ends in a counter's carry chain; the
-    increments are zero outside the run, so the counters hold their final values from the cycle after
-    ``done`` on).
-    ``layer_cycles[layer]`` adds the ``cycles`` increment. ``value`` shows, one cycle after, the counter at
-    address ``sel`` of :func:`openeie.stats.counter_index` (0 for an address past the last counter).
+    Thirty-two-bit counters in logic cost a quarter of an iCE40UP5K (an adder and a flip-flop per bit, plus the
+    read multiplexer); here each counter has a ``low_bits``-wide low part that adds its increment every cycle,
+    and one counter per cycle is *flushed*: its low part is taken out (the low part restarts from this cycle's
+    increment), the high part is read, and one cycle later ``high + low part`` is written back. A counter's
+    value is always ``high + low part``, with a flush in flight counted once.
+
+    * ``clear`` (the cycle ``start`` is sampled) zeroes every counter: the low parts, and a valid bit per high
+      part (a high part not written since ``clear`` reads as 0).
+    * The inputs are registered first: a counter adds the increments of the previous cycle (no event path ends
+      in a counter); ``layer_cycles[layer]`` adds the ``cycles`` increment.
+    * While ``scan`` is high the flushes go round-robin over all counters, so a low part gathers at most
+      ``n_counters`` cycles of increments (``low_bits`` is sized for that). While ``scan`` is low the counter at
+      address ``sel`` is flushed, and ``value`` shows its full value ``COUNTER_LATENCY`` cycles later (0 for an
+      address past the last counter). Hold ``scan`` high while increments can be non-zero.
 
     Parameters
     ----------
@@ -43,6 +55,7 @@ class Counters(wiring.Component):
     pe_busy : In(n_pe)
         Bit p: PE p's stage S issued an entry this cycle.
     layer : In(unsigned)
+    scan : In(1)
     sel : In(unsigned)
     value : Out(COUNTER_BITS)
     """
@@ -55,38 +68,74 @@ class Counters(wiring.Component):
             "inc": In(increment_layout(cfg)),
             "pe_busy": In(cfg.n_pe),
             "layer": In(layer_shape(cfg)),
+            "scan": In(1),
             "sel": In(index_shape(n_counters)),
             "value": Out(COUNTER_BITS),
         })
+
+    @staticmethod
+    def low_bits(cfg) -> int:
+        """Width of a low part: ``n_counters + 1`` cycles of the largest increment."""
+        largest = (1 << bits_for(2 * cfg.n_pe)) - 1
+        return bits_for((len(counter_index(cfg)) + 1) * largest)
 
     def elaborate(self, platform):
         cfg = self._cfg
         m = Module()
         index = counter_index(cfg)
-        regs = {name: Signal(COUNTER_BITS, name=name.replace("[", "_").replace("]", "")) for name in index}
+        n_counters = len(index)
 
         inc = Signal.like(self.inc)            # the previous cycle's increments
         pe_busy = Signal.like(self.pe_busy)
         layer = Signal.like(self.layer)
         m.d.sync += [inc.eq(self.inc), pe_busy.eq(self.pe_busy), layer.eq(self.layer)]
+        increment = {name: inc[name] for name in COUNTERS}
+        increment.update({f"pe_busy[{p}]": pe_busy[p] for p in range(cfg.n_pe)})
+        increment.update({f"layer_cycles[{l}]": Mux(layer == l, inc.cycles, 0) for l in range(cfg.max_layers)})
 
-        def count(name, increment):
-            with m.If(self.clear):
-                m.d.sync += regs[name].eq(0)
-            with m.Else():
-                m.d.sync += regs[name].eq(regs[name] + increment)
-
-        for name in COUNTERS:
-            count(name, inc[name])
-        for p in range(cfg.n_pe):
-            count(f"pe_busy[{p}]", pe_busy[p])
-        for l in range(cfg.max_layers):
-            count(f"layer_cycles[{l}]", inc.cycles & (layer == l))
-
-        with m.Switch(self.sel):
+        # ---- flush stage 0: pick a counter, take its low part out, read its high part ----
+        rr = Signal(index_shape(n_counters))
+        m.d.sync += rr.eq(Mux(rr == n_counters - 1, 0, rr + 1))
+        pick = Signal(len(self.sel))
+        m.d.comb += pick.eq(Mux(self.scan, rr, self.sel))
+        low_bits = self.low_bits(cfg)
+        snapshot = Signal(low_bits)
+        ok = Signal(n_counters)                # high part written since clear
+        pick_ok = Signal()
+        lows = {name: Signal(low_bits, name="low_" + name.replace("[", "_").replace("]", "")) for name in index}
+        for name, address in index.items():
+            m.d.sync += lows[name].eq(lows[name] + increment[name])
+        with m.Switch(pick):
             for name, address in index.items():
                 with m.Case(address):
-                    m.d.sync += self.value.eq(regs[name])
-            with m.Default():
-                m.d.sync += self.value.eq(0)
+                    m.d.comb += [snapshot.eq(lows[name]), pick_ok.eq(ok[address])]
+                    m.d.sync += lows[name].eq(increment[name])      # restarts: the old part is flushed
+
+        m.submodules.high = high = memory.Memory(shape=COUNTER_BITS, depth=n_counters, init=[])
+        rd = high.read_port()
+        wr = high.write_port()
+        f_valid, f_ok = Signal(), Signal()
+        f_addr = Signal.like(pick)
+        f_low = Signal(low_bits)
+        m.d.comb += [rd.addr.eq(pick), rd.en.eq(1)]
+        m.d.sync += [f_valid.eq(pick < n_counters), f_addr.eq(pick), f_low.eq(snapshot), f_ok.eq(pick_ok)]
+
+        # ---- flush stage 1: high + low part, written back; bypass of the write of the cycle before ----
+        w_valid = Signal()
+        w_addr = Signal.like(pick)
+        w_value = Signal(COUNTER_BITS)
+        high_old = Mux(w_valid & (w_addr == f_addr), w_value, Mux(f_ok, rd.data, 0))
+        total = Signal(COUNTER_BITS)
+        m.d.comb += [
+            total.eq(high_old + f_low),
+            wr.addr.eq(f_addr), wr.data.eq(total), wr.en.eq(f_valid),
+        ]
+        m.d.sync += [w_valid.eq(f_valid), w_addr.eq(f_addr), w_value.eq(total),
+                     self.value.eq(Mux(f_valid, total, 0))]
+        with m.If(f_valid):
+            m.d.sync += ok.eq(ok | (C(1, n_counters) << f_addr))
+
+        with m.If(self.clear):                 # last, so it wins over the updates above
+            m.d.sync += [ok.eq(0), f_valid.eq(0), w_valid.eq(0)]
+            m.d.sync += [low.eq(0) for low in lows.values()]
         return m

@@ -36,8 +36,8 @@ class Engine(wiring.Component):
 
     Interface choices the contract leaves open: ``busy`` is high from cycle 0 until the last output has been
     taken from ``act_out`` (plus one cycle); ``start`` is ignored while busy; ``load`` and ``act_in`` are
-    ready exactly when not busy; ``counter_value`` is registered (it shows the counter selected by
-    ``counter_sel`` one cycle earlier) and is ``COUNTER_BITS`` wide; ``n_layers == 0`` gives ``done`` at
+    ready exactly when not busy; ``counter_value`` shows the counter selected by ``counter_sel``
+    :data:`~openeie.hw.counters.COUNTER_LATENCY` (2) cycles earlier and is ``COUNTER_BITS`` wide; ``n_layers == 0`` gives ``done`` at
     cycle 0 and no output; ``n_layers > max_layers`` runs ``max_layers`` layers; an ``act_in`` word taken in
     the cycle ``start`` is sampled is written at the old position and the position still resets.
 
@@ -205,13 +205,17 @@ class Engine(wiring.Component):
         pops = popcount(pe.pop for pe in pes)
         reals = popcount(pe.real for pe in pes)
         inc = counters.inc
+        counting = phase.as_value().matches(Phase.DESC, Phase.INIT, Phase.COMPUTE, Phase.WB)
+        counted = Signal()                          # the last increments reach the counters one cycle later
+        m.d.sync += counted.eq(counting)
         m.d.comb += [
             counters.clear.eq(ctl.start),
+            counters.scan.eq(counting | counted),
             counters.layer.eq(ctl.layer),
             counters.sel.eq(self.counter_sel),
             self.counter_value.eq(counters.value),
             counters.pe_busy.eq(Cat(pe.issue for pe in pes)),
-            inc.cycles.eq(phase.as_value().matches(Phase.DESC, Phase.INIT, Phase.COMPUTE, Phase.WB)),
+            inc.cycles.eq(counting),
             inc.broadcasts.eq(push),
             inc.bcast_stalls.eq(bcast.stall),
             inc.fifo_pushes.eq(Mux(push, n, 0)),

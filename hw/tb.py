@@ -28,6 +28,8 @@ from openeie.layout import to_signed, to_unsigned
 from openeie.sim import golden
 from openeie.stats import COUNTERS, counter_index
 
+from .counters import COUNTER_LATENCY
+
 __all__ = ["StreamDriver", "StreamMonitor", "Scoreboard", "CounterReader", "CaseResult", "EngineTB"]
 
 CLOCK_PERIOD_NS = 10
@@ -108,8 +110,9 @@ class Scoreboard:
 
 
 class CounterReader:
-    """Reads the registered counter port: the value selected at edge k is on the port during the next cycle
-    and read at edge k+1, so reads are pipelined one address ahead."""
+    """Reads the counter port, pipelined: the address set before edge k is sampled at edge k and its value,
+    :data:`~openeie.hw.counters.COUNTER_LATENCY` cycles later, is read at edge ``k + COUNTER_LATENCY``
+    (cocotb sees a register's value before the edge's update)."""
 
     def __init__(self, dut, cfg):
         self.dut, self.cfg = dut, cfg
@@ -119,13 +122,12 @@ class CounterReader:
         edge = RisingEdge(self.dut.clk)
         names = list(self.index)
         values = {}
-        self.dut.counter_sel.value = self.index[names[0]]
-        await edge
-        for k, name in enumerate(names):
-            if k + 1 < len(names):
-                self.dut.counter_sel.value = self.index[names[k + 1]]
+        for step in range(len(names) + COUNTER_LATENCY):
+            if step < len(names):
+                self.dut.counter_sel.value = self.index[names[step]]
             await edge
-            values[name] = int(self.dut.counter_value.value)
+            if step >= COUNTER_LATENCY:
+                values[names[step - COUNTER_LATENCY]] = int(self.dut.counter_value.value)
         return values
 
     def as_stats(self, values: dict, n_layers: int) -> dict:

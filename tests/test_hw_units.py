@@ -17,6 +17,7 @@ from openeie.config import EngineConfig
 from openeie.fixed import fixed_range, round_shift, saturate
 from openeie.hw.broadcast import LeadingNonZero
 from openeie.hw.common import acc_shape
+from openeie.hw.counters import COUNTER_LATENCY
 from openeie.hw.pointer import PointerReadUnit
 from openeie.hw.queue import ActivationQueue
 from openeie.hw.spmat import SparseMatrixReadUnit
@@ -305,11 +306,65 @@ def test_engine_zero_layers_and_counter_port():
         trace["busy1"] = ctx.get(dut.busy)
         trace["valid1"] = ctx.get(dut.act_out.valid)
         ctx.set(dut.counter_sel, counter_index(cfg)["layer_reads"])
-        await ctx.tick()
+        await ctx.tick().repeat(COUNTER_LATENCY)
         trace["layer_reads"] = ctx.get(dut.counter_value)
         ctx.set(dut.counter_sel, len(counter_index(cfg)))
-        await ctx.tick()
+        await ctx.tick().repeat(COUNTER_LATENCY)
         trace["past_end"] = ctx.get(dut.counter_value)
 
     _run(dut, bench)
     assert trace == {"done0": 1, "busy0": 1, "busy1": 0, "valid1": 0, "layer_reads": 0, "past_end": 0}
+
+
+# ---- counters ------------------------------------------------------------------------------------------------
+
+def test_counters_low_parts_and_read_port():
+    """Largest increments every cycle, scan on and off, a clear in the middle: every counter equals the sum of
+    its increments (mod 2**32), read through the port COUNTER_LATENCY cycles after its address."""
+    from openeie.hw.counters import COUNTER_BITS, Counters
+    from openeie.stats import COUNTERS, counter_index
+
+    cfg = EngineConfig(n_pe=3, **SMALL)
+    dut = Counters(cfg)
+    index = counter_index(cfg)
+    largest = (1 << len(dut.inc.cycles)) - 1
+    rng = random.Random(3)
+    expect = dict.fromkeys(index, 0)
+    got = {}
+
+    async def bench(ctx):
+        pending = None                        # increments set in the previous cycle (registered inputs)
+        for cycle in range(700):
+            clear = cycle == 250
+            scan = not (400 <= cycle < 430)   # a quiet spell with scan off (reads select what is flushed)
+            incs = {name: largest if rng.random() < 0.8 else rng.randint(0, largest) for name in COUNTERS}
+            busy = rng.getrandbits(cfg.n_pe)
+            layer = rng.randrange(cfg.max_layers)
+            if cycle >= 600 or not scan:      # no increments while scan is low
+                incs, busy = dict.fromkeys(COUNTERS, 0), 0
+            ctx.set(dut.clear, clear)
+            ctx.set(dut.scan, scan and cycle < 600)
+            ctx.set(dut.sel, rng.randrange(len(index)))
+            ctx.set(dut.inc, incs)
+            ctx.set(dut.pe_busy, busy)
+            ctx.set(dut.layer, layer)
+            if clear:
+                for name in expect:
+                    expect[name] = 0
+            elif pending is not None:
+                for name, value in pending.items():
+                    expect[name] += value
+            pending = dict(incs)
+            pending.update({f"pe_busy[{p}]": busy >> p & 1 for p in range(cfg.n_pe)})
+            pending.update({f"layer_cycles[{l}]": incs["cycles"] if l == layer else 0
+                            for l in range(cfg.max_layers)})
+            await ctx.tick()
+        ctx.set(dut.scan, 0)
+        for name, address in list(index.items()) + [("past_end", len(index))]:
+            ctx.set(dut.sel, address)
+            await ctx.tick().repeat(COUNTER_LATENCY)
+            got[name] = ctx.get(dut.value)
+
+    _run(dut, bench)
+    assert got == {**{name: value % (1 << COUNTER_BITS) for name, value in expect.items()}, "past_end": 0}
+    assert max(expect.values()) > 1000

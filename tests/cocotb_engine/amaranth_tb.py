@@ -7,6 +7,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from openeie.hw import Engine
+from openeie.hw.counters import COUNTER_LATENCY
 from openeie.layout import to_signed, to_unsigned
 from openeie.stats import COUNTERS, counter_index
 
@@ -60,7 +61,8 @@ def rtl_run(program, x_q, *, max_cycles: int = 200_000, vcd: str | None = None):
         values = {}
         for name, address in index.items():
             ctx.set(dut.counter_sel, address)
-            await ctx.tick()
+            for _ in range(COUNTER_LATENCY):
+                await ctx.tick()
             values[name] = ctx.get(dut.counter_value)
         result["counters"] = values
 
