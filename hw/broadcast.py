@@ -79,10 +79,11 @@ class Broadcaster(wiring.Component):
       pushed, the next group is held from the next cycle.
     * After the last group ``finished`` is high (from cycle ``B`` on, until the next ``load``).
 
-    Implementation: a three-deep prefetch pipeline, S (the bank's read-port output) -> N (a register with the
-    group's non-zero mask) -> H (the held group), that starts at ``load`` (DESC, one cycle before the
-    descriptor is registered) and is full by COMPUTE cycle 1. Every cycle in which H is consumed, H takes N,
-    N takes S and the bank reads the next group, so an all-zero group costs one cycle as the contract says.
+    Implementation: a prefetch pipeline, S (the bank's read-port output) -> N (a two-entry queue of registered
+    groups with their non-zero masks) -> H (the held group), that starts at ``load`` (DESC, one cycle before
+    the descriptor is registered) and is full by COMPUTE cycle 1. Every cycle in which H is consumed it takes
+    N's head, and the bank is read whenever S and N hold at most two groups between them (a decision from
+    registers alone), so an all-zero group costs one cycle as the contract says.
     The offer itself is registered: H keeps the non-zeros left (``rem``), whether any / exactly one is left,
     and the offered pair, computed one cycle ahead from N's mask or from ``rem`` with its lowest bit cleared.
     So no path runs from the bank's output or through leading non-zero detection into a push. Every group
@@ -143,9 +144,11 @@ class Broadcaster(wiring.Component):
         rd_more = Signal()                                     # rd_next < groups
         rd_ptr = Signal(ptr_shape)                             # ptr_base + rd_next * n
         s_valid, s_ptr = Signal(), Signal(ptr_shape)           # S: the bank output holds a group to take
-        n_valid, n_ptr = Signal(), Signal(ptr_shape)           # N: registered group and its non-zero mask
-        n_data = Signal(act_word_layout(cfg))
-        n_mask = Signal(n)
+        # N: a two-entry queue of registered groups with their non-zero masks (entry 0 is the head)
+        n_count = Signal(range(3))
+        n_ptr = [Signal(ptr_shape, name=f"n{k}_ptr") for k in range(2)]
+        n_data = [Signal(act_word_layout(cfg), name=f"n{k}_data") for k in range(2)]
+        n_mask = [Signal(n, name=f"n{k}_mask") for k in range(2)]
         h_valid, h_ptr = Signal(), Signal(ptr_shape)           # H: the held group
         h_data = Signal(act_word_layout(cfg))
         h_rem = Signal(n)                                      # non-zeros of H not pushed yet
@@ -159,7 +162,7 @@ class Broadcaster(wiring.Component):
         lanes = self.rd.data
         rem_next = Signal(n)
         m.d.comb += [
-            lnzd_n.mask.eq(n_mask),
+            lnzd_n.mask.eq(n_mask[0]),
             rem_next.eq(lowest_cleared(h_rem)),
             lnzd_r.mask.eq(rem_next),
             self.o.valid.eq(active & h_valid & h_any),
@@ -169,13 +172,15 @@ class Broadcaster(wiring.Component):
         ]
         push = self.o.valid & self.o.ready
         h_done = active & h_valid & (~h_any | (self.o.ready & h_last))
-        h_take = n_valid & (~h_valid | h_done)
-        n_take = s_valid & (~n_valid | h_take)
-        s_read = rd_more & (~s_valid | n_take)
+        h_take = (n_count != 0) & (~h_valid | h_done)
+        n_push = s_valid & ((n_count != 2) | h_take)
+        # The bank is read whenever S and N together hold at most two groups: S's group then always finds
+        # room in N this cycle. Registers only, so no path runs from the queues' levels to the bank.
+        s_read = rd_more & ((n_count + s_valid) <= 2)
 
         with m.If(self.load):
             m.d.sync += [groups.eq(self.in_groups), active.eq(0), finished.eq(0),
-                         h_valid.eq(0), n_valid.eq(0), s_valid.eq(0), rd_next.eq(0), rd_more.eq(0)]
+                         h_valid.eq(0), n_count.eq(0), s_valid.eq(0), rd_next.eq(0), rd_more.eq(0)]
             with m.If(self.in_groups != 0):
                 m.d.comb += [self.rd.addr.eq(0), self.rd.en.eq(1)]
                 m.d.sync += [s_valid.eq(1), s_ptr.eq(self.ptr_base), rd_next.eq(1),
@@ -192,20 +197,25 @@ class Broadcaster(wiring.Component):
                 m.d.comb += [self.rd.addr.eq(rd_next), self.rd.en.eq(1)]
                 m.d.sync += [s_valid.eq(1), s_ptr.eq(rd_ptr), rd_next.eq(rd_next + 1),
                              rd_more.eq(rd_next + 1 < groups), rd_ptr.eq(rd_ptr + n)]
-            with m.Elif(n_take):
+            with m.Elif(n_push):
                 m.d.sync += s_valid.eq(0)
 
-            with m.If(n_take):
-                m.d.sync += [n_valid.eq(1), n_ptr.eq(s_ptr), n_data.eq(lanes),
-                             n_mask.eq(Cat(*[lanes[i] != 0 for i in range(n)]))]
-            with m.Elif(h_take):
-                m.d.sync += n_valid.eq(0)
+            s_mask = Cat(*[lanes[i] != 0 for i in range(n)])
+            m.d.sync += n_count.eq(n_count + n_push - h_take)
+            with m.If(h_take):                                 # the head leaves: entry 1 moves up
+                m.d.sync += [n_ptr[0].eq(n_ptr[1]), n_data[0].eq(n_data[1]), n_mask[0].eq(n_mask[1])]
+            with m.If(n_push):                                 # S's group joins at the tail
+                tail = Mux(h_take, n_count - 1, n_count)
+                with m.If(tail == 0):
+                    m.d.sync += [n_ptr[0].eq(s_ptr), n_data[0].eq(lanes), n_mask[0].eq(s_mask)]
+                with m.Else():
+                    m.d.sync += [n_ptr[1].eq(s_ptr), n_data[1].eq(lanes), n_mask[1].eq(s_mask)]
 
             with m.If(h_take):
                 m.d.sync += [
-                    h_valid.eq(1), h_ptr.eq(n_ptr), h_data.eq(n_data), h_rem.eq(n_mask),
-                    h_any.eq(lnzd_n.valid), h_last.eq(lowest_cleared(n_mask) == 0),
-                    offer.ptr.eq(n_ptr + lnzd_n.index), offer.act.eq(n_data[lnzd_n.index]),
+                    h_valid.eq(1), h_ptr.eq(n_ptr[0]), h_data.eq(n_data[0]), h_rem.eq(n_mask[0]),
+                    h_any.eq(lnzd_n.valid), h_last.eq(lowest_cleared(n_mask[0]) == 0),
+                    offer.ptr.eq(n_ptr[0] + lnzd_n.index), offer.act.eq(n_data[0][lnzd_n.index]),
                 ]
             with m.Elif(h_done):                               # the last group is done
                 m.d.sync += [h_valid.eq(0), finished.eq(1)]
