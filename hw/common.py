@@ -50,7 +50,7 @@ def col_shape(cfg) -> Shape:
 
 
 def slot_shape(cfg) -> Shape:
-    """A phase step 0 .. out_slots + 1 (INIT lasts out_slots + 1 cycles, WB out_slots + 2)."""
+    """A phase step 0 .. out_slots + 2 (INIT lasts out_slots + 1 cycles, WB out_slots + 3)."""
     return unsigned(Shape.cast(layer_desc_layout(cfg)["out_slots"].shape).width + 1)
 
 
@@ -115,7 +115,7 @@ def pe_load_signature(cfg) -> wiring.Signature:
 def control_signature(cfg) -> wiring.Signature:
     """What the controller tells the datapath every cycle.
 
-    ``phase``/``step``: current phase and cycle within it (0 .. out_slots in INIT, 0 .. out_slots + 1 in WB; in
+    ``phase``/``step``: current phase and cycle within it (0 .. out_slots in INIT, 0 .. out_slots + 2 in WB; in
     COMPUTE 0 only at its first cycle). ``layer``: current layer. ``desc``: its registered descriptor (valid from INIT on).
     ``start``: high in the cycle ``start`` is sampled (cycle -1); clears the counters and per-run state.
     """

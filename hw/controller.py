@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 from openeie.layout import Mem, layer_desc_layout, mem_depth
 
 from .common import Phase, control_signature, count_shape, mem_addr_shape, mem_write_signature
+from .writeback import WB_LATENCY
 
 __all__ = ["Controller"]
 
@@ -24,7 +25,7 @@ class Controller(wiring.Component):
     * INIT, ``out_slots + 1`` cycles (steps 0 .. out_slots).
     * COMPUTE: step is 0 in its first cycle and 1 afterwards; it ends after the first cycle t in which
       ``compute_idle`` is high (the phase register changes at the end of t), so it lasts ``t + 1`` cycles.
-    * WB, ``out_slots + 2`` cycles (steps 0 .. out_slots + 1); then DESC of layer l+1, or DONE.
+    * WB, ``out_slots + WB_LATENCY`` cycles (steps 0 .. out_slots + 2); then DESC of layer l+1, or DONE.
 
     DONE is the one cycle after the last WB cycle (``done`` high); then DRAIN until the output stream has
     been produced (``drain_active`` low), then IDLE. ``busy`` is high in every phase but IDLE. A run with
@@ -120,7 +121,7 @@ class Controller(wiring.Component):
                 with m.If(self.compute_idle):
                     enter(Phase.WB)
             with m.Case(Phase.WB):
-                with m.If(step != desc.out_slots + 1):
+                with m.If(step != desc.out_slots + (WB_LATENCY - 1)):
                     m.d.sync += step.eq(step + 1)
                 with m.Elif(layer + 1 == n_layers):
                     enter(Phase.DONE)

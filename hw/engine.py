@@ -16,6 +16,7 @@ from .common import Phase, count_shape, index_shape, lsb, popcount
 from .controller import Controller
 from .counters import COUNTER_BITS, Counters
 from .pe import ProcessingElement
+from .writeback import WB_LATENCY
 
 __all__ = ["Engine"]
 
@@ -29,7 +30,7 @@ class Engine(wiring.Component):
     the last write-back cycle, then ``act_out`` produces the last layer's outputs in storage order.
 
     Cycle behaviour (docs/engine.md): cycle 0 is the cycle after ``start`` is sampled. Each layer runs DESC
-    (2 cycles), INIT (``out_slots + 1``), COMPUTE (``max(B, L + 5) + 1``) and WB (``out_slots + 2``); see
+    (2 cycles), INIT (``out_slots + 1``), COMPUTE (``max(B, L + 5) + 1``) and WB (``out_slots + 3``); see
     :class:`~openeie.hw.controller.Controller`, :class:`~openeie.hw.broadcast.Broadcaster`,
     :class:`~openeie.hw.pe.ProcessingElement` and their units for the per-block semantics. The broadcast is
     a stream fork: a pair is pushed into every PE's queue in the same cycle, and only when no queue is full.
@@ -179,11 +180,11 @@ class Engine(wiring.Component):
             with m.Else():
                 m.d.sync += in_lane.eq(in_lane + 1)
 
-        writing_back = (ctl.phase == Phase.WB) & (ctl.step >= 2)
+        writing_back = (ctl.phase == Phase.WB) & (ctl.step >= WB_LATENCY)
         with m.If(writing_back):
             m.d.comb += [
                 banks.wr_bank.eq(~parity),
-                banks.wr_addr.eq(ctl.step - 2),
+                banks.wr_addr.eq(ctl.step - WB_LATENCY),
                 banks.wr_data.eq(Cat(pe.wb_data for pe in pes)),
                 banks.wr_en.eq(C(-1, cfg.n_pe)),
             ]
@@ -229,6 +230,6 @@ class Engine(wiring.Component):
                               Mux((phase == Phase.INIT) & slot_write, n, 0)),
             inc.bias_reads.eq(Mux((phase == Phase.INIT) & slot_read, n, 0)),
             inc.act_reads.eq(Mux(bcast.rd.en, n, 0)),
-            inc.act_writes.eq(Mux((phase == Phase.WB) & (step >= 2), n, 0)),
+            inc.act_writes.eq(Mux((phase == Phase.WB) & (step >= WB_LATENCY), n, 0)),
             inc.layer_reads.eq((phase == Phase.DESC) & (step == 0)),
         ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Value
+from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -11,7 +11,11 @@ from openeie.layout import Mem, act_shape, bias_shape, mem_depth
 from .common import (Phase, acc_shape, control_signature, index_shape, mem_addr_shape, mem_read_signature,
                      mem_write_signature, saturate)
 
-__all__ = ["round_saturate_relu", "WriteBack"]
+__all__ = ["WB_LATENCY", "round_saturate_relu", "WriteBack"]
+
+#: Cycles from an accumulator read in WB to the write of its activation into the destination bank (read ->
+#: registered read data -> registered round/saturate/ReLU -> write); WB lasts ``out_slots + WB_LATENCY`` cycles.
+WB_LATENCY = 3
 
 
 def round_saturate_relu(cfg, acc, relu) -> Value:
@@ -32,9 +36,9 @@ class WriteBack(wiring.Component):
 
     * INIT, ``s < out_slots``: read ``bias[bias_base + s]``; INIT, ``s >= 1``: write
       ``acc[s-1] = bias << weight_frac_bits`` (the bias SRAM data read in the previous cycle).
-    * WB, ``s < out_slots``: read ``acc[s]``; at ``s + 1`` round/saturate/ReLU of it is registered; at ``s + 2``
-      it is on ``o`` and the engine writes it to lane p, word ``s`` of the destination bank (WB lasts
-      ``out_slots + 2`` cycles).
+    * WB, ``s < out_slots``: read ``acc[s]``; at ``s + 1`` the read data is registered, at ``s + 2``
+      round/saturate/ReLU of it; at ``s + 3`` it is on ``o`` and the engine writes it to lane p, word ``s`` of
+      the destination bank (WB lasts ``out_slots + WB_LATENCY`` cycles).
 
     Parameters
     ----------
@@ -49,7 +53,7 @@ class WriteBack(wiring.Component):
     acc_rd : Out(read port), acc_wr : Out(write port)
         Accumulator RAM ports (owned by the PE).
     o : Out(act_shape(cfg))
-        Output activation of slot ``step - 2`` during WB (registered).
+        Output activation of slot ``step - WB_LATENCY`` during WB (registered).
     """
 
     def __init__(self, cfg):
@@ -82,5 +86,6 @@ class WriteBack(wiring.Component):
             self.acc_rd.addr.eq(step),
             self.acc_rd.en.eq((ctl.phase == Phase.WB) & reading),
         ]
-        m.d.sync += self.o.eq(round_saturate_relu(cfg, self.acc_rd.data, desc.relu))
+        acc = Signal(acc_shape(cfg))
+        m.d.sync += [acc.eq(self.acc_rd.data), self.o.eq(round_saturate_relu(cfg, acc, desc.relu))]
         return m

@@ -33,7 +33,8 @@ __all__ = ["run", "LayerTiming", "T0", "DESC_CYCLES", "INIT_EXTRA", "WB_EXTRA", 
 T0 = 1             # first COMPUTE cycle in which the broadcaster holds group 0
 DESC_CYCLES = 2    # layer-table read
 INIT_EXTRA = 1     # INIT lasts out_slots + INIT_EXTRA cycles (bias read -> accumulator write)
-WB_EXTRA = 2       # WB lasts out_slots + WB_EXTRA cycles (accumulator read -> registered output -> bank write)
+WB_EXTRA = 3       # WB lasts out_slots + WB_EXTRA cycles (accumulator read -> registered data -> registered
+                   # round/saturate/ReLU -> bank write)
 ARITH_DRAIN = 5    # cycles from the last S cycle to the first cycle after the last accumulator write
 _NEG = -(1 << 40)  # "minus infinity" for cycle arithmetic
 

@@ -55,7 +55,7 @@ def test_fast_model_equals_stepper(n_pe, fifo, density, act, seed):
         assert timings[index].compute_cycles == compute, f"layer {index}"
         stalls += st
         busy += b
-        assert stats.layer_cycles[index] == 2 + (info.out_slots + 1) + compute + (info.out_slots + 2)
+        assert stats.layer_cycles[index] == 2 + (info.out_slots + 1) + compute + (info.out_slots + 3)
         h = outputs[index]
     assert stats.counters["bcast_stalls"] == stalls
     assert stats.pe_busy.tolist() == busy.tolist()
@@ -98,7 +98,7 @@ def test_counters_by_hand():
     # timing: push0 = 1, push1 = 2 (same group? no: groups of 1 PE = 1 column; group 1 is empty -> push1 = 3)
     # pop0 = 2, begin0 = 4 (2 entries: 4, 5); pop1 = max(4, 3) = 4, begin1 = max(6, 6) = 6; L = 6 -> 6+5+1 = 12
     assert timings[0].compute_cycles == 12
-    assert stats.cycles == 2 + 5 + 12 + 6
+    assert stats.cycles == 2 + 5 + 12 + 7
     assert np.array_equal(outputs[0], golden.run(program, np.array([5, 0, 7]))[0])
 
 

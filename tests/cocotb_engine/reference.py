@@ -76,7 +76,7 @@ def ref_stats(program, x_q) -> dict:
         counts = np.diff(p_layer, axis=1)
         compute, stalls = _compute_phase(cfg, x, counts)
         slots = info.out_slots
-        layer_cycles.append(2 + (slots + 1) + compute + (slots + 2))
+        layer_cycles.append(2 + (slots + 1) + compute + (slots + 3))
         cols = np.flatnonzero(x)
         k = len(cols)
         c["broadcasts"] += k
