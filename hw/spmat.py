@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -78,7 +78,9 @@ class SparseMatrixReadUnit(wiring.Component):
 
         word_shape = count_shape(cfg.spmat_depth_words)
         held = Signal()
-        left = Signal(ptr_shape(cfg))          # entries of the slice not issued yet
+        left = Signal(ptr_shape(cfg))          # entries of the slice not issued yet (meaningless unless more)
+        more = Signal()                        # left != 0: S issues an entry this cycle
+        last = Signal()                        # left <= 1: the last cycle of the slice
         word = Signal(word_shape)
         lane = Signal(index_shape(epw))
         act = Signal(act_shape(cfg))
@@ -86,11 +88,11 @@ class SparseMatrixReadUnit(wiring.Component):
         last_word = Signal(word_shape)
         last_word_ok = Signal()
 
-        issue = held & (left != 0)
+        issue = held & more
         m.d.comb += [
             self.held.eq(held),
             self.issue.eq(issue),
-            self.i.ready.eq(~held | (left <= 1)),       # holds nothing, or the last cycle of its slice
+            self.i.ready.eq(~held | last),              # holds nothing, or the last cycle of its slice
             rd.addr.eq(word),
             rd.en.eq(issue & (~last_word_ok | (word != last_word))),
             self.word_read.eq(rd.en),
@@ -100,17 +102,19 @@ class SparseMatrixReadUnit(wiring.Component):
         with m.If(self.restart):
             m.d.sync += last_word_ok.eq(0)
 
+        # The flags are registered: on a load they come from comparisons of the pointers (no subtraction in
+        # front of them), afterwards from ``left``.
         start, end = self.i.payload.start, self.i.payload.end
         start_word, start_lane = self._split(start)
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [
-                held.eq(1), left.eq(Mux(end > start, end - start, 0)), word.eq(start_word),
-                lane.eq(start_lane), act.eq(self.i.payload.act), first.eq(1),
+                held.eq(1), left.eq(end - start), more.eq(end > start), last.eq(end <= start + 1),
+                word.eq(start_word), lane.eq(start_lane), act.eq(self.i.payload.act), first.eq(1),
             ]
         with m.Elif(self.i.ready):
             m.d.sync += held.eq(0)
         with m.Else():                                  # issuing, and more entries follow
-            m.d.sync += [left.eq(left - 1), first.eq(0)]
+            m.d.sync += [left.eq(left - 1), last.eq(left == 2), first.eq(0)]
             with m.If(lane == epw - 1):
                 m.d.sync += [lane.eq(0), word.eq(word + 1)]
             with m.Else():
