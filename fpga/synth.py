@@ -45,7 +45,7 @@ __all__ = ["SynthError", "estimate", "build_board", "write_report", "markdown_re
 #: the same address, the accumulators (stage D against stage M) and the counters' high parts (a flush against
 #: the next read), the read data is replaced by a bypass of that very write (openeie.hw.arith,
 #: openeie.hw.counters). The simulations model read-old data, so this rests on that argument, not on a test.
-COLLISIONS_DONT_CARE = "setparam -set COLLISION_X_MASK 1'1 t:$memrd_v2 r:CLK_ENABLE=1"
+COLLISIONS_DONT_CARE = "setparam -set COLLISION_X_MASK 1'1 t:$memrd_v2 r:CLK_ENABLE=1 %i"
 
 TOP = "top"
 

@@ -107,6 +107,7 @@ class ActivationDrain(wiring.Component):
         m = Module()
         active = Signal()
         word = Signal(self.n_words.shape())
+        last_word = Signal()                   # word + 1 == n_words, registered
         lane = Signal(index_shape(cfg.n_pe))
         m.d.comb += [
             self.active.eq(active),
@@ -115,13 +116,13 @@ class ActivationDrain(wiring.Component):
         ]
         with m.If(self.begin):
             m.d.comb += [self.rd.addr.eq(0), self.rd.en.eq(self.n_words != 0)]
-            m.d.sync += [word.eq(0), lane.eq(0), active.eq(self.n_words != 0)]
+            m.d.sync += [word.eq(0), lane.eq(0), active.eq(self.n_words != 0), last_word.eq(self.n_words == 1)]
         with m.Elif(self.o.valid & self.o.ready):
             with m.If(lane != cfg.n_pe - 1):
                 m.d.sync += lane.eq(lane + 1)
-            with m.Elif(word + 1 == self.n_words):
+            with m.Elif(last_word):
                 m.d.sync += active.eq(0)
             with m.Else():
                 m.d.comb += [self.rd.addr.eq(word + 1), self.rd.en.eq(1)]
-                m.d.sync += [word.eq(word + 1), lane.eq(0)]
+                m.d.sync += [word.eq(word + 1), lane.eq(0), last_word.eq(word + 2 == self.n_words)]
         return m
