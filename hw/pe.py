@@ -24,7 +24,7 @@ class ProcessingElement(wiring.Component):
     synchronous non-transparent read port and one write port; COMPUTE drives them from the arithmetic unit,
     the other phases from the write-back unit).
 
-    ``idle`` is high when the queue is empty, the pointer result register is empty, S holds no slice and
+    ``idle`` is high when the queue is empty, stages P and Q are empty, S holds no slice and
     held none in the previous ``ARITH_DRAIN - 1`` cycles (the arithmetic stages count as busy for four cycles
     after S held any slice, empty ones included), as docs/engine.md "End of COMPUTE" requires.
 
@@ -107,7 +107,7 @@ class ProcessingElement(wiring.Component):
         tail = Signal(ARITH_DRAIN - 1)
         m.d.sync += tail.eq(Cat(spmat.held, tail[:-1]))
         m.d.comb += [
-            self.idle.eq(~queue.o.valid & ~ptr.o.valid & ~spmat.held & ~tail.any()),
+            self.idle.eq(~queue.o.valid & ~ptr.busy & ~spmat.held & ~tail.any()),
             self.pop.eq(queue.o.valid & queue.o.ready),
             self.issue.eq(spmat.issue),
             self.word_read.eq(spmat.word_read),

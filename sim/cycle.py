@@ -91,6 +91,7 @@ def _compute_phase(s: np.ndarray, z: np.ndarray, z_end: int, depth: int):
         return T0 + z_end + 1, 0
     pops = np.empty((k_total, n_pe), dtype=np.int64)
     begin_prev = np.full(n_pe, _NEG, dtype=np.int64)      # begin_{p,k-1}
+    move_prev = np.full(n_pe, _NEG, dtype=np.int64)       # move_{p,k-1}
     s_prev = np.zeros(n_pe, dtype=np.int64)
     push_prev = T0 - 1
     stalls = 0
@@ -100,10 +101,11 @@ def _compute_phase(s: np.ndarray, z: np.ndarray, z_end: int, depth: int):
         if k >= depth:
             push = max(push, int(pops[k - depth].max()) + 1)
         stalls += push - ready
-        pop = np.maximum(push + 1, begin_prev - 1)
-        begin = np.maximum(pop + 2, begin_prev + s_prev)
+        pop = np.maximum(push + 1, move_prev)
+        move = np.maximum(pop + 1, begin_prev - 1)
+        begin = np.maximum(move + 2, begin_prev + s_prev)
         pops[k] = pop
-        begin_prev, s_prev, push_prev = begin, s[k], push
+        begin_prev, move_prev, s_prev, push_prev = begin, move, s[k], push
     b_done = push_prev + 1 + z_end
     last_s = int((begin_prev + s_prev - 1).max())
     return max(b_done, last_s + ARITH_DRAIN) + 1, stalls

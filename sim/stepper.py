@@ -62,7 +62,8 @@ class _Pe:
     def __init__(self, slice_len):
         self.slice_len = slice_len     # column -> entries of this PE
         self.queue = deque()           # columns, in push order
-        self.pr = None                 # pointer result register: slice length, or None
+        self.p = None                  # stage P (pointer banks read): slice length, or None
+        self.pr = None                 # pointer result register (stage Q): slice length, or None
         self.s_left = None             # entries left in S's slice (0 = empty slice), or None when S holds nothing
         self.busy = 0
 
@@ -70,7 +71,8 @@ class _Pe:
         self.issue = self.s_left is not None and self.s_left > 0
         s_free = self.s_left is None or self.s_left <= 1
         self.load = s_free and self.pr is not None
-        self.pop = bool(self.queue) and (self.pr is None or self.load)
+        self.move = self.p is not None and (self.pr is None or self.load)
+        self.pop = bool(self.queue) and (self.p is None or self.move)
         self.held_slice = self.s_left is not None
 
     def update(self, pushed_col):
@@ -83,8 +85,10 @@ class _Pe:
             self.s_left = None
         elif self.issue:
             self.s_left -= 1
+        if self.move:
+            self.pr, self.p = self.p, None
         if self.pop:
-            self.pr = self.slice_len[self.queue.popleft()]
+            self.p = self.slice_len[self.queue.popleft()]
         if pushed_col is not None:
             self.queue.append(pushed_col)
 
@@ -103,7 +107,7 @@ def step_compute_phase(x_storage, slice_len, n_pe, in_groups, depth, max_cycles=
     s_hist = deque([False] * ARITH_TAIL, maxlen=ARITH_TAIL)   # did any S hold a slice in the last cycles
     for t in range(max_cycles):
         levels = [len(pe.queue) for pe in pes]
-        idle = (b.finished() and not any(levels) and all(pe.pr is None and pe.s_left is None for pe in pes)
+        idle = (b.finished() and not any(levels) and all(pe.p is None and pe.pr is None and pe.s_left is None for pe in pes)
                 and not any(s_hist))
         if idle:
             return t + 1, b.stalls, [pe.busy for pe in pes]

@@ -96,9 +96,10 @@ def test_counters_by_hand():
     assert c["act_reads"] == 3 and c["act_writes"] == 4 and c["layer_reads"] == 1
     assert stats.pe_busy.tolist() == [3]
     # timing: push0 = 1, push1 = 2 (same group? no: groups of 1 PE = 1 column; group 1 is empty -> push1 = 3)
-    # pop0 = 2, begin0 = 4 (2 entries: 4, 5); pop1 = max(4, 3) = 4, begin1 = max(6, 6) = 6; L = 6 -> 6+5+1 = 12
-    assert timings[0].compute_cycles == 12
-    assert stats.cycles == 2 + 5 + 12 + 7
+    # pop0 = 2, move0 = 3, begin0 = 5 (2 entries: 5, 6); pop1 = max(4, move0) = 4, move1 = max(5, 4) = 5,
+    # begin1 = max(7, 5 + 2) = 7; L = 7 -> 7+5+1 = 13
+    assert timings[0].compute_cycles == 13
+    assert stats.cycles == 2 + 5 + 13 + 7
     assert np.array_equal(outputs[0], golden.run(program, np.array([5, 0, 7]))[0])
 
 
@@ -108,6 +109,6 @@ def test_throughput_one_entry_per_cycle():
     _, stats, timings = cycle.run(program, np.array([3]))
     entries = int(stats.pe_busy.max())
     assert entries == 60
-    # push at 1, pop at 2, first entry at 4, last at 4 + 60 - 1 = 63, last accumulator write at the end of
-    # 63 + 4 = 67, seen idle at 68
-    assert timings[0].compute_cycles == 4 + entries - 1 + 5 + 1
+    # push at 1, pop at 2, to Q at 3, first entry at 5, last at 5 + 60 - 1 = 64, last accumulator write at
+    # the end of 64 + 4 = 68, seen idle at 69
+    assert timings[0].compute_cycles == 5 + entries - 1 + 5 + 1

@@ -181,7 +181,7 @@ def test_pointer_read_unit():
 
     _run(dut, bench)
     assert out == [(ptrs[ptr_base + j], ptrs[ptr_base + j + 1], j + 1) for j in cols]
-    assert all(valids[t + 1] for t in pops), "pointer register must be valid the cycle after a pop"
+    assert all(valids[t + 2] for t in pops), "pointer result register must be valid two cycles after a pop"
 
 
 # ---- sparse-matrix read unit -----------------------------------------------------------------------------------

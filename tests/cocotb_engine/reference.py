@@ -36,6 +36,7 @@ def _compute_phase(cfg, x, counts):
     t0 = 1
     push, pops = [], []                                # pops[k][p]
     begin = np.full(n, _NEG, dtype=np.int64)           # begin_{p,k-1}
+    move = np.full(n, _NEG, dtype=np.int64)            # move_{p,k-1}: stage P hands column k-1 to Q
     span = np.zeros(n, dtype=np.int64)                 # s_{p,k-1}
     stalls = 0
     prev_group = -1
@@ -48,9 +49,10 @@ def _compute_phase(cfg, x, counts):
             t = max(t, int(max(pops[k - depth])) + 1)
         stalls += t - earliest
         push.append(t)
-        pop = np.maximum(t + 1, np.where(begin > _NEG, begin - 1, _NEG))
+        pop = np.maximum(t + 1, move)
         s = np.maximum(1, counts[:, j])
-        begin = np.maximum(pop + 2, np.where(begin > _NEG, begin + span, _NEG))
+        move = np.maximum(pop + 1, np.where(begin > _NEG, begin - 1, _NEG))
+        begin = np.maximum(move + 2, np.where(begin > _NEG, begin + span, _NEG))
         span = s
         pops.append(pop)
         prev_group = group
