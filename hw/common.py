@@ -118,10 +118,11 @@ def control_signature(cfg) -> wiring.Signature:
     ``phase``/``step``: current phase and cycle within it (0 .. out_slots in INIT, 0 .. out_slots + 2 in WB; in
     COMPUTE 0 only at its first cycle). ``layer``: current layer. ``desc``: its registered descriptor (valid from INIT on).
     ``start``: high in the cycle ``start`` is sampled (cycle -1); clears the counters and per-run state.
+    ``slot_read``: ``step < out_slots`` in INIT and WB (registered; meaningless in the other phases).
     """
     return wiring.Signature({
         "phase": Out(Phase), "step": Out(slot_shape(cfg)), "layer": Out(layer_shape(cfg)),
-        "desc": Out(layer_desc_layout(cfg)), "start": Out(1),
+        "desc": Out(layer_desc_layout(cfg)), "start": Out(1), "slot_read": Out(1),
     })
 
 

@@ -95,12 +95,20 @@ class Controller(wiring.Component):
         def enter(next_phase):
             m.d.sync += [phase.eq(next_phase), step.eq(0)]
 
+        # Registered phase bookkeeping (no comparison against the descriptor on the way to the phase register):
+        # ``remaining`` counts the cycles left in INIT / WB, ``slot_read`` is ``step < out_slots`` and
+        # ``last_layer`` is ``layer + 1 == n_layers``.
+        remaining = Signal(len(step))
+        slot_read = Signal()
+        last_layer = Signal()
+        m.d.comb += ctl.slot_read.eq(slot_read)
+        clamped = Mux(self.n_layers > cfg.max_layers, cfg.max_layers, self.n_layers)
+
         with m.Switch(phase):
             with m.Case(Phase.IDLE):
                 with m.If(self.start):
                     m.d.comb += ctl.start.eq(1)
-                    m.d.sync += [n_layers.eq(Mux(self.n_layers > cfg.max_layers, cfg.max_layers, self.n_layers)),
-                                 layer.eq(0)]
+                    m.d.sync += [n_layers.eq(clamped), layer.eq(0), last_layer.eq(clamped == 1)]
                     enter(Phase.DONE)
                     with m.If(self.n_layers != 0):
                         enter(Phase.DESC)
@@ -109,24 +117,28 @@ class Controller(wiring.Component):
                     m.d.comb += rd.en.eq(1)
                     m.d.sync += step.eq(1)
                 with m.Else():
-                    m.d.sync += desc.eq(rd.data)
+                    m.d.sync += [desc.eq(rd.data), remaining.eq(rd.data.out_slots),
+                                 slot_read.eq(rd.data.out_slots != 0)]
                     enter(Phase.INIT)
-            with m.Case(Phase.INIT):
-                with m.If(step == desc.out_slots):
+            with m.Case(Phase.INIT):                 # out_slots + 1 cycles
+                with m.If(remaining == 0):
                     enter(Phase.COMPUTE)
                 with m.Else():
-                    m.d.sync += step.eq(step + 1)
+                    m.d.sync += [step.eq(step + 1), remaining.eq(remaining - 1), slot_read.eq(remaining >= 2)]
             with m.Case(Phase.COMPUTE):
                 m.d.sync += step.eq(1)
                 with m.If(self.compute_idle):
+                    m.d.sync += [remaining.eq(desc.out_slots + (WB_LATENCY - 1)),
+                                 slot_read.eq(desc.out_slots != 0)]
                     enter(Phase.WB)
-            with m.Case(Phase.WB):
-                with m.If(step != desc.out_slots + (WB_LATENCY - 1)):
-                    m.d.sync += step.eq(step + 1)
-                with m.Elif(layer + 1 == n_layers):
+            with m.Case(Phase.WB):                   # out_slots + WB_LATENCY cycles
+                with m.If(remaining != 0):
+                    m.d.sync += [step.eq(step + 1), remaining.eq(remaining - 1),
+                                 slot_read.eq(remaining >= WB_LATENCY + 1)]
+                with m.Elif(last_layer):
                     enter(Phase.DONE)
                 with m.Else():
-                    m.d.sync += layer.eq(layer + 1)
+                    m.d.sync += [layer.eq(layer + 1), last_layer.eq(layer + 2 == n_layers)]
                     enter(Phase.DESC)
             with m.Case(Phase.DONE):
                 enter(Phase.IDLE)

@@ -199,9 +199,9 @@ class Engine(wiring.Component):
     def _counters(self, m, ctl, bcast, counters, pes):
         """Per-cycle increments of the counters of openeie.stats."""
         n = self._cfg.n_pe
-        phase, step, out_slots = ctl.phase, ctl.step, ctl.desc.out_slots
+        phase, step = ctl.phase, ctl.step
         push = bcast.o.valid & bcast.o.ready
-        slot_read = step < out_slots
+        slot_read = ctl.slot_read
         slot_write = step != 0
         pops = popcount(pe.pop for pe in pes)
         reals = popcount(pe.real for pe in pes)

@@ -76,7 +76,7 @@ class WriteBack(wiring.Component):
 
         ctl = self.ctl
         step, desc = ctl.step, ctl.desc
-        reading = step < desc.out_slots
+        reading = ctl.slot_read
         m.d.comb += [
             rd.addr.eq(desc.bias_base + step),
             rd.en.eq((ctl.phase == Phase.INIT) & reading),
