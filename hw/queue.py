@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -41,11 +41,18 @@ class ActivationQueue(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.fifo = queue = fifo.SyncFIFO(width=bcast_layout(self._cfg).size, depth=self._cfg.fifo_depth)
+        depth = self._cfg.fifo_depth
+        m.submodules.fifo = queue = fifo.SyncFIFO(width=bcast_layout(self._cfg).size, depth=depth)
+        # ``i.ready`` straight from a flip-flop: "not full" is computed one cycle ahead from the level the FIFO
+        # is about to have (the same as its w_rdy, which compares the level register).
+        not_full = Signal(init=1)
+        push = self.i.valid & not_full
+        pop = queue.r_en & queue.r_rdy
+        m.d.sync += not_full.eq(queue.level + push - pop != depth)
         m.d.comb += [
             queue.w_data.eq(self.i.payload),
             queue.w_en.eq(self.i.valid),
-            self.i.ready.eq(queue.w_rdy),
+            self.i.ready.eq(not_full),
             self.o.payload.eq(queue.r_data),
             self.o.valid.eq(queue.r_rdy),
             queue.r_en.eq(self.o.ready),
