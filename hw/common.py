@@ -138,10 +138,24 @@ def popcount(bits) -> Value:
 
 
 def saturate(value, bits: int) -> Value:
-    """``value`` clamped to the signed ``bits``-bit range (the result may be wider; truncate on assignment)."""
+    """``value`` clamped to the signed ``bits``-bit range (the result may be wider; truncate on assignment).
+
+    Built from the value's top bits rather than comparisons with the range's ends: a signed value is in range
+    exactly when its bits ``bits-1`` and up are all equal (an unsigned one when they are all zero), so no carry
+    chain follows the one that produced the value."""
     lo, hi = fixed_range(bits)
     value = Value.cast(value)
-    return Mux(value > hi, C(hi, signed(bits)), Mux(value < lo, C(lo, signed(bits)), value))
+    width, signed_value = len(value), value.shape().signed
+    if width < bits or (width == bits and signed_value):
+        return value
+    top = value[bits - 1:]
+    if signed_value:
+        in_range = top.all() | ~top.any()
+        clamp = Mux(value[-1], C(lo, signed(bits)), C(hi, signed(bits)))
+    else:
+        in_range = ~top.any()
+        clamp = C(hi, signed(bits))
+    return Mux(in_range, value[:bits].as_signed(), clamp)
 
 
 def lsb(value) -> Value:

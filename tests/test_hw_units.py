@@ -368,3 +368,33 @@ def test_counters_low_parts_and_read_port():
     _run(dut, bench)
     assert got == {**{name: value % (1 << COUNTER_BITS) for name, value in expect.items()}, "past_end": 0}
     assert max(expect.values()) > 1000
+
+
+# ---- saturation ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("width,signed_in,bits", [(7, True, 4), (4, True, 4), (6, False, 4), (4, False, 4),
+                                                  (3, True, 4)])
+def test_saturate_exhaustive(width, signed_in, bits):
+    from amaranth.hdl import signed, unsigned
+    from openeie.hw.common import saturate as hw_saturate
+
+    class Sat(wiring.Component):
+        def __init__(self):
+            super().__init__({"x": In(signed(width) if signed_in else unsigned(width)), "y": Out(signed(bits))})
+
+        def elaborate(self, platform):
+            m = Module()
+            m.d.comb += self.y.eq(hw_saturate(self.x, bits))
+            return m
+
+    dut = Sat()
+    values = range(-(1 << (width - 1)), 1 << (width - 1)) if signed_in else range(1 << width)
+    got = []
+
+    async def bench(ctx):
+        for v in values:
+            ctx.set(dut.x, v)
+            got.append(ctx.get(dut.y))
+
+    _run(dut, bench, clocked=False)
+    assert got == [int(saturate(np.int64(v), bits)) for v in values]
