@@ -80,7 +80,6 @@ class SparseMatrixReadUnit(wiring.Component):
         held = Signal()
         left = Signal(ptr_shape(cfg))          # entries of the slice not issued yet (meaningless unless more)
         more = Signal()                        # left != 0: S issues an entry this cycle
-        last = Signal()                        # left <= 1: the last cycle of the slice
         word = Signal(word_shape)
         lane = Signal(index_shape(epw))
         act = Signal(act_shape(cfg))
@@ -92,7 +91,7 @@ class SparseMatrixReadUnit(wiring.Component):
         m.d.comb += [
             self.held.eq(held),
             self.issue.eq(issue),
-            self.i.ready.eq(~held | last),              # holds nothing, or the last cycle of its slice
+            self.i.ready.eq(~held | ~more | (left == 1)),   # holds nothing, or the last cycle of its slice
             rd.addr.eq(word),
             rd.en.eq(issue & (~last_word_ok | (word != last_word))),
             self.word_read.eq(rd.en),
@@ -102,19 +101,18 @@ class SparseMatrixReadUnit(wiring.Component):
         with m.If(self.restart):
             m.d.sync += last_word_ok.eq(0)
 
-        # The flags are registered: on a load they come from comparisons of the pointers (no subtraction in
-        # front of them), afterwards from ``left``.
+        # ``more`` is registered: on a load it is a comparison of the pointers, in parallel with the subtraction.
         start, end = self.i.payload.start, self.i.payload.end
         start_word, start_lane = self._split(start)
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [
-                held.eq(1), left.eq(end - start), more.eq(end > start), last.eq(end <= start + 1),
+                held.eq(1), left.eq(end - start), more.eq(end > start),
                 word.eq(start_word), lane.eq(start_lane), act.eq(self.i.payload.act), first.eq(1),
             ]
         with m.Elif(self.i.ready):
             m.d.sync += held.eq(0)
         with m.Else():                                  # issuing, and more entries follow
-            m.d.sync += [left.eq(left - 1), last.eq(left == 2), first.eq(0)]
+            m.d.sync += [left.eq(left - 1), first.eq(0)]
             with m.If(lane == epw - 1):
                 m.d.sync += [lane.eq(0), word.eq(word + 1)]
             with m.Else():
