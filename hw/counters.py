@@ -121,24 +121,23 @@ class Counters(wiring.Component):
         f_addr = Signal.like(pick)
         f_low = Signal(low_bits)
         m.d.comb += [rd.addr.eq(pick), rd.en.eq(1)]
-        m.d.sync += [f_valid.eq(pick < n_counters), f_addr.eq(pick), f_low.eq(snapshot), f_ok.eq(pick_ok)]
+        f_bypass = Signal()                    # the write at the end of this cycle is to the counter picked now
+        m.d.sync += [f_valid.eq(pick < n_counters), f_addr.eq(pick), f_low.eq(snapshot), f_ok.eq(pick_ok),
+                     f_bypass.eq(f_valid & (f_addr == pick))]
 
         # ---- flush stage 1: high + low part, written back; bypass of the write of the cycle before ----
-        w_valid = Signal()
-        w_addr = Signal.like(pick)
         w_value = Signal(COUNTER_BITS)
-        high_old = Mux(w_valid & (w_addr == f_addr), w_value, Mux(f_ok, rd.data, 0))
+        high_old = Mux(f_bypass, w_value, Mux(f_ok, rd.data, 0))
         total = Signal(COUNTER_BITS)
         m.d.comb += [
             total.eq(high_old + f_low),
             wr.addr.eq(f_addr), wr.data.eq(total), wr.en.eq(f_valid),
         ]
-        m.d.sync += [w_valid.eq(f_valid), w_addr.eq(f_addr), w_value.eq(total),
-                     self.value.eq(Mux(f_valid, total, 0))]
+        m.d.sync += [w_value.eq(total), self.value.eq(Mux(f_valid, total, 0))]
         with m.If(f_valid):
             m.d.sync += ok.eq(ok | (C(1, n_counters) << f_addr))
 
         with m.If(self.clear):                 # last, so it wins over the updates above
-            m.d.sync += [ok.eq(0), f_valid.eq(0), w_valid.eq(0)]
+            m.d.sync += [ok.eq(0), f_valid.eq(0), f_bypass.eq(0)]
             m.d.sync += [low.eq(0) for low in lows.values()]
         return m
