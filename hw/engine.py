@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import C, Cat, Module, Mux, Signal, Value
+from amaranth.hdl import C, Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
@@ -38,8 +38,7 @@ class Engine(wiring.Component):
     Interface choices the contract leaves open: ``busy`` is high from cycle 0 until the last output has been
     taken from ``act_out`` (plus one cycle); ``start`` is ignored while busy; ``load`` and ``act_in`` are
     ready exactly when not busy; ``counter_value`` shows the counter selected by ``counter_sel``
-    :data:`~openeie.hw.counters.COUNTER_LATENCY` (2) cycles earlier, final values from the second cycle after
-    ``done`` on, and is ``COUNTER_BITS`` wide; ``n_layers == 0`` gives ``done`` at
+    :data:`~openeie.hw.counters.COUNTER_LATENCY` (2) cycles earlier and is ``COUNTER_BITS`` wide; ``n_layers == 0`` gives ``done`` at
     cycle 0 and no output; ``n_layers > max_layers`` runs ``max_layers`` layers; an ``act_in`` word taken in
     the cycle ``start`` is sampled is written at the old position and the position still resets.
 
@@ -198,58 +197,40 @@ class Engine(wiring.Component):
             ]
 
     def _counters(self, m, ctl, bcast, counters, pes):
-        """Per-cycle increments of the counters of openeie.stats, from events registered once here (so no
-        event path runs into the popcounts) and once more in the counters."""
+        """Per-cycle increments of the counters of openeie.stats."""
         n = self._cfg.n_pe
         phase, step = ctl.phase, ctl.step
-
-        def late(value, name):
-            value = Value.cast(value)
-            reg = Signal(value.shape(), name=f"ev_{name}")
-            m.d.sync += reg.eq(value)
-            return reg
-
-        counting = phase.as_value().matches(Phase.DESC, Phase.INIT, Phase.COMPUTE, Phase.WB)
-        ev = {name: late(Cat(getattr(pe, name) for pe in pes), name)
-              for name in ("pop", "issue", "word_read", "decode", "real", "filler", "acc_write")}
-        push = late(bcast.o.valid & bcast.o.ready, "push")
-        stall = late(bcast.stall, "stall")
-        act_read = late(bcast.rd.en, "act_read")
-        cycle = late(counting, "cycle")
-        layer = late(ctl.layer, "layer")
-        wb_read = late((phase == Phase.WB) & ctl.slot_read, "wb_read")
-        init_read = late((phase == Phase.INIT) & ctl.slot_read, "init_read")
-        init_write = late((phase == Phase.INIT) & (step != 0), "init_write")
-        wb_write = late((phase == Phase.WB) & (step >= WB_LATENCY), "wb_write")
-        desc_read = late((phase == Phase.DESC) & (step == 0), "desc_read")
-        counted = Signal()                          # scan until the last increment is added (two cycles later)
-        m.d.sync += counted.eq(counting)
-
-        pops = popcount(ev["pop"])
-        reals = popcount(ev["real"])
+        push = bcast.o.valid & bcast.o.ready
+        slot_read = ctl.slot_read
+        slot_write = step != 0
+        pops = popcount(pe.pop for pe in pes)
+        reals = popcount(pe.real for pe in pes)
         inc = counters.inc
-        # scan takes effect one cycle later: from cycle 0 to two cycles after the last counting cycle, when the
-        # last events (registered here and in the counters) are added; the port reads from the cycle after.
+        counting = phase.as_value().matches(Phase.DESC, Phase.INIT, Phase.COMPUTE, Phase.WB)
+        counted = Signal()                          # the last increments reach the counters one cycle later
+        m.d.sync += counted.eq(counting)
+        # scan (effective one cycle later) from the start cycle on: the first increments come with DESC.
         m.d.comb += [
             counters.clear.eq(ctl.start),
             counters.scan.eq(ctl.start | counting | counted),
-            counters.layer.eq(layer),
+            counters.layer.eq(ctl.layer),
             counters.sel.eq(self.counter_sel),
             self.counter_value.eq(counters.value),
-            counters.pe_busy.eq(ev["issue"]),
-            inc.cycles.eq(cycle),
+            counters.pe_busy.eq(Cat(pe.issue for pe in pes)),
+            inc.cycles.eq(counting),
             inc.broadcasts.eq(push),
-            inc.bcast_stalls.eq(stall),
+            inc.bcast_stalls.eq(bcast.stall),
             inc.fifo_pushes.eq(Mux(push, n, 0)),
             inc.ptr_reads.eq(pops << 1),
-            inc.spmat_reads.eq(popcount(ev["word_read"])),
-            inc.codebook_reads.eq(popcount(ev["decode"])),
+            inc.spmat_reads.eq(popcount(pe.word_read for pe in pes)),
+            inc.codebook_reads.eq(popcount(pe.decode for pe in pes)),
             inc.macs.eq(reals),
-            inc.fillers.eq(popcount(ev["filler"])),
-            inc.acc_reads.eq(reals + Mux(wb_read, n, 0)),
-            inc.acc_writes.eq(popcount(ev["acc_write"]) + Mux(init_write, n, 0)),
-            inc.bias_reads.eq(Mux(init_read, n, 0)),
-            inc.act_reads.eq(Mux(act_read, n, 0)),
-            inc.act_writes.eq(Mux(wb_write, n, 0)),
-            inc.layer_reads.eq(desc_read),
+            inc.fillers.eq(popcount(pe.filler for pe in pes)),
+            inc.acc_reads.eq(reals + Mux((phase == Phase.WB) & slot_read, n, 0)),
+            inc.acc_writes.eq(popcount(pe.acc_write for pe in pes) +
+                              Mux((phase == Phase.INIT) & slot_write, n, 0)),
+            inc.bias_reads.eq(Mux((phase == Phase.INIT) & slot_read, n, 0)),
+            inc.act_reads.eq(Mux(bcast.rd.en, n, 0)),
+            inc.act_writes.eq(Mux((phase == Phase.WB) & (step >= WB_LATENCY), n, 0)),
+            inc.layer_reads.eq((phase == Phase.DESC) & (step == 0)),
         ]
