@@ -4,8 +4,9 @@ Sizing rules, from the block RAM geometry (every per-PE memory and each activati
 
 * ``up5k`` (iCE40UP5K: 5280 LCs, 30 EBRs of 256 x 16, 4 SPRAMs of 16384 x 16, 8 DSPs): 2 entries per
   sparse-matrix word make a 16-bit word, so each PE's sparse matrix is exactly one SPRAM (32768 entries per PE).
-  EBRs hold the rest: per PE two pointer banks, codebook, bias and accumulators; 30 EBRs allow 4 PEs only with
-  8-bit activations and weights and 16-bit accumulators (one EBR wide each; 16-bit activations need 32 EBRs).
+  EBRs hold the rest: per PE two pointer banks, codebook, bias and accumulators, plus the activation banks and
+  two for the counters' high parts; 30 EBRs allow 4 PEs only with 8-bit activations and weights and 16-bit
+  accumulators (one EBR wide each: 26 EBRs; 16-bit activations need 34).
   A small queue and layer table save logic cells, which are the tightest resource.
 * ``85k`` / ``25k`` (ECP5: DP16KD blocks of 512 x 36 / 1024 x 18, 18x18 multipliers): EIE's 16-bit formats and
   8 entries per 64-bit word; 512 words (4096 entries) per PE take two blocks, each pointer bank of up to 1024

@@ -1,7 +1,8 @@
 """Sweep of the PE count against utilisation and Fmax on one device (board-less estimates), with a plot.
 
 Every point is :func:`openeie.fpga.synth.estimate` of the base configuration with ``n_pe`` replaced. Points run
-one after the other (each is a heavy single job). Once a PE count does not fit, larger ones are not tried.
+one after the other (each is a heavy single job). Once a PE count does not fit, larger ones are not tried; a
+point on which a tool fails for another reason is recorded with its error (``fits`` None) and the sweep goes on.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from openeie.config import EngineConfig
 
 from .boards import get_device
-from .synth import SynthError, estimate
+from .synth import DoesNotFit, SynthError, estimate
 
 __all__ = ["sweep_pes", "plot_sweep", "largest_fit"]
 
@@ -48,7 +49,8 @@ def sweep_pes(base: EngineConfig, device, out_dir, pes=(1, 2, 4, 8), *, freq_mhz
     Returns
     -------
     dict
-        ``device``, ``base_config``, ``points`` (per PE count: ``n_pe``, ``fits``, and ``fmax_mhz``,
+        ``device``, ``base_config``, ``points`` (per PE count: ``n_pe``, ``fits`` (None when a tool failed), and
+        ``fmax_mhz``,
         ``timing_met``, ``utilization`` or ``error``), ``largest_fit`` (a point or None), ``plot``.
     """
     device = get_device(device) if isinstance(device, str) else device
@@ -56,7 +58,7 @@ def sweep_pes(base: EngineConfig, device, out_dir, pes=(1, 2, 4, 8), *, freq_mhz
     out.mkdir(parents=True, exist_ok=True)
     points = []
     for n_pe in sorted(set(pes)):
-        if stop_when_full and points and not points[-1]["fits"]:
+        if stop_when_full and points and points[-1]["fits"] is False:
             points.append({"n_pe": n_pe, "fits": False, "error": f"not tried: {points[-1]['n_pe']} PEs already "
                                                                   f"do not fit"})
             continue
@@ -70,8 +72,10 @@ def sweep_pes(base: EngineConfig, device, out_dir, pes=(1, 2, 4, 8), *, freq_mhz
                            "timing_met": r["timing_met"], "routed": r.get("routed", True),
                            "utilization": r["utilization"], "critical_path": r.get("critical_path"),
                            "seconds": r["seconds"]})
-        except SynthError as e:
+        except DoesNotFit as e:
             points.append({"n_pe": n_pe, "fits": False, "error": str(e)})
+        except SynthError as e:                     # a tool failed: not a statement about the size
+            points.append({"n_pe": n_pe, "fits": None, "error": str(e)})
         if progress:
             p = points[-1]
             note = "" if p.get("routed", True) else " (post-placement estimate)"
@@ -116,7 +120,7 @@ def plot_sweep(result: dict, path) -> Path:
         ax.minorticks_off()
         ax.grid(True, alpha=0.3)
     ax_f.set_ylim(bottom=0)
-    misses = [p["n_pe"] for p in result["points"] if not p["fits"]]
+    misses = [p["n_pe"] for p in result["points"] if p["fits"] is False]
     if misses:
         fig.text(0.5, 0.01, f"does not fit: {', '.join(map(str, misses))} PEs", ha="center")
     fig.tight_layout(rect=(0, 0.04, 1, 1))

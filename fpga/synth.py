@@ -33,7 +33,7 @@ from .pll import ecp5_pll
 from .protocol import DEFAULT_BAUD
 from .uart import uart_divisor
 
-__all__ = ["SynthError", "estimate", "build_board", "write_report", "markdown_report", "find_tool",
+__all__ = ["SynthError", "DoesNotFit", "estimate", "build_board", "write_report", "markdown_report", "find_tool",
            "COLLISIONS_DONT_CARE"]
 
 #: Yosys command run right after reading the design: every synchronous read port may return anything when its
@@ -53,6 +53,14 @@ TOP = "top"
 class SynthError(ValueError):
     """Synthesis or place and route failed (the design does not fit, a tool is missing or failed); the
     message says which, and where the log is."""
+
+
+class DoesNotFit(SynthError):
+    """The design needs more of some resource than the device has (a :class:`SynthError`)."""
+
+
+#: nextpnr's words for "the design is larger than the device".
+_NO_ROOM = ("Failed to expand region", "Unable to place", "not enough", "no Bels remaining")
 
 
 def find_tool(name: str) -> str:
@@ -93,7 +101,8 @@ def _run(argv, cwd: Path, log: str, what: str, timeout_s: float | None = None):
     if proc.returncode != 0:
         (cwd / f"{log}.out").write_text(proc.stdout)
         reason = _first_error(cwd / log) or _first_error(cwd / f"{log}.out") or f"exit status {proc.returncode}"
-        raise SynthError(f"{what} failed: {reason} (log: {cwd / log})")
+        kind = DoesNotFit if any(words in reason for words in _NO_ROOM) else SynthError
+        raise kind(f"{what} failed: {reason} (log: {cwd / log})")
     return time.monotonic() - started
 
 
@@ -110,7 +119,7 @@ def _check_capacity(device: Device, cells: dict, where: Path):
     over = [(kind, cells.get(kind, 0), have) for kind, have in device.capacity.items() if cells.get(kind, 0) > have]
     if over:
         detail = ", ".join(f"{need} {kind} (the {device.name} has {have})" for kind, need, have in over)
-        raise SynthError(f"design does not fit the {device.part}: it needs {detail}; use fewer PEs or smaller "
+        raise DoesNotFit(f"design does not fit the {device.part}: it needs {detail}; use fewer PEs or smaller "
                          f"memories (netlist: {where})")
 
 

@@ -153,3 +153,22 @@ def test_blocks_wrap_for_timing():
             assert "module" in rtlil.convert(make_block(name, SMALL["up5k"]), name="top")
     with pytest.raises(ValueError, match="unknown block 'alu'"):
         make_block("alu", SMALL["up5k"])
+
+
+def test_sweep_tells_tool_failures_from_size(tmp_path, monkeypatch):
+    """A tool failure is recorded as such (fits None) and the sweep goes on; only "does not fit" stops it."""
+    from openeie.fpga import sweep as sweep_mod
+    from openeie.fpga.synth import DoesNotFit
+
+    def fake_estimate(cfg, device, out_dir, **kw):
+        if cfg.n_pe == 2:
+            raise SynthError("yosys synthesis failed: Assert ... (log: x)")
+        if cfg.n_pe >= 4:
+            raise DoesNotFit("design does not fit the iCE40UP5K-SG48: it needs 40 SB_RAM40_4K")
+        return {"fmax_mhz": 30.0, "target_mhz": 40.0, "timing_met": False, "utilization": {}, "seconds": {}}
+
+    monkeypatch.setattr(sweep_mod, "estimate", fake_estimate)
+    result = sweep_mod.sweep_pes(SMALL["up5k"], "up5k", tmp_path, pes=(1, 2, 3, 4, 8), reuse=False)
+    fits = {p["n_pe"]: p["fits"] for p in result["points"]}
+    assert fits == {1: True, 2: None, 3: True, 4: False, 8: False}
+    assert "not tried" in result["points"][-1]["error"] and result["largest_fit"]["n_pe"] == 3
