@@ -103,7 +103,8 @@ def plot_sweep(result: dict, path) -> Path:
             ax_u.plot(xs, ys, marker="o", label=label)
     ax_u.axhline(100, color="grey", linestyle=":")
     ax_u.set(xlabel="PEs", ylabel="utilisation (%)", title=f"{result['part']}: resources")
-    ax_u.legend()
+    if ax_u.get_legend_handles_labels()[0]:
+        ax_u.legend()
     ax_f.plot([p["n_pe"] for p in fits], [p["fmax_mhz"] for p in fits], marker="o", label="Fmax (nextpnr)")
     unrouted = [p for p in fits if not p.get("routed", True)]
     if unrouted:
