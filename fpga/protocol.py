@@ -33,7 +33,8 @@ that lost step stays silent that long, discards whatever it receives, and starts
 A run is ``LOAD``\\* (the images, :meth:`openeie.program.Program.load_words`), ``ACT`` (the storage-order input),
 ``START``, ``WAIT``, ``READ`` (the last layer's ``out_slots * n_pe`` storage-order outputs; the engine produces
 them only after ``done`` and stays busy until all are read), ``COUNTERS``. LOAD and ACT must not be sent while
-a run is in progress (the engine accepts neither while busy).
+a run is in progress (the engine accepts neither while busy), and COUNTERS gives the run's counts once it is
+done (while it runs, the engine is flushing its counters and the port shows none of them in particular).
 """
 
 from __future__ import annotations

@@ -38,7 +38,9 @@ class Engine(wiring.Component):
     Interface choices the contract leaves open: ``busy`` is high from cycle 0 until the last output has been
     taken from ``act_out`` (plus one cycle); ``start`` is ignored while busy; ``load`` and ``act_in`` are
     ready exactly when not busy; ``counter_value`` shows the counter selected by ``counter_sel``
-    :data:`~openeie.hw.counters.COUNTER_LATENCY` (2) cycles earlier and is ``COUNTER_BITS`` wide; ``n_layers == 0`` gives ``done`` at
+    :data:`~openeie.hw.counters.COUNTER_LATENCY` (2) cycles earlier, for addresses given from the cycle after
+    ``done`` on (during a run the counters are being flushed and the port shows none of them in particular),
+    and is ``COUNTER_BITS`` wide; ``n_layers == 0`` gives ``done`` at
     cycle 0 and no output; ``n_layers > max_layers`` runs ``max_layers`` layers; an ``act_in`` word taken in
     the cycle ``start`` is sampled is written at the old position and the position still resets.
 
@@ -207,12 +209,11 @@ class Engine(wiring.Component):
         reals = popcount(pe.real for pe in pes)
         inc = counters.inc
         counting = phase.as_value().matches(Phase.DESC, Phase.INIT, Phase.COMPUTE, Phase.WB)
-        counted = Signal()                          # the last increments reach the counters one cycle later
-        m.d.sync += counted.eq(counting)
-        # scan (effective one cycle later) from the start cycle on: the first increments come with DESC.
+        # scan takes effect one cycle later, from cycle 0 to the cycle after the last counting cycle: the last
+        # increments are added then, and from the cycle after (the one after ``done``) the port reads.
         m.d.comb += [
             counters.clear.eq(ctl.start),
-            counters.scan.eq(ctl.start | counting | counted),
+            counters.scan.eq(ctl.start | counting),
             counters.layer.eq(ctl.layer),
             counters.sel.eq(self.counter_sel),
             self.counter_value.eq(counters.value),

@@ -19,7 +19,8 @@ __all__ = ["ProcessingElement"]
 
 
 class ProcessingElement(wiring.Component):
-    """A PE: ``i`` -> queue -> pointer read (P) -> sparse-matrix read (S) -> decode (D) -> accumulate (M),
+    """A PE: ``i`` -> queue -> pointer read (P) -> pointer result (Q) -> sparse-matrix read (S) -> entry (E)
+    -> decode (D) -> product (P) -> accumulate (M),
     plus the bias/write-back unit, all sharing the PE's accumulator RAM (``act_depth`` x ``acc_bits``, one
     synchronous non-transparent read port and one write port; COMPUTE drives them from the arithmetic unit,
     the other phases from the write-back unit).

@@ -37,7 +37,7 @@ class SparseMatrixReadUnit(wiring.Component):
     i : In(stream.Signature(column_layout(cfg)))
         The pointer result register; a transfer loads a new slice.
     o : Out(stream.Signature(issue_layout(cfg), always_ready=True))
-        The entry issued in the previous cycle (decode stage input of the arithmetic unit).
+        The entry issued in the previous cycle (input of the arithmetic unit's entry register, stage E).
     mem_w : In(memory write)
         Load port of the sparse-matrix SRAM.
     restart : In(1)
@@ -118,7 +118,7 @@ class SparseMatrixReadUnit(wiring.Component):
             with m.Else():
                 m.d.sync += lane.eq(lane + 1)
 
-        # Decode-stage register: the entry comes out of the SRAM one cycle after it was issued.
+        # The entry comes out of the SRAM one cycle after it was issued (the arithmetic unit registers it: E).
         out_valid = Signal()
         out_lane = Signal.like(lane)
         out_first = Signal()

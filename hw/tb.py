@@ -200,6 +200,7 @@ class EngineTB:
         raw = await self.act_out.receive(program.layers[-1].out_slots * cfg.n_pe)
         observed = [int(v) for v in to_signed(np.array(raw, dtype=np.uint64), cfg.act_bits)]
         board = Scoreboard(expected, observed)
+        await RisingEdge(dut.clk)                       # the counter port reads from the cycle after done
         values = await self.counters.read_all()
         stats = self.counters.as_stats(values, program.n_layers)
         errors = board.mismatches()

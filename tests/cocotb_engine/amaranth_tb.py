@@ -58,6 +58,7 @@ def rtl_run(program, x_q, *, max_cycles: int = 200_000, vcd: str | None = None):
             await ctx.tick()
         result["outputs"] = to_signed(np.asarray(outputs, dtype=np.int64) & ((1 << cfg.act_bits) - 1),
                                       cfg.act_bits)
+        await ctx.tick()                              # the counter port reads from the cycle after done
         values = {}
         for name, address in index.items():
             ctx.set(dut.counter_sel, address)
