@@ -30,9 +30,9 @@ PRESETS = {
 }
 
 
-#: What ``openeie synth --board`` builds by default: configurations that also route in minutes and close timing
-#: at the board's clock with today's engine (the 32-PE 85k preset fits the ECP5-85F but takes over an hour to
-#: route and reaches about 24 MHz; see fpga/README.md).
+#: What ``openeie synth --board`` builds by default: configurations that route in minutes and close timing at
+#: the board's clock (the 32-PE 85k preset fits the ECP5-85F but takes far longer to place and route; see
+#: fpga/README.md).
 BOARD_PRESETS = {
     "icebreaker": PRESETS["up5k"],
     "ulx3s-85f": PRESETS["85k"].replace(n_pe=16),
