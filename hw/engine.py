@@ -33,7 +33,8 @@ class Engine(wiring.Component):
     (2 cycles), INIT (``out_slots + 1``), COMPUTE (``max(B, L + 5) + 1``) and WB (``out_slots + 3``); see
     :class:`~openeie.hw.controller.Controller`, :class:`~openeie.hw.broadcast.Broadcaster`,
     :class:`~openeie.hw.pe.ProcessingElement` and their units for the per-block semantics. The broadcast is
-    a stream fork: a pair is pushed into every PE's queue in the same cycle, and only when no queue is full.
+    a stream fork: a pair is pushed into every PE's queue in the same cycle, and only when no queue is full; it
+    is written one cycle later from a broadcast register.
 
     Interface choices the contract leaves open: ``busy`` is high from cycle 0 until the last output has been
     taken from ``act_out`` (plus one cycle); ``start`` is ignored while busy; ``load`` and ``act_in`` are
@@ -142,11 +143,14 @@ class Engine(wiring.Component):
             bcast.begin.eq((ctl.phase == Phase.COMPUTE) & (ctl.step == 0)),
             bcast.o.ready.eq(all_ready),
         ]
+        # The broadcast register: a pair pushed at t reaches every queue at t+1 from one flip-flop stage, so
+        # the fan-out to the queues starts at a register (the queues count it from t on).
+        push = bcast.o.valid & all_ready
+        bc_valid = Signal()
+        bc_pair = Signal.like(bcast.o.payload)
+        m.d.sync += [bc_valid.eq(push), bc_pair.eq(bcast.o.payload)]
         for pe in pes:
-            m.d.comb += [
-                pe.i.valid.eq(bcast.o.valid & all_ready),
-                pe.i.payload.eq(bcast.o.payload),
-            ]
+            m.d.comb += [pe.reserve.eq(push), pe.i.valid.eq(bc_valid), pe.i.payload.eq(bc_pair)]
         connect(m, ctl, *[pe.ctl for pe in pes])
 
     def _activations(self, m, ctrl, bcast, banks, drain, pes):

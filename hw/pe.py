@@ -25,7 +25,7 @@ class ProcessingElement(wiring.Component):
     synchronous non-transparent read port and one write port; COMPUTE drives them from the arithmetic unit,
     the other phases from the write-back unit).
 
-    ``idle`` is high when the queue is empty, stages P and Q are empty, S holds no slice and
+    ``idle`` is high when the queue is empty (no pair in it or on its way), stages P and Q are empty, S holds no slice and
     held none in the previous ``ARITH_DRAIN - 1`` cycles (the arithmetic stages count as busy for four cycles
     after S held any slice, empty ones included), as docs/engine.md "End of COMPUTE" requires.
 
@@ -35,8 +35,10 @@ class ProcessingElement(wiring.Component):
 
     Attributes
     ----------
+    reserve : In(1)
+        The broadcaster pushes a pair this cycle.
     i : In(stream.Signature(bcast_layout(cfg)))
-        Broadcast pushes into this PE's queue (``i.ready``: the queue is not full).
+        The pair pushed in the previous cycle (``i.ready``: the queue is not full, counting it).
     load : In(pe_load_signature(cfg))
         Load port words addressed to this PE.
     ctl : In(control_signature(cfg))
@@ -52,6 +54,7 @@ class ProcessingElement(wiring.Component):
     def __init__(self, cfg):
         self._cfg = cfg
         super().__init__({
+            "reserve": In(1),
             "i": In(stream.Signature(bcast_layout(cfg))),
             "load": In(pe_load_signature(cfg)),
             "ctl": In(control_signature(cfg)),
@@ -71,6 +74,7 @@ class ProcessingElement(wiring.Component):
         m.submodules.wb = wb = WriteBack(cfg)
 
         connect(m, flipped(self.i), queue.i)
+        m.d.comb += queue.reserve.eq(self.reserve)
         connect(m, queue.o, ptr.i)
         connect(m, ptr.o, spmat.i)
         connect(m, spmat.o, arith.i)
@@ -108,7 +112,7 @@ class ProcessingElement(wiring.Component):
         tail = Signal(ARITH_DRAIN - 1)
         m.d.sync += tail.eq(Cat(spmat.held, tail[:-1]))
         m.d.comb += [
-            self.idle.eq(~queue.o.valid & ~ptr.busy & ~spmat.held & ~tail.any()),
+            self.idle.eq(~queue.pending & ~ptr.busy & ~spmat.held & ~tail.any()),
             self.pop.eq(queue.o.valid & queue.o.ready),
             self.issue.eq(spmat.issue),
             self.word_read.eq(spmat.word_read),

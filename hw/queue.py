@@ -12,13 +12,13 @@ __all__ = ["ActivationQueue"]
 
 
 class ActivationQueue(wiring.Component):
-    """A PE's queue of broadcast (j, a_j) pairs: :class:`amaranth.lib.fifo.SyncFIFO` of ``fifo_depth``
-    entries behind stream ports.
+    """A PE's queue of broadcast pairs: :class:`amaranth.lib.fifo.SyncFIFO` of ``fifo_depth`` entries.
 
-    Cycle semantics (docs/engine.md "Queues"): a push at cycle t is poppable from t+1; the level at cycle t is
-    pushes before t minus pops before t; ``i.ready`` (not full) is ``level != fifo_depth`` and ``o.valid``
-    (non-empty) is ``level != 0``, both from the registered level, so a push and a pop in the same cycle do not
-    see each other (no bypass).
+    Cycle semantics (docs/engine.md "Queues"): the broadcaster decides a push at cycle t (``reserve``); the
+    pair is written at t+1 (``i``, from the engine's broadcast register) and is poppable from t+2. The level
+    at cycle t is pushes decided before t minus pops before t (a pair counts from its push on); ``i.ready``
+    (not full) is ``level != fifo_depth``, from a flip-flop computed a cycle ahead, and ``pending`` is
+    ``level != 0``. A push and a pop in the same cycle do not see each other.
 
     Parameters
     ----------
@@ -26,29 +26,33 @@ class ActivationQueue(wiring.Component):
 
     Attributes
     ----------
+    reserve : In(1)
+        The broadcaster pushes a pair this cycle (every queue was ready).
     i : In(stream.Signature(bcast_layout(cfg)))
-        Pushes from the broadcaster.
+        The pair pushed in the previous cycle, written now (``valid``: there is one).
     o : Out(stream.Signature(bcast_layout(cfg)))
         Queue head; a transfer is a pop by the pointer read unit.
+    pending : Out(1)
+        A pair is queued or on its way in.
     """
 
     def __init__(self, cfg):
         self._cfg = cfg
         super().__init__({
+            "reserve": In(1),
             "i": In(stream.Signature(bcast_layout(cfg))),
             "o": Out(stream.Signature(bcast_layout(cfg))),
+            "pending": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
         depth = self._cfg.fifo_depth
         m.submodules.fifo = queue = fifo.SyncFIFO(width=bcast_layout(self._cfg).size, depth=depth)
-        # ``i.ready`` straight from a flip-flop: "not full" is computed one cycle ahead from the level the FIFO
-        # is about to have (the same as its w_rdy, which compares the level register).
+        level = Signal(range(depth + 1))
         not_full = Signal(init=1)
-        push = self.i.valid & not_full
         pop = queue.r_en & queue.r_rdy
-        m.d.sync += not_full.eq(queue.level + push - pop != depth)
+        m.d.sync += [level.eq(level + self.reserve - pop), not_full.eq(level + self.reserve - pop != depth)]
         m.d.comb += [
             queue.w_data.eq(self.i.payload),
             queue.w_en.eq(self.i.valid),
@@ -56,5 +60,6 @@ class ActivationQueue(wiring.Component):
             self.o.payload.eq(queue.r_data),
             self.o.valid.eq(queue.r_rdy),
             queue.r_en.eq(self.o.ready),
+            self.pending.eq(level != 0),
         ]
         return m

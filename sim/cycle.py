@@ -35,6 +35,7 @@ DESC_CYCLES = 2    # layer-table read
 INIT_EXTRA = 1     # INIT lasts out_slots + INIT_EXTRA cycles (bias read -> accumulator write)
 WB_EXTRA = 3       # WB lasts out_slots + WB_EXTRA cycles (accumulator read -> registered data -> registered
                    # round/saturate/ReLU -> bank write)
+PUSH_TO_POP = 2    # a pair pushed at t is written into the queues at t+1 and poppable from t+2
 ARITH_DRAIN = 5    # cycles from the last S cycle to the first cycle after the last accumulator write
 _NEG = -(1 << 40)  # "minus infinity" for cycle arithmetic
 
@@ -101,7 +102,7 @@ def _compute_phase(s: np.ndarray, z: np.ndarray, z_end: int, depth: int):
         if k >= depth:
             push = max(push, int(pops[k - depth].max()) + 1)
         stalls += push - ready
-        pop = np.maximum(push + 1, move_prev)
+        pop = np.maximum(push + PUSH_TO_POP, move_prev)
         move = np.maximum(pop + 1, begin_prev - 1)
         begin = np.maximum(move + 2, begin_prev + s_prev)
         pops[k] = pop

@@ -62,6 +62,7 @@ class _Pe:
     def __init__(self, slice_len):
         self.slice_len = slice_len     # column -> entries of this PE
         self.queue = deque()           # columns, in push order
+        self.inflight = None           # column pushed in the previous cycle, written into the queue now
         self.p = None                  # stage P (pointer banks read): slice length, or None
         self.pr = None                 # pointer result register (stage Q): slice length, or None
         self.s_left = None             # entries left in S's slice (0 = empty slice), or None when S holds nothing
@@ -89,8 +90,9 @@ class _Pe:
             self.pr, self.p = self.p, None
         if self.pop:
             self.p = self.slice_len[self.queue.popleft()]
-        if pushed_col is not None:
-            self.queue.append(pushed_col)
+        if self.inflight is not None:
+            self.queue.append(self.inflight)
+        self.inflight = pushed_col
 
 
 #: The arithmetic stages after S (E, D, P, M) stay busy this many cycles after S held a slice.
@@ -106,8 +108,9 @@ def step_compute_phase(x_storage, slice_len, n_pe, in_groups, depth, max_cycles=
     pes = [_Pe(slice_len[p]) for p in range(n_pe)]
     s_hist = deque([False] * ARITH_TAIL, maxlen=ARITH_TAIL)   # did any S hold a slice in the last cycles
     for t in range(max_cycles):
-        levels = [len(pe.queue) for pe in pes]
-        idle = (b.finished() and not any(levels) and all(pe.p is None and pe.pr is None and pe.s_left is None for pe in pes)
+        levels = [len(pe.queue) + (pe.inflight is not None) for pe in pes]
+        idle = (b.finished() and not any(levels) and all(pe.inflight is None and pe.p is None and pe.pr is None and pe.s_left is None
+                                         for pe in pes)
                 and not any(s_hist))
         if idle:
             return t + 1, b.stalls, [pe.busy for pe in pes]

@@ -96,10 +96,10 @@ def test_counters_by_hand():
     assert c["act_reads"] == 3 and c["act_writes"] == 4 and c["layer_reads"] == 1
     assert stats.pe_busy.tolist() == [3]
     # timing: push0 = 1, push1 = 2 (same group? no: groups of 1 PE = 1 column; group 1 is empty -> push1 = 3)
-    # pop0 = 2, move0 = 3, begin0 = 5 (2 entries: 5, 6); pop1 = max(4, move0) = 4, move1 = max(5, 4) = 5,
-    # begin1 = max(7, 5 + 2) = 7; L = 7 -> 7+5+1 = 13
-    assert timings[0].compute_cycles == 13
-    assert stats.cycles == 2 + 5 + 13 + 7
+    # pop0 = 3, move0 = 4, begin0 = 6 (2 entries: 6, 7); pop1 = max(5, move0) = 5, move1 = max(6, 5) = 6,
+    # begin1 = max(8, 6 + 2) = 8; L = 8 -> 8+5+1 = 14
+    assert timings[0].compute_cycles == 14
+    assert stats.cycles == 2 + 5 + 14 + 7
     assert np.array_equal(outputs[0], golden.run(program, np.array([5, 0, 7]))[0])
 
 
@@ -109,6 +109,6 @@ def test_throughput_one_entry_per_cycle():
     _, stats, timings = cycle.run(program, np.array([3]))
     entries = int(stats.pe_busy.max())
     assert entries == 60
-    # push at 1, pop at 2, to Q at 3, first entry at 5, last at 5 + 60 - 1 = 64, last accumulator write at
-    # the end of 64 + 4 = 68, seen idle at 69
-    assert timings[0].compute_cycles == 5 + entries - 1 + 5 + 1
+    # push at 1, pop at 3, to Q at 4, first entry at 6, last at 6 + 60 - 1 = 65, last accumulator write at
+    # the end of 65 + 4 = 69, seen idle at 70
+    assert timings[0].compute_cycles == 6 + entries - 1 + 5 + 1

@@ -113,31 +113,39 @@ def test_round_saturate_relu(wf, af, act, acc):
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 8])
 def test_activation_queue_matches_model(depth):
-    """Level at t = pushes before t - pops before t; full at level == depth; no bypass."""
+    """A push decided at t (reserve) is written at t+1 and poppable from t+2; level at t = pushes decided before
+    t - pops before t; full at level == depth; no bypass."""
     cfg = EngineConfig(n_pe=2, fifo_depth=depth, **SMALL)
     dut = ActivationQueue(cfg)
     rng = random.Random(depth)
     trace, model_trace = [], []
-    model = collections.deque()
+    model = collections.deque()         # pairs in the FIFO
+    inflight = None                     # the pair pushed in the previous cycle
 
     async def bench(ctx):
+        nonlocal inflight
         value = 0
         for _ in range(400):
-            push, pop = rng.random() < 0.6, rng.random() < 0.5
-            ctx.set(dut.i.valid, push)
-            ctx.set(dut.i.payload, {"ptr": value % 16, "act": value % 100 - 50})
+            want, pop = rng.random() < 0.6, rng.random() < 0.5
+            level = len(model) + (inflight is not None)
+            push = want and level < depth            # the broadcaster pushes only when ready
+            ctx.set(dut.reserve, push)
+            ctx.set(dut.i.valid, inflight is not None)
+            if inflight is not None:
+                ctx.set(dut.i.payload, {"ptr": inflight[0], "act": inflight[1]})
             ctx.set(dut.o.ready, pop)
-            ready, valid = ctx.get(dut.i.ready), ctx.get(dut.o.valid)
+            ready, valid, pending = ctx.get(dut.i.ready), ctx.get(dut.o.valid), ctx.get(dut.pending)
             head = ctx.get(dut.o.payload) if valid else None
-            trace.append((ready, valid, None if head is None else (head.ptr, head.act)))
-            model_trace.append((int(len(model) < depth), int(len(model) > 0),
+            trace.append((ready, valid, pending, None if head is None else (head.ptr, head.act)))
+            model_trace.append((int(level < depth), int(len(model) > 0), int(level > 0),
                                 model[0] if model else None))
             popped = bool(model) and pop
-            if push and len(model) < depth:
-                model.append((value % 16, value % 100 - 50))
-                value += 1
             if popped:
                 model.popleft()
+            if inflight is not None:
+                model.append(inflight)
+            inflight = (value % 16, value % 100 - 50) if push else None
+            value += push
             await ctx.tick()
 
     _run(dut, bench)

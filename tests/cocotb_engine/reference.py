@@ -49,7 +49,7 @@ def _compute_phase(cfg, x, counts):
             t = max(t, int(max(pops[k - depth])) + 1)
         stalls += t - earliest
         push.append(t)
-        pop = np.maximum(t + 1, move)
+        pop = np.maximum(t + 2, move)
         s = np.maximum(1, counts[:, j])
         move = np.maximum(pop + 1, np.where(begin > _NEG, begin - 1, _NEG))
         begin = np.maximum(move + 2, np.where(begin > _NEG, begin + span, _NEG))
