@@ -248,6 +248,10 @@ def estimate(cfg: EngineConfig, device, out_dir, *, freq_mhz: float | None = Non
         result.update(_pnr_summary(out / "report.json", device, freq_mhz), routed=True)
     except _TimedOut:
         result.update(_placement_summary(out / "nextpnr.log", freq_mhz), routed=False)
+        if result["fmax_mhz"] is None:
+            raise SynthError(f"nextpnr had not finished placing the design for the {device.part} when the time "
+                             f"limit ran out ({route_timeout_s / 60:g} min): allow more time "
+                             f"(log: {out / 'nextpnr.log'})") from None
     seconds["nextpnr"] = round(time.monotonic() - started, 1)
     result.update({"cells": cells, "memory_map": mapper.decisions, "seed": seed, "seconds": seconds})
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")

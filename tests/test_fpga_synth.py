@@ -172,3 +172,16 @@ def test_sweep_tells_tool_failures_from_size(tmp_path, monkeypatch):
     fits = {p["n_pe"]: p["fits"] for p in result["points"]}
     assert fits == {1: True, 2: None, 3: True, 4: False, 8: False}
     assert "not tried" in result["points"][-1]["error"] and result["largest_fit"]["n_pe"] == 3
+
+
+def test_placement_summary_reads_the_estimate(tmp_path):
+    """A nextpnr log cut off by the time limit: the post-placement Fmax if placement finished, else None (which
+    estimate() turns into an error rather than a report without a clock rate)."""
+    from openeie.fpga.synth import _placement_summary
+    log = tmp_path / "nextpnr.log"
+    log.write_text("Info:        DP16KD:   193/  208    92%\nInfo: Running simulated annealing placer\n")
+    assert _placement_summary(log, 100.0)["fmax_mhz"] is None
+    log.write_text(log.read_text() + "Info: Max frequency for clock '$glbnet$clk': 41.19 MHz (FAIL at 100.00 MHz)\n")
+    summary = _placement_summary(log, 100.0)
+    assert summary["fmax_mhz"] == 41.19 and not summary["timing_met"]
+    assert summary["utilization"]["DP16KD"] == {"used": 193, "available": 208, "percent": 92.8}
