@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from amaranth.hdl import C, Cat, Module, Mux, Signal, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from openeie.layout import layer_desc_layout
@@ -145,10 +145,9 @@ class Broadcaster(wiring.Component):
         rd_ptr = Signal(ptr_shape)                             # ptr_base + rd_next * n
         s_valid, s_ptr = Signal(), Signal(ptr_shape)           # S: the bank output holds a group to take
         # N: a two-entry queue of registered groups with their non-zero masks (entry 0 is the head)
+        group = data.StructLayout({"ptr": ptr_shape, "data": act_word_layout(cfg), "mask": n})
         n_count = Signal(range(3))
-        n_ptr = [Signal(ptr_shape, name=f"n{k}_ptr") for k in range(2)]
-        n_data = [Signal(act_word_layout(cfg), name=f"n{k}_data") for k in range(2)]
-        n_mask = [Signal(n, name=f"n{k}_mask") for k in range(2)]
+        n_group = [Signal(group, name=f"n{k}") for k in range(2)]
         h_valid, h_ptr = Signal(), Signal(ptr_shape)           # H: the held group
         h_data = Signal(act_word_layout(cfg))
         h_rem = Signal(n)                                      # non-zeros of H not pushed yet
@@ -160,9 +159,10 @@ class Broadcaster(wiring.Component):
             return mask & (mask - 1)
 
         lanes = self.rd.data
+        head = n_group[0]
         rem_next = Signal(n)
         m.d.comb += [
-            lnzd_n.mask.eq(n_mask[0]),
+            lnzd_n.mask.eq(n_group[0].mask),
             rem_next.eq(lowest_cleared(h_rem)),
             lnzd_r.mask.eq(rem_next),
             self.o.valid.eq(active & h_valid & h_any),
@@ -200,22 +200,24 @@ class Broadcaster(wiring.Component):
             with m.Elif(n_push):
                 m.d.sync += s_valid.eq(0)
 
-            s_mask = Cat(*[lanes[i] != 0 for i in range(n)])
+            s_group = Signal(group)
+            m.d.comb += [s_group.ptr.eq(s_ptr), s_group.data.eq(lanes),
+                         s_group.mask.eq(Cat(*[lanes[i] != 0 for i in range(n)]))]
             m.d.sync += n_count.eq(n_count + n_push - h_take)
             with m.If(h_take):                                 # the head leaves: entry 1 moves up
-                m.d.sync += [n_ptr[0].eq(n_ptr[1]), n_data[0].eq(n_data[1]), n_mask[0].eq(n_mask[1])]
+                m.d.sync += n_group[0].eq(n_group[1])
             with m.If(n_push):                                 # S's group joins at the tail
                 tail = Mux(h_take, n_count - 1, n_count)
                 with m.If(tail == 0):
-                    m.d.sync += [n_ptr[0].eq(s_ptr), n_data[0].eq(lanes), n_mask[0].eq(s_mask)]
+                    m.d.sync += n_group[0].eq(s_group)
                 with m.Else():
-                    m.d.sync += [n_ptr[1].eq(s_ptr), n_data[1].eq(lanes), n_mask[1].eq(s_mask)]
+                    m.d.sync += n_group[1].eq(s_group)
 
             with m.If(h_take):
                 m.d.sync += [
-                    h_valid.eq(1), h_ptr.eq(n_ptr[0]), h_data.eq(n_data[0]), h_rem.eq(n_mask[0]),
-                    h_any.eq(lnzd_n.valid), h_last.eq(lowest_cleared(n_mask[0]) == 0),
-                    offer.ptr.eq(n_ptr[0] + lnzd_n.index), offer.act.eq(n_data[0][lnzd_n.index]),
+                    h_valid.eq(1), h_ptr.eq(head.ptr), h_data.eq(head.data), h_rem.eq(head.mask),
+                    h_any.eq(lnzd_n.valid), h_last.eq(lowest_cleared(head.mask) == 0),
+                    offer.ptr.eq(head.ptr + lnzd_n.index), offer.act.eq(head.data[lnzd_n.index]),
                 ]
             with m.Elif(h_done):                               # the last group is done
                 m.d.sync += [h_valid.eq(0), finished.eq(1)]
