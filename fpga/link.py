@@ -16,10 +16,6 @@ from .uart import UartRx, UartTx
 __all__ = ["engine_signature", "CommandDecoder", "LinkedEngine"]
 
 
-# LOOP -> SETTLE -> COUNTER: counter_sel is set in LOOP and read in COUNTER, COUNTER_LATENCY cycles later.
-assert COUNTER_LATENCY == 2, "the decoder's SETTLE states must match the counter port's latency"
-
-
 class _State(enum.Enum, shape=4):
     OPCODE = 0      # wait for a command byte
     RECV = 1        # collect ``need`` request bytes, then go to ``after``
@@ -33,7 +29,7 @@ class _State(enum.Enum, shape=4):
     SEND = 9        # send ``txleft`` bytes of ``txbuf``
     START = 10
     WAIT = 11
-    SETTLE = 12     # counter_sel has been index for one cycle; the value shows it after COUNTER_LATENCY
+    SETTLE = 12     # wait until counter_value shows the counter at index (COUNTER_LATENCY after LOOP)
 
 
 class _Items(enum.Enum, shape=2):
@@ -115,6 +111,7 @@ class CommandDecoder(wiring.Component):
         started = Signal()
         done_seen = Signal()
         short = Signal()                           # READ ran out of outputs
+        settle = Signal(range(COUNTER_LATENCY))    # SETTLE cycles left
         state = Signal(_State)
         quiet = Signal(range(self._resync_cycles or 1))   # cycles without a byte in RECV
         hello = Array(C(b, 8) for b in hello_bytes(cfg))
@@ -212,10 +209,17 @@ class CommandDecoder(wiring.Component):
                 with m.Elif(kind == _Items.READ):
                     go(_State.READ)
                 with m.Else():                         # COUNTERS: counter_sel = index from this cycle on
-                    go(_State.SETTLE)
+                    if COUNTER_LATENCY > 1:
+                        m.d.sync += settle.eq(COUNTER_LATENCY - 2)
+                        go(_State.SETTLE)
+                    else:
+                        go(_State.COUNTER)
 
-            with m.Case(_State.SETTLE):
-                go(_State.COUNTER)
+            with m.Case(_State.SETTLE):                # LOOP + COUNTER_LATENCY - 1 cycles
+                with m.If(settle == 0):
+                    go(_State.COUNTER)
+                with m.Else():
+                    m.d.sync += settle.eq(settle - 1)
 
             with m.Case(_State.PUSH):
                 m.d.comb += [eng.load.valid.eq(is_load), eng.act_in.valid.eq(~is_load)]
@@ -231,7 +235,7 @@ class CommandDecoder(wiring.Component):
                     m.d.sync += short.eq(1)
                     send(0, fmt.act_bytes)
 
-            with m.Case(_State.COUNTER):               # COUNTER_LATENCY (2) cycles after LOOP: shows index
+            with m.Case(_State.COUNTER):               # COUNTER_LATENCY cycles after LOOP: shows index
                 m.d.sync += index.eq(index + 1)
                 send(eng.counter_value, fmt.counter_bytes)
 
