@@ -40,19 +40,19 @@ BOARD_PRESETS = {
 }
 
 
+def _lookup(table: dict, kind: str, key: str) -> EngineConfig:
+    try:
+        return table[key]
+    except KeyError:
+        raise ValueError(f"no preset configuration for {kind} {key!r}: expected one of "
+                         f"{', '.join(table)}") from None
+
+
 def board_preset(board: str) -> EngineConfig:
     """The engine configuration ``openeie synth --board`` builds by default."""
-    try:
-        return BOARD_PRESETS[board]
-    except KeyError:
-        raise ValueError(f"no preset configuration for board {board!r}: expected one of "
-                         f"{', '.join(BOARD_PRESETS)}") from None
+    return _lookup(BOARD_PRESETS, "board", board)
 
 
 def preset(device: str) -> EngineConfig:
     """The engine configuration sized for ``device``."""
-    try:
-        return PRESETS[device]
-    except KeyError:
-        raise ValueError(f"no preset configuration for device {device!r}: expected one of "
-                         f"{', '.join(PRESETS)}") from None
+    return _lookup(PRESETS, "device", device)

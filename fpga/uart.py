@@ -28,13 +28,18 @@ def uart_divisor(clk_hz: float, baud: int) -> int:
     return divisor
 
 
-def _check_divisor(component, divisor):
-    if not isinstance(divisor, int) or divisor < MIN_DIVISOR:
-        component._MustUse__silence = True       # never elaborated: no "created but never used" warning
-        raise ValueError(f"UART divisor must be an int >= {MIN_DIVISOR} clock cycles per bit, not {divisor!r}")
+class _UartComponent(wiring.Component):
+    """A UART half: the signature from the subclass's annotations, and a checked ``divisor``."""
+
+    def __init__(self, divisor: int):
+        if not isinstance(divisor, int) or divisor < MIN_DIVISOR:
+            self._MustUse__silence = True        # never elaborated: no "created but never used" warning
+            raise ValueError(f"UART divisor must be an int >= {MIN_DIVISOR} clock cycles per bit, not {divisor!r}")
+        self._divisor = divisor
+        super().__init__()
 
 
-class UartRx(wiring.Component):
+class UartRx(_UartComponent):
     """8N1 receiver.
 
     The line is synchronised by two flip-flops. A falling edge starts a frame; the start bit is checked in its
@@ -59,11 +64,6 @@ class UartRx(wiring.Component):
 
     rx: In(1, init=1)
     o: Out(stream.Signature(8))
-
-    def __init__(self, divisor: int):
-        _check_divisor(self, divisor)
-        self._divisor = divisor
-        super().__init__()
 
     def elaborate(self, platform):
         divisor = self._divisor
@@ -108,7 +108,7 @@ class UartRx(wiring.Component):
         return m
 
 
-class UartTx(wiring.Component):
+class UartTx(_UartComponent):
     """8N1 transmitter: takes a byte from ``i`` when idle and shifts out start bit, 8 data bits (LSB first)
     and stop bit, ``divisor`` cycles each. ``tx`` comes straight from a flip-flop (no glitches on the pin).
 
@@ -127,11 +127,6 @@ class UartTx(wiring.Component):
 
     i: In(stream.Signature(8))
     tx: Out(1)
-
-    def __init__(self, divisor: int):
-        _check_divisor(self, divisor)
-        self._divisor = divisor
-        super().__init__()
 
     def elaborate(self, platform):
         divisor = self._divisor
