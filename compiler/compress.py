@@ -16,13 +16,14 @@ import numpy as np
 
 from torch import nn
 
-from openeie.config import EngineConfig
+from openeie.config import CONFIG_RANGES, EngineConfig
+from openeie.errors import InputError, check_int, check_number
 
 from .frontend import extract_layers
 from .lower import lower
 from .network import CompressedNetwork
 from .prune import PruneError, accuracy, clone_model, iterate_batches, prune_and_retrain
-from .quantize import export_network, finetune_centroids, share_weights
+from .quantize import INITS, export_network, finetune_centroids, share_weights
 
 __all__ = ["compress", "network_accuracy", "report_config", "storage_table", "format_report"]
 
@@ -158,8 +159,23 @@ def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits
         ``codebooks`` (per layer: the non-zero centroids after k-means and after fine-tuning) and
         ``pruned_weights`` (per layer: the surviving float weights before sharing, as NumPy arrays: not JSON).
     """
+    # Every setting is checked before any work (the widths against the engine's ranges: the result must compile).
+    code_bits = check_int(code_bits, "code_bits", *CONFIG_RANGES["code_bits"])
+    rel_index_bits = check_int(rel_index_bits, "rel_index_bits", *CONFIG_RANGES["rel_index_bits"])
+    check_int(prune_steps, "prune_steps", 1)
+    check_int(prune_epochs, "prune_epochs", 0)
+    check_int(finetune_epochs, "finetune_epochs", 0)
+    check_int(batch_size, "batch_size", 1)
+    check_int(seed, "seed", 0)
+    for name, value in (("lr", lr), ("finetune_lr", finetune_lr)):
+        check_number(value, name, 0.0, low_open=True)
+    check_number(weight_decay, "weight_decay", 0.0)
+    if init not in INITS:
+        raise InputError(f"k-means initialisation {init!r}: expected one of {INITS}")
+    if cfg is not None and not isinstance(cfg, EngineConfig):
+        raise InputError(f"cfg must be an EngineConfig, not {type(cfg).__name__}")
     if cfg is not None and cfg.code_bits != code_bits:
-        raise ValueError(f"cfg.code_bits={cfg.code_bits} differs from code_bits={code_bits}")
+        raise InputError(f"cfg.code_bits={cfg.code_bits} differs from code_bits={code_bits}: expected equal widths")
     extract_layers(model)                                    # refuse unsupported models before any work
     work = clone_model(model)
     work.train()

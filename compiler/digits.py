@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import OrderedDict
 from pathlib import Path
 
@@ -18,10 +19,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from openeie.errors import InputError
+
 from .frontend import FrontendError, load_into
 from .prune import accuracy, single_thread, train_epochs
 
-__all__ = ["DIGITS_SHAPE", "DIGITS_RECIPE", "load_digits_split", "digits_mlp", "train_digits_mlp",
+__all__ = ["DIGITS_SHAPE", "DIGITS_RECIPE", "numerics", "load_digits_split", "digits_mlp", "train_digits_mlp",
            "compress_digits", "single_thread", "main"]
 
 DIGITS_SHAPE = (64, 300, 100, 10)
@@ -38,6 +41,12 @@ DIGITS_RECIPE = {
 down to -0.56 (a gain) vs the float model (98.15%); checked by tests/test_digits.py."""
 
 
+def numerics() -> dict:
+    """The variables that choose torch's CPU kernels (see :data:`openeie.cli.NUMERICS`); part of every cache key,
+    since results differ in their last bits between kernels."""
+    return {k: os.environ.get(k, "") for k in ("ATEN_CPU_CAPABILITY", "MKL_CBWR")}
+
+
 def load_digits_split(test_size: float = 0.3, seed: int = 0):
     """The digits data set split into train and test parts.
 
@@ -49,7 +58,7 @@ def load_digits_split(test_size: float = 0.3, seed: int = 0):
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
     if not 0.0 < test_size < 1.0:
-        raise ValueError(f"test_size={test_size!r}: expected a fraction in (0, 1)")
+        raise InputError(f"test_size={test_size!r}: expected a fraction in (0, 1)")
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).astype(np.float32)
     y = y.astype(np.int64)
@@ -95,7 +104,8 @@ def train_digits_mlp(cache_dir=None, epochs: int = 40, lr: float = 1e-3, batch_s
     import time
     settings = {"widths": list(widths), "epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
                 "weight_decay": weight_decay,
-                "split": "stratified 0.3 seed", "torch": torch.__version__.split("+")[0]}
+                "split": "stratified 0.3 seed", "torch": torch.__version__.split("+")[0],
+                "numerics": numerics()}
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     x_tr, y_tr, x_te, y_te = load_digits_split(seed=seed)
     model = digits_mlp(widths, seed)

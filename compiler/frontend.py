@@ -21,10 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FrontendError", "extract_layers", "linear_modules", "effective_weight", "load_checkpoint", "load_into"]
+from openeie.errors import OpenEIEError
+
+__all__ = ["FrontendError", "extract_layers", "linear_modules", "effective_weight", "load_checkpoint",
+           "checkpoint_metadata", "load_into", "layer_order", "mlp_from_state_dict"]
 
 
-class FrontendError(ValueError):
+class FrontendError(OpenEIEError, ValueError):
     """A model or checkpoint the front end cannot turn into engine layers."""
 
 
@@ -196,6 +199,43 @@ def linear_modules(module: nn.Module) -> list:
 _SAFE_SUFFIXES = (".safetensors", ".pt", ".pth")
 
 
+def _pickle_globals(path: Path) -> list:
+    """The ``module.name`` globals a checkpoint's pickle would import, read with :mod:`pickletools` (which only
+    parses the opcodes: nothing is imported or executed)."""
+    import pickletools
+    import zipfile
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                data = b"".join(z.read(n) for n in z.namelist() if n.endswith(".pkl"))
+        else:
+            data = path.read_bytes()
+        found, strings = [], []
+        for op, arg, _ in pickletools.genops(data):
+            if op.name == "GLOBAL":
+                found.append(str(arg).replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.append(f"{strings[-2]}.{strings[-1]}")
+            if isinstance(arg, str):
+                strings.append(arg)
+        return found
+    except Exception:          # a malformed pickle: nothing to name
+        return []
+
+
+def _refused_globals(path: Path) -> list:
+    """The globals of the checkpoint that ``torch.load(weights_only=True)`` does not allow."""
+    try:
+        from torch._weights_only_unpickler import _get_allowed_globals
+        allowed = set(_get_allowed_globals())
+    except Exception:
+        allowed = None
+    names = list(dict.fromkeys(_pickle_globals(path)))
+    if allowed is None:
+        return [n for n in names if not n.startswith(("torch.", "collections.OrderedDict"))]
+    return [n for n in names if n not in allowed]
+
+
 def load_checkpoint(path) -> dict:
     """Read a state dict without executing any pickled code.
 
@@ -208,20 +248,27 @@ def load_checkpoint(path) -> dict:
     Returns
     -------
     dict of str -> torch.Tensor
+        In the file's order (a ``.pt`` state dict keeps the module order; see :func:`layer_order`).
 
     Raises
     ------
     FrontendError
-        Naming the file, for a missing file, an unknown suffix, a malformed file, or contents that are not a
-        mapping of names to tensors.
+        Naming the file, for a missing file, an unknown suffix, a malformed file, a pickle that holds Python
+        objects other than tensors (naming the refused global; nothing is executed), or contents that are not
+        a mapping of names to tensors.
     """
+    import pickle
+    from openeie.errors import FileInputError
+    from openeie.files import input_file
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in _SAFE_SUFFIXES:
         raise FrontendError(f"checkpoint {str(path)!r}: unknown suffix {path.suffix!r}: expected one of "
                             f"{', '.join(_SAFE_SUFFIXES)}")
-    if not path.is_file():
-        raise FrontendError(f"checkpoint {str(path)!r} does not exist or is not a file")
+    try:
+        input_file(path, "checkpoint")
+    except FileInputError as e:
+        raise FrontendError(str(e)) from None
     try:
         if suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -229,8 +276,16 @@ def load_checkpoint(path) -> dict:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:     # a malformed file raises many kinds of errors; report them all the same way
-        raise FrontendError(f"checkpoint {str(path)!r} cannot be read safely ({type(e).__name__}: "
-                            f"{str(e).splitlines()[0] if str(e) else 'malformed'})") from None
+        refused = _refused_globals(path) if isinstance(e, pickle.UnpicklingError) else []
+        if refused:
+            raise FrontendError(f"checkpoint {str(path)!r} holds pickled Python objects (refused global "
+                                f"{refused[0]!r}); OpenEIE never unpickles them: save the weights alone with "
+                                f"torch.save(model.state_dict(), path), or as .safetensors") from None
+        if isinstance(e, pickle.UnpicklingError):
+            raise FrontendError(f"checkpoint {str(path)!r} cannot be read: not a PyTorch state dict (the pickle is "
+                                f"malformed)") from None
+        first = str(e).splitlines()[0] if str(e) else "malformed"
+        raise FrontendError(f"checkpoint {str(path)!r} cannot be read ({type(e).__name__}: {first[:200]})") from None
     if isinstance(state, dict) and set(state) == {"state_dict"}:
         state = state["state_dict"]
     if not isinstance(state, dict):
@@ -241,6 +296,19 @@ def load_checkpoint(path) -> dict:
             raise FrontendError(f"checkpoint {str(path)!r}: entry {k!r} is a {type(v).__name__}: expected a "
                                 f"tensor under a string name")
     return dict(state)
+
+
+def checkpoint_metadata(path) -> dict:
+    """The string metadata of a ``.safetensors`` checkpoint (``{}`` for other files or none)."""
+    path = Path(path)
+    if path.suffix.lower() != ".safetensors":
+        return {}
+    try:
+        from safetensors import safe_open
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception:
+        return {}
 
 
 def load_into(module: nn.Module, path) -> nn.Module:
@@ -264,3 +332,170 @@ def load_into(module: nn.Module, path) -> nn.Module:
                             f"{'; '.join(p for p in parts if p)}")
     module.load_state_dict(state)
     return module
+
+
+# ---- a Linear/ReLU model from a bare state dict ----------------------------------------------------------------
+
+def _natural_key(name: str):
+    import re
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", name) if t]
+
+
+def _chains(shapes: dict, n_in, limit: int = 2, budget: int = 100_000) -> list:
+    """Orders of the layers in which each layer's outputs feed the next one's inputs (at most ``limit``;
+    ``None`` when the search ran out of ``budget`` steps)."""
+    names = list(shapes)
+    found, steps = [], [0]
+
+    def extend(order, used, width):
+        if len(found) >= limit:
+            return
+        steps[0] += 1
+        if steps[0] > budget:
+            raise TimeoutError
+        if len(order) == len(names):
+            found.append(list(order))
+            return
+        for name in names:
+            if name not in used and (width is None or shapes[name][1] == width):
+                used.add(name)
+                order.append(name)
+                extend(order, used, shapes[name][0])
+                order.pop()
+                used.discard(name)
+    try:
+        extend([], set(), n_in)
+    except TimeoutError:
+        return None
+    return found
+
+
+def layer_order(state: dict, ordered: bool, metadata: dict | None = None, n_in: int | None = None) -> list:
+    """The order of the Linear layers (``<name>.weight`` 2-D tensors) of a state dict.
+
+    * ``metadata["openeie.layer_order"]`` (a JSON list of layer names, e.g. written into a ``.safetensors``
+      file's metadata) decides when present;
+    * ``ordered`` (a ``.pt`` state dict: its keys are in module order): the file's order, which must chain;
+    * otherwise (``.safetensors`` sorts its keys, so the file order says nothing): the only order in which the
+      shapes chain (layer k's outputs = layer k+1's inputs, the first taking ``n_in`` inputs when given); if
+      several chain, the natural order of the names (``2`` before ``10``) when the names differ only in their
+      numbers (``fc1, fc2``; ``0, 2, 4``); anything else is ambiguous and refused.
+
+    Raises
+    ------
+    FrontendError
+        No chaining order, or an ambiguous one (the message says how to state the order).
+    """
+    import json
+    import re
+    shapes = {k[:-len(".weight")]: tuple(v.shape) for k, v in state.items() if k.endswith(".weight")}
+    if not shapes:
+        raise FrontendError("checkpoint holds no '<name>.weight' tensors")
+    for name, shape in shapes.items():
+        if len(shape) != 2:
+            raise FrontendError(f"checkpoint tensor {name}.weight has shape {shape}: expected a 2-D Linear weight "
+                                f"(only Linear/ReLU networks are supported)")
+    names = list(shapes)
+    stated = (metadata or {}).get("openeie.layer_order")
+    if stated is not None:
+        try:
+            order = json.loads(stated)
+        except ValueError:
+            order = None
+        if not isinstance(order, list) or sorted(map(str, order)) != sorted(names):
+            raise FrontendError(f"checkpoint metadata openeie.layer_order = {stated!r:.200}: expected a JSON list "
+                                f"of the layers {sorted(names)}")
+        candidates = [order]
+    elif ordered:
+        candidates = [names]
+    else:
+        candidates = None
+    if candidates is not None:
+        _check_chain(candidates[0], shapes, n_in)
+        return candidates[0]
+    chains = _chains(shapes, n_in)
+    natural = sorted(names, key=_natural_key)
+    if chains is not None and len(chains) == 1:
+        return chains[0]
+    if chains == []:
+        _check_chain(natural, shapes, n_in)          # raises, naming the first mismatch
+    alike = len({re.sub(r"\d+", "#", n) for n in names}) == 1
+    if alike:
+        _check_chain(natural, shapes, n_in)
+        return natural
+    raise FrontendError(f"checkpoint layers {natural} can be chained in more than one order and the file does not "
+                        f"record theirs (.safetensors sorts its keys): save it as .pt (torch.save(model.state_dict()"
+                        f", path)) or add metadata {{'openeie.layer_order': json.dumps([...])}}")
+
+
+def _check_chain(order, shapes, n_in):
+    width = n_in
+    for i, name in enumerate(order):
+        out_f, in_f = shapes[name]
+        if width is not None and in_f != width:
+            what = "the data has" if i == 0 else f"the previous layer {order[i - 1]!r} produces"
+            raise FrontendError(f"checkpoint layer {name!r} takes {in_f} inputs but {what} {width}")
+        width = out_f
+
+
+def mlp_from_state_dict(state: dict, ordered: bool = True, metadata: dict | None = None, n_in: int | None = None):
+    """An ``nn.Sequential`` of Linear layers holding ``state``, and what was assumed about it.
+
+    A state dict holds no activation functions: ReLU is assumed after every layer but the last (the engine
+    applies ReLU or nothing), unless ``metadata["openeie.activations"]`` (a JSON list of ``"relu"`` /
+    ``"none"``, one per layer) says otherwise. The layer order comes from :func:`layer_order`.
+
+    Returns
+    -------
+    model : torch.nn.Sequential
+    notes : list of str
+        The order used and the activations assumed, for the user and the report.
+    """
+    import json
+    from collections import OrderedDict
+    order = layer_order(state, ordered, metadata, n_in)
+    acts = (metadata or {}).get("openeie.activations")
+    if acts is not None:
+        try:
+            acts = json.loads(acts)
+        except ValueError:
+            acts = None
+        if not isinstance(acts, list) or len(acts) != len(order) or any(a not in ("relu", "none") for a in acts):
+            raise FrontendError(f"checkpoint metadata openeie.activations = {(metadata or {}).get('openeie.activations')!r:.200}: "
+                                f"expected a JSON list of {len(order)} entries 'relu' or 'none' (the engine applies "
+                                f"ReLU or nothing)")
+        notes = [f"activations from the checkpoint's metadata: {', '.join(acts)}"]
+    else:
+        acts = ["relu"] * (len(order) - 1) + ["none"]
+        notes = ["activations assumed (a state dict records none): ReLU after every layer but the last"]
+    notes.insert(0, f"layer order: {' -> '.join(order)}")
+    mods = OrderedDict()
+    used = set()
+    for name, act in zip(order, acts):
+        w = state[f"{name}.weight"]
+        bias = state.get(f"{name}.bias")
+        for t, what in ((w, "weight"), (bias, "bias")):
+            if t is not None and not t.is_floating_point():
+                raise FrontendError(f"checkpoint tensor {name}.{what} is {t.dtype}: expected floating point")
+        lin = nn.Linear(w.shape[1], w.shape[0], bias=bias is not None)
+        with torch.no_grad():
+            lin.weight.copy_(w.float())
+            if bias is not None:
+                if tuple(bias.shape) != (w.shape[0],):
+                    raise FrontendError(f"checkpoint tensor {name}.bias has shape {tuple(bias.shape)}: expected "
+                                        f"({w.shape[0]},)")
+                lin.bias.copy_(bias.float())
+        for t, what in ((w, "weight"), (bias, "bias")):
+            if t is not None and not bool(torch.isfinite(t).all()):
+                bad = torch.nonzero(~torch.isfinite(t))[0].tolist()
+                raise FrontendError(f"checkpoint tensor {name}.{what}{bad} = {t[tuple(bad)].item()}: expected finite "
+                                    f"numbers")
+        safe = name.replace(".", "_")
+        mods[safe] = lin
+        used |= {f"{name}.weight", f"{name}.bias"}
+        if act == "relu":
+            mods[f"relu_{safe}"] = nn.ReLU()
+    extra = sorted(set(state) - used)
+    if extra:
+        raise FrontendError(f"checkpoint tensors {extra[:4]} are not Linear weights or biases")
+    return nn.Sequential(mods), notes

@@ -20,13 +20,14 @@ from collections import Counter
 
 import numpy as np
 
-from openeie.layout import Mem, bits_for, unpack_entries
+from openeie.errors import OpenEIEError
+from openeie.layout import bits_for
 
 __all__ = ["HuffmanError", "code_lengths", "canonical_codes", "encode", "decode", "payload_bits", "table_bits",
            "layer_entry_streams", "layer_huffman_bits"]
 
 
-class HuffmanError(ValueError):
+class HuffmanError(OpenEIEError, ValueError):
     """Malformed Huffman input or encoded data."""
 
 
@@ -205,21 +206,15 @@ def decode(data: bytes) -> list:
 def layer_entry_streams(program, index: int):
     """Weight codes and relative indices of every sparse-matrix entry of one compiled layer (fillers included).
 
-    Read back from the program's sparse-matrix memory (PE 0's entries first, then PE 1's, ...).
+    Read back from the program's sparse-matrix memory (:attr:`Program.decoded`; PE 0's entries first, then
+    PE 1's, ...).
 
     Returns
     -------
     codes, rels : numpy.ndarray of int64
     """
-    cfg = program.config
-    info = program.layers[index]
-    codes, rels = [], []
-    for pe in range(cfg.n_pe):
-        c, r = unpack_entries(cfg, program.mems[Mem.SPMAT][pe])
-        base, count = int(info.spmat_base[pe]), int(info.entries[pe])
-        codes.append(c[base:base + count])
-        rels.append(r[base:base + count])
-    return np.concatenate(codes), np.concatenate(rels)
+    layer = program.decoded.layers[index]
+    return layer.code, layer.rel
 
 
 def layer_huffman_bits(program, index: int) -> dict:

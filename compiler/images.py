@@ -25,21 +25,21 @@ first word at address 0, readable by Verilog's ``$readmemh``.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 from openeie.config import ConfigError, EngineConfig
+from openeie.errors import FileInputError
 from openeie.layout import Mem, mem_depth, mem_word_bits
-from openeie.program import LayerInfo, Program
+from openeie.files import OutputKind, read_bytes, staged_dir, write_bytes
+from openeie.program import LayerInfo, Program, ProgramError
 
-__all__ = ["ImageError", "FORMAT_VERSION", "MAGIC", "container_bytes", "program_from_bytes", "save_container",
-           "load_container", "write_hex", "manifest", "save_images", "load_program"]
+__all__ = ["ImageError", "FORMAT_VERSION", "MAGIC", "IMAGES", "container_bytes", "program_from_bytes", "save_container",
+           "load_container", "hex_text", "write_hex", "hex_files", "manifest", "save_images", "check_directory",
+           "load_program"]
 
 MAGIC = b"OPENEIE\0"
 FORMAT_VERSION = 1
@@ -53,7 +53,7 @@ _LAYER_ARRAYS = ("row_pe", "row_slot", "in_pos", "entries", "fillers", "nnz_pe",
 _LAYER_SCALARS = ("name", "n_in", "n_out", "in_groups", "out_slots", "ptr_base", "bias_base", "relu", "has_bias")
 
 
-class ImageError(ValueError):
+class ImageError(ProgramError):
     """Memory images that are corrupt, truncated, of another format version or for another configuration."""
 
 
@@ -122,8 +122,78 @@ def _config_diff(a: EngineConfig, b: EngineConfig) -> str:
     return ", ".join(f"{k}={da[k]} in the images vs {db[k]} expected" for k in da if da[k] != db[k])
 
 
+def _container_meta(payload: bytes, what: str):
+    """The container's metadata object and its array area, or :class:`ImageError`."""
+    if len(payload) < 4:
+        raise ImageError(f"{what}: payload of {len(payload)} bytes holds no metadata length")
+    (meta_len,) = struct.unpack_from("<I", payload)
+    if meta_len > len(payload) - 4:
+        raise ImageError(f"{what}: metadata length {meta_len} exceeds the payload ({len(payload) - 4} bytes)")
+    try:
+        meta = json.loads(payload[4:4 + meta_len].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ImageError(f"{what}: unreadable metadata: {e}") from None
+    if not isinstance(meta, dict) or set(meta) != {"config", "arrays", "layers"}:
+        keys = sorted(meta) if isinstance(meta, dict) else type(meta).__name__
+        raise ImageError(f"{what}: metadata holds {keys}: expected exactly arrays, config and layers")
+    return meta, payload[4 + meta_len:]
+
+
+def _container_arrays(meta: dict, area: bytes, what: str) -> dict:
+    table = meta["arrays"]
+    if not isinstance(table, list):
+        raise ImageError(f"{what}: the array table is a {type(table).__name__}: expected a list")
+    arrays = {}
+    for entry in table:
+        if not isinstance(entry, dict) or set(entry) != {"name", "dtype", "shape", "offset", "nbytes"}:
+            raise ImageError(f"{what}: array table entry {entry!r:.80} is malformed: expected name, dtype, shape, "
+                             f"offset and nbytes")
+        name, dtype, shape = entry["name"], entry["dtype"], entry["shape"]
+        if not isinstance(name, str) or name in arrays:
+            raise ImageError(f"{what}: array name {name!r:.80} is not a string or appears twice")
+        if dtype not in _DTYPES:
+            raise ImageError(f"{what}: array {name!r} has dtype {dtype!r:.20}: expected one of {sorted(_DTYPES)}")
+        if (not isinstance(shape, list) or len(shape) > 2
+                or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+            raise ImageError(f"{what}: array {name!r} has shape {shape!r:.40}: expected at most two sizes >= 0")
+        start, nbytes = entry["offset"], entry["nbytes"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, nbytes)):
+            raise ImageError(f"{what}: array {name!r}: offset and nbytes must be integers")
+        count = int(np.prod(shape, dtype=np.int64))
+        if start < 0 or nbytes != count * 8 or start + nbytes > len(area):
+            raise ImageError(f"{what}: array {name!r} lies outside the file or has a wrong size")
+        arrays[name] = np.frombuffer(area, dtype=_DTYPES[dtype], count=count, offset=start).reshape(shape).copy()
+    return arrays
+
+
+def _layer_infos(meta: dict, arrays: dict, what: str) -> list:
+    layers = meta["layers"]
+    if not isinstance(layers, list) or not layers:
+        raise ImageError(f"{what}: the layer list is empty or not a list")
+    infos = []
+    expected_arrays = {f"mem.{m.key}" for m in Mem} | {f"used.{m.key}" for m in Mem}
+    for i, scalars in enumerate(layers):
+        if not isinstance(scalars, dict) or set(scalars) != set(_LAYER_SCALARS):
+            raise ImageError(f"{what}: layer {i}'s metadata is malformed: expected exactly {list(_LAYER_SCALARS)}")
+        names = [f"layer{i}.{k}" for k in _LAYER_ARRAYS]
+        missing = [n for n in names if n not in arrays]
+        if missing:
+            raise ImageError(f"{what}: array {missing[0]!r} is missing")
+        expected_arrays.update(names)
+        kw = dict(scalars)
+        kw.update({k: arrays[f"layer{i}.{k}"] for k in _LAYER_ARRAYS})
+        infos.append(LayerInfo(**kw))
+    extra = sorted(set(arrays) - expected_arrays)
+    missing = sorted(expected_arrays - set(arrays))
+    if extra or missing:
+        raise ImageError(f"{what}: array table has {'unexpected ' + repr(extra[:3]) if extra else ''}"
+                         f"{' and ' if extra and missing else ''}{'missing ' + repr(missing[:3]) if missing else ''}")
+    return infos
+
+
 def program_from_bytes(raw: bytes, expected_config: EngineConfig | None = None, what: str = "images") -> Program:
-    """Parse and check a binary container."""
+    """Parse and check a binary container: header, CRC, configuration, the type and range of every metadata
+    field, and the agreement of the metadata with the memory words (:attr:`Program.decoded`)."""
     if len(raw) < _HEADER.size:
         raise ImageError(f"{what}: file is {len(raw)} bytes, shorter than the {_HEADER.size}-byte header (truncated?)")
     magic, version, header_size, _flags, cfg_hash, payload_len, crc, _ = _HEADER.unpack_from(raw)
@@ -140,118 +210,143 @@ def program_from_bytes(raw: bytes, expected_config: EngineConfig | None = None, 
     if zlib.crc32(payload) != crc:
         raise ImageError(f"{what}: CRC-32 mismatch (0x{zlib.crc32(payload):08x} vs 0x{crc:08x} in the header): "
                          f"the file is corrupt")
+    meta, area = _container_meta(payload, what)
     try:
-        (meta_len,) = struct.unpack_from("<I", payload)
-        meta = json.loads(payload[4:4 + meta_len].decode())
-        cfg = EngineConfig.from_dict(meta["config"])
-    except (struct.error, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ConfigError) as e:
-        raise ImageError(f"{what}: unreadable manifest: {e}") from None
+        cfg = EngineConfig.from_dict(meta["config"], "stored configuration")
+    except ConfigError as e:
+        raise ImageError(f"{what}: {e}") from None
     if cfg.hash() != cfg_hash:
         raise ImageError(f"{what}: the header's configuration hash does not match the stored configuration")
     if expected_config is not None and expected_config.hash() != cfg_hash:
         raise ImageError(f"{what}: compiled for another engine configuration ({_config_diff(cfg, expected_config)})")
-    area = payload[4 + meta_len:]
-    arrays = {}
+    arrays = _container_arrays(meta, area, what)
+    layers = _layer_infos(meta, arrays, what)
+    program = Program(config=cfg, layers=layers, mems={mem: arrays[f"mem.{mem.key}"] for mem in Mem},
+                      used={mem: arrays[f"used.{mem.key}"] for mem in Mem})
     try:
-        for entry in meta["arrays"]:
-            dtype = _DTYPES[entry["dtype"]]
-            start, nbytes = int(entry["offset"]), int(entry["nbytes"])
-            shape = tuple(int(s) for s in entry["shape"])
-            if start < 0 or start + nbytes > len(area) or nbytes != int(np.prod(shape)) * 8:
-                raise ImageError(f"{what}: array {entry['name']!r} lies outside the file or has a wrong size")
-            arrays[entry["name"]] = np.frombuffer(area, dtype=dtype, count=nbytes // 8, offset=start).reshape(shape).copy()
-        mems = {mem: arrays[f"mem.{mem.key}"] for mem in Mem}
-        used = {mem: arrays[f"used.{mem.key}"] for mem in Mem}
-        layers = []
-        for i, scalars in enumerate(meta["layers"]):
-            kw = {k: scalars[k] for k in _LAYER_SCALARS}
-            kw.update({k: arrays[f"layer{i}.{k}"] for k in _LAYER_ARRAYS})
-            layers.append(LayerInfo(**kw))
-    except (KeyError, TypeError, ValueError) as e:
-        if isinstance(e, ImageError):
-            raise
-        raise ImageError(f"{what}: malformed array table: {e}") from None
-    return Program(config=cfg, layers=layers, mems=mems, used=used)
+        program.check()
+    except ProgramError as e:
+        raise ImageError(f"{what}: {e}") from None
+    return program
 
 
-def _atomic_write(path: Path, raw: bytes):
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def save_container(program: Program, path) -> None:
-    _atomic_write(Path(path), container_bytes(program))
+def save_container(program: Program, path) -> Path:
+    """Write the binary container atomically (nothing is left half-written)."""
+    return write_bytes(path, container_bytes(program), "image container")
 
 
 def load_container(path, expected_config: EngineConfig | None = None) -> Program:
-    path = Path(path)
+    """Read and check a binary container (a regular file; see :func:`program_from_bytes`)."""
     try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise ImageError(f"cannot read images {str(path)!r}: {e.strerror}") from None
+        raw = read_bytes(path, "images")
+    except FileInputError as e:
+        raise ImageError(str(e)) from None
     return program_from_bytes(raw, expected_config, what=str(path))
 
 
 # ---- hex files ------------------------------------------------------------------------------------------
 
-def write_hex(words, bits: int, path, comment: str = "") -> None:
-    """Write words as a ``$readmemh`` file (``ceil(bits/4)`` digits per line)."""
+def hex_text(words, bits: int, comment: str = "") -> str:
+    """Words as a ``$readmemh`` file (``ceil(bits/4)`` digits per line, an optional ``//`` comment first)."""
     digits = -(-bits // 4)
     lines = [f"// {comment}"] if comment else []
     lines += [f"{int(w):0{digits}x}" for w in words]
-    Path(path).write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
+
+
+def write_hex(words, bits: int, path, comment: str = "") -> None:
+    """Write words as a ``$readmemh`` file."""
+    Path(path).write_text(hex_text(words, bits, comment))
+
+
+def hex_files(program: Program) -> dict:
+    """``{relative path: text}`` of every hex file of the images (``hex/pe<P>_<memory>.hex``, ``hex/layers.hex``)."""
+    cfg = program.config
+    files = {}
+    for mem in Mem:
+        bits = mem_word_bits(cfg, mem)
+        if mem.per_pe:
+            for pe in range(cfg.n_pe):
+                files[f"hex/pe{pe:03d}_{mem.key}.hex"] = hex_text(
+                    program.mems[mem][pe, :int(program.used[mem][pe])], bits, f"{mem.key} PE {pe}, {bits}-bit words")
+        else:
+            files[f"hex/{mem.key}.hex"] = hex_text(program.mems[mem], bits, f"{mem.key}, {bits}-bit words")
+    return files
+
+
+#: What an images directory holds (see :mod:`openeie.files` for the replace-only-our-own rule).
+IMAGES = OutputKind(format="openeie-images", marker=MANIFEST_NAME,
+                    patterns=(MANIFEST_NAME, CONTAINER_NAME, "hex/pe[0-9][0-9][0-9]_*.hex", "hex/layers.hex"),
+                    what="images directory")
 
 
 def save_images(program: Program, out_dir) -> Path:
     """Write ``manifest.json``, ``program.oeie`` and ``hex/*.hex`` into ``out_dir``, all or nothing.
 
-    ``out_dir`` must not exist, be empty, or hold earlier OpenEIE images (a ``manifest.json``), which are replaced.
+    ``out_dir`` must not exist, be empty, or hold earlier OpenEIE images and nothing else (its
+    ``manifest.json`` says format ``openeie-images``), which are replaced; anything else is refused with
+    :class:`~openeie.errors.OutputError` and left untouched.
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        if not out_dir.is_dir():
-            raise ImageError(f"output {str(out_dir)!r} exists and is not a directory")
-        if any(out_dir.iterdir()) and not (out_dir / MANIFEST_NAME).exists():
-            raise ImageError(f"output directory {str(out_dir)!r} is not empty and holds no OpenEIE images; "
-                             f"refusing to overwrite it")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=out_dir.name + ".", suffix=".tmp", dir=out_dir.parent))
-    try:
-        cfg = program.config
+    program.check()
+    with staged_dir(out_dir, IMAGES) as tmp:
         (tmp / "hex").mkdir()
-        for mem in Mem:
-            bits = mem_word_bits(cfg, mem)
-            if mem.per_pe:
-                for pe in range(cfg.n_pe):
-                    write_hex(program.mems[mem][pe, :int(program.used[mem][pe])], bits,
-                              tmp / "hex" / f"pe{pe:03d}_{mem.key}.hex", f"{mem.key} PE {pe}, {bits}-bit words")
-            else:
-                write_hex(program.mems[mem], bits, tmp / "hex" / f"{mem.key}.hex", f"{mem.key}, {bits}-bit words")
+        for rel, text in hex_files(program).items():
+            (tmp / rel).write_text(text)
         (tmp / CONTAINER_NAME).write_bytes(container_bytes(program))
         (tmp / MANIFEST_NAME).write_text(json.dumps(manifest(program), indent=2) + "\n")
-        old = None
-        if out_dir.exists():
-            old = out_dir.with_name(out_dir.name + f".old-{os.getpid()}")
-            os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        if old is not None:
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir
+    return Path(out_dir)
+
+
+def _first_difference(a, b, path="") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            if k not in a or k not in b:
+                return f"{path}.{k}".lstrip(".")
+            if a[k] != b[k]:
+                return _first_difference(a[k], b[k], f"{path}.{k}")
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return _first_difference(x, y, f"{path}[{i}]")
+    return path.lstrip(".") or "the whole file"
+
+
+def check_directory(program: Program, directory) -> None:
+    """Check that ``manifest.json`` and every hex file of an images directory say what its container says.
+
+    Raises
+    ------
+    ImageError
+        Naming the first file (and manifest field) that disagrees, or is missing.
+    """
+    directory = Path(directory)
+    try:
+        found = json.loads(read_bytes(directory / MANIFEST_NAME, "images manifest", 64 << 20).decode("utf-8"))
+    except FileInputError as e:
+        raise ImageError(str(e)) from None
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ImageError(f"{str(directory / MANIFEST_NAME)!r} is not valid JSON: {e}") from None
+    expected = json.loads(json.dumps(manifest(program)))
+    if found != expected:
+        raise ImageError(f"{str(directory / MANIFEST_NAME)!r} disagrees with {CONTAINER_NAME} at "
+                         f"{_first_difference(found, expected)!r}: the directory was edited or mixed up")
+    for rel, text in hex_files(program).items():
+        path = directory / rel
+        try:
+            data = read_bytes(path, "hex file", 4 * len(text) + 1024)
+        except FileInputError as e:
+            raise ImageError(f"{e} (the images directory is incomplete)") from None
+        if data != text.encode():
+            raise ImageError(f"hex file {str(path)!r} disagrees with {CONTAINER_NAME}: the directory was edited "
+                             f"or mixed up")
 
 
 def load_program(path, expected_config: EngineConfig | None = None) -> Program:
-    """Load images from a container file or from a directory written by :func:`save_images`."""
+    """Load images from a container file, or from a directory written by :func:`save_images` (then the
+    directory's manifest and hex files are checked against its container, see :func:`check_directory`)."""
     path = Path(path)
     if path.is_dir():
-        path = path / CONTAINER_NAME
+        program = load_container(path / CONTAINER_NAME, expected_config)
+        check_directory(program, path)
+        return program
     return load_container(path, expected_config)

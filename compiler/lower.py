@@ -20,13 +20,13 @@ from __future__ import annotations
 import numpy as np
 
 from openeie.config import EngineConfig
+from openeie.errors import InputTypeError
 from openeie._np import has_duplicates
 from openeie.fixed import FixedRangeError, quantize
-from openeie.layout import (Mem, layer_desc_layout, mem_depth, pack_entries, pack_struct, to_unsigned,
-                            unpack_entries)
+from openeie.layout import Mem, layer_desc_layout, mem_depth, pack_entries, pack_struct, to_unsigned
 from openeie.program import LayerInfo, Program
 
-from .network import CompressedLayer, CompressedNetwork, NetworkError
+from .network import CapacityError, CompressedLayer, CompressedNetwork, NetworkError
 
 __all__ = ["lower", "decode", "decode_layer_coo", "modulo_assignment", "quantized_codebook", "quantized_bias"]
 
@@ -60,9 +60,14 @@ def quantized_bias(cfg: EngineConfig, layer: CompressedLayer) -> np.ndarray:
         raise NetworkError(str(e)) from None
 
 
-def _check_assignment(layer, row_pe, row_slot, n_pe):
-    row_pe = np.asarray(row_pe, dtype=np.int64)
-    row_slot = np.asarray(row_slot, dtype=np.int64)
+def _check_assignment(layer, assignment, n_pe):
+    if not isinstance(assignment, (list, tuple)) or len(assignment) != 2:
+        raise NetworkError(f"layer {layer.name!r}: a row assignment is a pair (row_pe, row_slot), not "
+                           f"{type(assignment).__name__}")
+    row_pe, row_slot = (np.asarray(a) for a in assignment)
+    if row_pe.dtype.kind not in "iu" or row_slot.dtype.kind not in "iu":
+        raise NetworkError(f"layer {layer.name!r}: row assignment must be integers, not {row_pe.dtype}/{row_slot.dtype}")
+    row_pe, row_slot = row_pe.astype(np.int64), row_slot.astype(np.int64)
     if row_pe.shape != (layer.n_out,) or row_slot.shape != (layer.n_out,):
         raise NetworkError(f"layer {layer.name!r}: row assignment must give a PE and a slot for each of "
                            f"{layer.n_out} rows")
@@ -129,12 +134,17 @@ def lower(network, cfg: EngineConfig, assignments=None) -> Program:
     NetworkError
         If a layer does not fit the configuration (codebook size, value ranges, memory depths).
     """
+    if not isinstance(cfg, EngineConfig):
+        raise InputTypeError(f"lower() needs an EngineConfig, not {type(cfg).__name__}")
     if not isinstance(network, CompressedNetwork):
-        network = CompressedNetwork(list(network))
+        network = CompressedNetwork(network)
     n = cfg.n_pe
     if len(network) > cfg.max_layers:
-        raise NetworkError(f"network has {len(network)} layers: the engine's layer table holds max_layers="
-                           f"{cfg.max_layers}")
+        raise CapacityError(f"network has {len(network)} layers: the engine's layer table holds max_layers="
+                            f"{cfg.max_layers}", "max_layers", len(network), cfg.max_layers)
+    if assignments is not None and not isinstance(assignments, (list, tuple)):
+        raise InputTypeError(f"assignments must be a list of (row_pe, row_slot) pairs or None, not "
+                             f"{type(assignments).__name__}")
     assignments = list(assignments) if assignments is not None else [None] * len(network)
     if len(assignments) != len(network):
         raise NetworkError(f"{len(assignments)} row assignments given for {len(network)} layers")
@@ -152,11 +162,12 @@ def lower(network, cfg: EngineConfig, assignments=None) -> Program:
         if assignments[index] is None:
             row_pe, row_slot = modulo_assignment(layer.n_out, n)
         else:
-            row_pe, row_slot = _check_assignment(layer, *assignments[index], n)
+            row_pe, row_slot = _check_assignment(layer, assignments[index], n)
         out_slots = int(row_slot.max()) + 1
         for what, value in (("input groups (inputs / n_pe)", in_groups), ("output rows per PE", out_slots)):
             if value > cfg.act_depth:
-                raise NetworkError(f"layer {layer.name!r}: {value} {what} exceed act_depth={cfg.act_depth}")
+                raise CapacityError(f"layer {layer.name!r}: {value} {what} exceed act_depth={cfg.act_depth}",
+                                    "act_depth", value, cfg.act_depth)
         n_cols = in_groups * n
         cb_q = quantized_codebook(cfg, layer)
         bias_q = quantized_bias(cfg, layer)
@@ -186,11 +197,13 @@ def lower(network, cfg: EngineConfig, assignments=None) -> Program:
 
     # Capacity checks, naming the memory, the need and the limit.
     need_words = -(-pe_entries // cfg.entries_per_word)
-    for what, need, limit in (("sparse-matrix words per PE", int(need_words.max()), cfg.spmat_depth_words),
-                              ("column pointers per PE", ptr_base, cfg.ptr_depth),
-                              ("biases per PE", bias_base, cfg.bias_depth)):
+    for what, field_name, need in (("sparse-matrix words per PE", "spmat_depth_words", int(need_words.max())),
+                                   ("column pointers per PE", "ptr_depth", ptr_base),
+                                   ("biases per PE", "bias_depth", bias_base)):
+        limit = getattr(cfg, field_name)
         if need > limit:
-            raise NetworkError(f"network needs {need} {what}: the engine has {limit}")
+            raise CapacityError(f"network needs {need} {what}: the engine has {field_name}={limit}", field_name,
+                                need, limit)
 
     mems, used = {}, {}
     width = max(int(need_words.max()), 1)
@@ -221,62 +234,18 @@ def lower(network, cfg: EngineConfig, assignments=None) -> Program:
 
 # ---- decoding -------------------------------------------------------------------------------------------
 
-def pe_pointers(program: Program, pe: int) -> np.ndarray:
-    """All column pointers of one PE, interleaving the even and odd banks back into p[0], p[1], ..."""
-    used = int(program.used[Mem.PTR_EVEN][pe])
-    out = np.empty(2 * used, dtype=np.int64)
-    out[0::2] = program.mems[Mem.PTR_EVEN][pe, :used].astype(np.int64)
-    out[1::2] = program.mems[Mem.PTR_ODD][pe, :used].astype(np.int64)
-    return out
-
-
-def decode_pe_layer(program: Program, index: int, pe: int, entry_stream=None):
-    """Entries of one layer in one PE, in hardware order.
-
-    Returns ``(col, slot, code)`` arrays (storage column, output slot, code) including filler entries
-    (code 0). Raises :class:`NetworkError` on pointers or addresses that do not make sense.
-    """
-    cfg = program.config
-    info = program.layers[index]
-    if entry_stream is None:
-        entry_stream = unpack_entries(cfg, program.mems[Mem.SPMAT][pe])
-    codes_all, rels_all = entry_stream
-    p = pe_pointers(program, pe)[info.ptr_base: info.ptr_base + info.n_cols + 1]
-    if len(p) != info.n_cols + 1 or np.any(np.diff(p) < 0) or p[-1] > len(codes_all):
-        raise NetworkError(f"layer {info.name!r} PE {pe}: column pointers are inconsistent")
-    start, end = int(p[0]), int(p[-1])
-    codes = codes_all[start:end]
-    rels = rels_all[start:end]
-    counts = np.diff(p)
-    col = np.repeat(np.arange(info.n_cols, dtype=np.int64), counts)
-    step = np.cumsum(rels + 1)
-    col_start = np.concatenate([[0], step])[p[:-1] - start]          # cumulative step before each column
-    slot = step - np.repeat(col_start, counts) - 1
-    return col, slot, codes
-
-
 def decode_layer_coo(program: Program, index: int):
-    """Non-zero codes of one layer as logical ``(rows, cols, codes)``, re-derived from the memory images."""
+    """Non-zero codes of one layer as logical ``(rows, cols, codes)``, re-derived from the memory images (through
+    :attr:`Program.decoded`, which has already refused entries that address holes)."""
     cfg = program.config
     info = program.layers[index]
+    layer = program.decoded.layers[index]
     slot_to_row = np.full((cfg.n_pe, info.out_slots), -1, dtype=np.int64)
     slot_to_row[info.row_pe, info.row_slot] = np.arange(info.n_out)
     pos_to_col = np.full(info.n_cols, -1, dtype=np.int64)
     pos_to_col[info.in_pos] = np.arange(info.n_in)
-    rows, cols, codes = [], [], []
-    for pe in range(cfg.n_pe):
-        col, slot, code = decode_pe_layer(program, index, pe)
-        real = code != 0
-        col, slot, code = col[real], slot[real], code[real]
-        if np.any(slot >= info.out_slots):
-            raise NetworkError(f"layer {info.name!r} PE {pe}: an entry addresses slot {int(slot.max())} "
-                               f"beyond the layer's {info.out_slots} slots")
-        r = slot_to_row[pe, slot]
-        c = pos_to_col[col]
-        if np.any(r < 0) or np.any(c < 0):
-            raise NetworkError(f"layer {info.name!r} PE {pe}: an entry addresses a hole (no row or column)")
-        rows.append(r), cols.append(c), codes.append(code)
-    return np.concatenate(rows), np.concatenate(cols), np.concatenate(codes)
+    real = layer.code != 0
+    return slot_to_row[layer.pe[real], layer.slot[real]], pos_to_col[layer.col[real]], layer.code[real]
 
 
 def decode(program: Program) -> list:

@@ -19,31 +19,98 @@ from pathlib import Path
 
 import numpy as np
 
+from openeie.errors import FileInputError
+from openeie.files import input_file, write_bytes
+
 from .network import CompressedLayer, CompressedNetwork, NetworkError
 
 __all__ = ["load_network", "save_network"]
 
-_KEY = re.compile(r"^layer(\d+)\.(codebook|codes|weight|bias|relu)$")
+_KEY = re.compile(r"^layer(0|[1-9][0-9]*)\.(codebook|codes|weight|bias|relu)$")
+
+
+def _npz_arrays(path: Path) -> dict:
+    import zipfile
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise NetworkError(f"network file {str(path)!r} holds {name!r} twice: expected each array once")
+        seen.add(name)
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def _safetensors_arrays(path: Path) -> dict:
+    import json
+    import struct
+    from safetensors.numpy import load_file
+
+    def unique(pairs):
+        keys = [k for k, _ in pairs]
+        dup = next((k for k in keys if keys.count(k) > 1), None)
+        if dup is not None:
+            raise NetworkError(f"network file {str(path)!r} holds {dup!r} twice: expected each array once")
+        return dict(pairs)
+
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) == 8:
+            (n,) = struct.unpack("<Q", head)
+            if n <= 100 << 20:
+                try:
+                    json.loads(f.read(n).decode("utf-8"), object_pairs_hook=unique)
+                except (UnicodeDecodeError, json.JSONDecodeError):
+                    pass            # safetensors itself reports a malformed header below
+    return dict(load_file(str(path)))
 
 
 def _read_arrays(path: Path) -> dict:
     suffix = path.suffix.lower()
-    if not path.exists():
-        raise NetworkError(f"network file {str(path)!r} does not exist")
+    if suffix not in (".npz", ".safetensors"):
+        raise NetworkError(f"network file {str(path)!r}: expected a .npz or .safetensors file")
     try:
-        if suffix == ".npz":
-            with np.load(path, allow_pickle=False) as f:
-                return {k: f[k] for k in f.files}
-        if suffix == ".safetensors":
-            from safetensors.numpy import load_file
-            return dict(load_file(str(path)))
+        input_file(path, "network file")
+    except FileInputError as e:
+        raise NetworkError(str(e)) from None
+    try:
+        return _npz_arrays(path) if suffix == ".npz" else _safetensors_arrays(path)
+    except NetworkError:
+        raise
     except Exception as e:   # corrupt zip / header: one clear message, no deep trace
-        raise NetworkError(f"network file {str(path)!r} is not a readable {suffix} file: {e}") from None
-    raise NetworkError(f"network file {str(path)!r}: expected a .npz or .safetensors file")
+        raise NetworkError(f"network file {str(path)!r} is not a readable {suffix} file: "
+                           f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'malformed'}") from None
+
+
+def _relu(value, where: str) -> bool:
+    arr = np.asarray(value)
+    if arr.size != 1 or arr.ndim > 1 or arr.dtype.kind not in "biu" or int(arr.ravel()[0]) not in (0, 1):
+        shown = arr.ravel()[:3].tolist() if arr.size else "[]"
+        raise NetworkError(f"{where}.relu = {shown} ({arr.dtype}, shape {arr.shape}): expected a single integer "
+                           f"0 or 1")
+    return bool(arr.ravel()[0])
+
+
+def _array(d: dict, key: str, where: str, kinds: str, ndim: int, what: str):
+    arr = d.get(key)
+    if arr is None:
+        return None
+    if arr.dtype.kind not in kinds or arr.ndim != ndim:
+        raise NetworkError(f"{where}.{key} is {arr.dtype} of shape {arr.shape}: expected {what}")
+    return arr
 
 
 def load_network(path) -> CompressedNetwork:
-    """Read a network file (schema in the module docstring)."""
+    """Read a network file (schema in the module docstring).
+
+    Raises
+    ------
+    NetworkError
+        Naming the file, the key and the offending value: unknown or non-canonical keys (``layer00``), gaps in
+        the numbering, wrong dtypes or shapes, a ``relu`` other than 0/1, non-finite values, weights far outside
+        their codebook.
+    """
     path = Path(path)
     arrays = _read_arrays(path)
     by_layer: dict[int, dict] = {}
@@ -51,7 +118,7 @@ def load_network(path) -> CompressedNetwork:
         m = _KEY.match(key)
         if not m:
             raise NetworkError(f"network file {str(path)!r}: unexpected key {key!r}: expected layer<k>.codebook, "
-                               f".codes or .weight, .bias, .relu")
+                               f".codes or .weight, .bias, .relu with k = 0, 1, 2, ... (no leading zeros)")
         by_layer.setdefault(int(m.group(1)), {})[m.group(2)] = value
     if not by_layer:
         raise NetworkError(f"network file {str(path)!r} holds no layers")
@@ -62,18 +129,23 @@ def load_network(path) -> CompressedNetwork:
     for k in range(len(by_layer)):
         d = by_layer[k]
         name = f"layer{k}"
+        where = f"network file {str(path)!r}: {name}"
         if "codebook" not in d:
             raise NetworkError(f"network file {str(path)!r}: {name}.codebook is missing")
         if ("codes" in d) == ("weight" in d):
             raise NetworkError(f"network file {str(path)!r}: {name} needs exactly one of .codes and .weight")
-        relu = d.get("relu", np.zeros(()))
-        if np.size(relu) != 1:
-            raise NetworkError(f"network file {str(path)!r}: {name}.relu must be a single value")
-        relu = bool(np.ravel(relu)[0])
-        if "codes" in d:
-            layers.append(CompressedLayer.from_dense_codes(d["codes"], d["codebook"], d.get("bias"), relu, name))
-        else:
-            layers.append(CompressedLayer.from_float(d["weight"], d["codebook"], d.get("bias"), relu, name))
+        codebook = _array(d, "codebook", where, "iuf", 1, "a 1-D array of real numbers")
+        bias = _array(d, "bias", where, "iuf", 1, "a 1-D array of real numbers")
+        relu = _relu(d["relu"], where) if "relu" in d else False
+        codes = _array(d, "codes", where, "iu", 2, "a 2-D integer array (n_out, n_in)")
+        weight = _array(d, "weight", where, "f", 2, "a 2-D float array (n_out, n_in)")
+        try:
+            if codes is not None:
+                layers.append(CompressedLayer.from_dense_codes(codes, codebook, bias, relu, name))
+            else:
+                layers.append(CompressedLayer.from_float(weight, codebook, bias, relu, name))
+        except NetworkError as e:
+            raise NetworkError(f"network file {str(path)!r}: {e}") from None
     return CompressedNetwork(layers)
 
 
@@ -89,9 +161,13 @@ def save_network(network: CompressedNetwork, path) -> None:
             arrays[f"layer{k}.bias"] = layer.bias.astype(np.float64)
         arrays[f"layer{k}.relu"] = np.array([int(layer.relu)], dtype=np.int32)
     if path.suffix.lower() == ".npz":
-        np.savez_compressed(path, **arrays)
+        import io
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        data = buffer.getvalue()
     elif path.suffix.lower() == ".safetensors":
-        from safetensors.numpy import save_file
-        save_file(arrays, str(path))
+        from safetensors.numpy import save
+        data = save(arrays)
     else:
         raise NetworkError(f"network file {str(path)!r}: expected a .npz or .safetensors suffix")
+    write_bytes(path, data, "network file")

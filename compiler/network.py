@@ -10,15 +10,59 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numbers
+
 import numpy as np
 
 from openeie._np import has_duplicates
+from openeie.errors import OpenEIEError, check_type
 
-__all__ = ["NetworkError", "CompressedLayer", "CompressedNetwork"]
+__all__ = ["NetworkError", "CapacityError", "CompressedLayer", "CompressedNetwork"]
 
 
-class NetworkError(ValueError):
+class NetworkError(OpenEIEError, ValueError):
     """A network or layer that is malformed or does not fit the engine."""
+
+
+class CapacityError(NetworkError):
+    """A network that needs more of an engine memory than the configuration has.
+
+    Attributes: ``field`` (the :class:`~openeie.config.EngineConfig` field that bounds it, e.g.
+    ``"spmat_depth_words"``), ``need`` and ``limit`` (in that field's units).
+    """
+
+    def __init__(self, message: str, field: str, need: int, limit: int):
+        super().__init__(message)
+        self.field, self.need, self.limit = field, int(need), int(limit)
+
+
+def _integers(value, where: str, what: str) -> np.ndarray:
+    """A 1-D int64 array of integer-typed ``value`` (floats are refused: they would be truncated)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iu":
+        raise NetworkError(f"{where}: {what} are {arr.dtype}: expected integers")
+    return arr.astype(np.int64).ravel()
+
+
+def _reals(value, where: str, what: str) -> np.ndarray:
+    """A 1-D float64 array of finite real numbers."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iuf":
+        raise NetworkError(f"{where}: {what} is {arr.dtype}: expected real numbers")
+    arr = arr.astype(np.float64).ravel()
+    if not np.all(np.isfinite(arr)):
+        i = int(np.flatnonzero(~np.isfinite(arr))[0])
+        raise NetworkError(f"{where}: {what}[{i}] = {arr[i]}: expected a finite number")
+    return arr
+
+
+def _flag(value, what: str) -> bool:
+    """A bool from ``True``/``False`` or the integers 0/1 (anything else is refused, not taken as truthy)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral) and int(value) in (0, 1):
+        return bool(value)
+    raise NetworkError(f"{what} = {value!r}: expected True/False or 0/1")
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,48 +95,49 @@ class CompressedLayer:
     name: str = "layer"
 
     def __post_init__(self):
-        n_out, n_in = (int(s) for s in self.shape)
+        check_type(self.name, str, "layer name")
+        where = f"layer {self.name!r}"
+        shape = self.shape
+        if (not isinstance(shape, (tuple, list)) or len(shape) != 2
+                or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in shape)):
+            raise NetworkError(f"{where}: shape {shape!r} must be two integers (n_out, n_in)")
+        n_out, n_in = (int(d) for d in shape)
         object.__setattr__(self, "shape", (n_out, n_in))
         if n_out < 1 or n_in < 1:
-            raise NetworkError(f"layer {self.name!r}: shape {self.shape} must have at least one row and column")
-        rows = np.asarray(self.rows, dtype=np.int64).ravel()
-        cols = np.asarray(self.cols, dtype=np.int64).ravel()
-        codes = np.asarray(self.codes, dtype=np.int64).ravel()
+            raise NetworkError(f"{where}: shape {self.shape} must have at least one row and column")
+        rows = _integers(self.rows, where, "row indices")
+        cols = _integers(self.cols, where, "column indices")
+        codes = _integers(self.codes, where, "weight codes")
         if not (len(rows) == len(cols) == len(codes)):
-            raise NetworkError(f"layer {self.name!r}: rows/cols/codes lengths differ "
-                               f"({len(rows)}, {len(cols)}, {len(codes)})")
-        codebook = np.asarray(self.codebook, dtype=np.float64).ravel()
+            raise NetworkError(f"{where}: rows/cols/codes lengths differ ({len(rows)}, {len(cols)}, {len(codes)})")
+        codebook = _reals(self.codebook, where, "codebook")
         if len(codebook) < 2:
-            raise NetworkError(f"layer {self.name!r}: codebook has {len(codebook)} entries: expected at least 2")
+            raise NetworkError(f"{where}: codebook has {len(codebook)} entries: expected at least 2")
         if codebook[0] != 0.0:
-            raise NetworkError(f"layer {self.name!r}: codebook[0] = {float(codebook[0]):g}: expected 0.0 "
+            raise NetworkError(f"{where}: codebook[0] = {float(codebook[0]):g}: expected 0.0 "
                                f"(code 0 is reserved for zero)")
-        if not np.all(np.isfinite(codebook)):
-            raise NetworkError(f"layer {self.name!r}: codebook holds a non-finite value")
         if len(rows):
             for what, arr, limit in (("row", rows, n_out), ("column", cols, n_in)):
                 bad = (arr < 0) | (arr >= limit)
                 if bad.any():
-                    raise NetworkError(f"layer {self.name!r}: {what} index {arr[bad][0]} out of range 0..{limit - 1}")
+                    raise NetworkError(f"{where}: {what} index {arr[bad][0]} out of range 0..{limit - 1}")
             bad = (codes < 1) | (codes >= len(codebook))
             if bad.any():
-                raise NetworkError(f"layer {self.name!r}: weight code {codes[bad][0]} out of range "
+                raise NetworkError(f"{where}: weight code {codes[bad][0]} out of range "
                                    f"1..{len(codebook) - 1} (code 0 means zero and is not stored)")
             key = rows * n_in + cols
             if has_duplicates(key):
-                raise NetworkError(f"layer {self.name!r}: duplicate (row, column) positions")
+                raise NetworkError(f"{where}: duplicate (row, column) positions")
         if self.bias is not None:
-            bias = np.asarray(self.bias, dtype=np.float64).ravel()
+            bias = _reals(self.bias, where, "bias")
             if len(bias) != n_out:
-                raise NetworkError(f"layer {self.name!r}: bias has {len(bias)} values: expected {n_out}")
-            if not np.all(np.isfinite(bias)):
-                raise NetworkError(f"layer {self.name!r}: bias holds a non-finite value")
+                raise NetworkError(f"{where}: bias has {len(bias)} values: expected {n_out}")
             object.__setattr__(self, "bias", bias)
         object.__setattr__(self, "rows", rows)
         object.__setattr__(self, "cols", cols)
         object.__setattr__(self, "codes", codes)
         object.__setattr__(self, "codebook", codebook)
-        object.__setattr__(self, "relu", bool(self.relu))
+        object.__setattr__(self, "relu", _flag(self.relu, f"{where}: relu"))
 
     # ---- constructors -----------------------------------------------------------------------------------
     @classmethod
@@ -109,15 +154,26 @@ class CompressedLayer:
     @classmethod
     def from_float(cls, weights, codebook, bias=None, relu=False, name="layer") -> "CompressedLayer":
         """Quantise a float matrix against ``codebook``: zeros stay zero (code 0); every non-zero weight takes
-        the nearest non-zero-code entry (a pruned weight is never created by quantisation)."""
-        w = np.asarray(weights, dtype=np.float64)
+        the nearest non-zero-code entry (a pruned weight is never created by quantisation).
+
+        Raises :class:`NetworkError` for a non-finite weight, and for a weight far outside the codebook: farther
+        from its nearest entry than the codebook's span (the distance between its smallest and largest non-zero
+        entries, or their magnitude when they are equal), which no nearest-entry rounding should explain."""
+        where = f"layer {check_type(name, str, 'layer name')!r}"
+        w = np.asarray(weights)
+        if w.dtype.kind not in "iuf":
+            raise NetworkError(f"{where}: weight matrix is {w.dtype}: expected real numbers")
+        w = w.astype(np.float64)
         if w.ndim != 2:
-            raise NetworkError(f"layer {name!r}: weight matrix must be 2-D, got shape {w.shape}")
-        cb = np.asarray(codebook, dtype=np.float64).ravel()
+            raise NetworkError(f"{where}: weight matrix must be 2-D, got shape {w.shape}")
+        if not np.all(np.isfinite(w)):
+            r, c = (int(v[0]) for v in np.nonzero(~np.isfinite(w)))
+            raise NetworkError(f"{where}: weight[{r}, {c}] = {w[r, c]}: expected a finite number")
+        cb = _reals(codebook, where, "codebook")
+        if len(cb) < 2:
+            raise NetworkError(f"{where}: codebook has {len(cb)} entries: expected at least 2")
         r, c = np.nonzero(w)
         vals = w[r, c]
-        if len(cb) < 2:
-            raise NetworkError(f"layer {name!r}: codebook has {len(cb)} entries: expected at least 2")
         order = np.argsort(cb[1:], kind="stable")
         sorted_cb = cb[1:][order]
         idx = np.clip(np.searchsorted(sorted_cb, vals), 1, len(sorted_cb) - 1) if len(sorted_cb) > 1 else \
@@ -126,6 +182,15 @@ class CompressedLayer:
             left = sorted_cb[idx - 1]
             right = sorted_cb[idx]
             idx = np.where(np.abs(vals - left) <= np.abs(vals - right), idx - 1, idx)
+        if len(vals):
+            span = float(sorted_cb[-1] - sorted_cb[0]) or float(np.abs(sorted_cb).max())
+            err = np.abs(vals - sorted_cb[idx])
+            far = np.flatnonzero(err > span)
+            if len(far):
+                k = int(far[np.argmax(err[far])])
+                raise NetworkError(f"{where}: weight[{int(r[k])}, {int(c[k])}] = {vals[k]:g} lies far outside the "
+                                   f"codebook ({sorted_cb[0]:g} .. {sorted_cb[-1]:g}): expected weights the codebook "
+                                   f"was made for")
         codes = order[idx] + 1
         return cls(w.shape, r, c, codes, cb, bias, relu, name)
 
@@ -162,9 +227,14 @@ class CompressedNetwork:
     layers: list = field(default_factory=list)
 
     def __post_init__(self):
+        if isinstance(self.layers, (CompressedLayer, str, bytes)) or not hasattr(self.layers, "__iter__"):
+            raise NetworkError(f"a network is a list of CompressedLayer, not {type(self.layers).__name__}")
         self.layers = list(self.layers)
         if not self.layers:
             raise NetworkError("network has no layers")
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, CompressedLayer):
+                raise NetworkError(f"network layer {i} is a {type(layer).__name__}: expected a CompressedLayer")
         for a, b in zip(self.layers, self.layers[1:]):
             if a.n_out != b.n_in:
                 raise NetworkError(f"layer {b.name!r} takes {b.n_in} inputs but layer {a.name!r} "

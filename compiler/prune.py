@@ -32,13 +32,15 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils import prune as torch_prune
 
+from openeie.errors import OpenEIEError
+
 from .frontend import effective_weight, linear_modules
 
 __all__ = ["PruneError", "MagnitudePruner", "prune_and_retrain", "sensitivity_scan", "clone_model",
            "iterate_batches", "train_epochs", "accuracy", "single_thread"]
 
 
-class PruneError(ValueError):
+class PruneError(OpenEIEError, ValueError):
     """A pruning target or training setting that does not make sense."""
 
 

@@ -26,6 +26,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils import prune as torch_prune
 
+from openeie.errors import OpenEIEError
+
 from .frontend import extract_layers
 from .network import CompressedLayer, CompressedNetwork
 from .prune import train_epochs
@@ -36,7 +38,7 @@ __all__ = ["QuantizeError", "KMeansResult", "kmeans_1d", "nearest_centroid", "in
 INITS = ("linear", "density", "random")
 
 
-class QuantizeError(ValueError):
+class QuantizeError(OpenEIEError, ValueError):
     """A weight-sharing setting or model state that does not make sense."""
 
 

@@ -9,13 +9,13 @@ module             what
 ``memmap``         memory mapping (iCE40 SPRAM for the sparse matrix) through ``platform.get_memory``
 ``boards``         devices, boards (iCEBreaker, ULX3S-85F, OrangeCrab-85F) and ``BoardTop``
 ``presets``        engine configurations sized for each device
+``tools``          discovery of the YoWASP tools and the error a failed tool raises
 ``pll``            ECP5 PLL (``--clock-mhz``)
 ``synth``          board-less estimates and board bitstreams, JSON + Markdown reports
 ``sweep``          PE count vs utilisation and Fmax, with a plot
 ``host``           host driver (pyserial or any transport): ``run(program, x_q) -> (outputs, stats)``
 ``simlink``        the board in Verilator, driven by the host driver over a simulated UART (``sim_uart``)
-``cli``            ``openeie synth``
 =================  ===========================================================================================
 
-See ``fpga/README.md`` for the protocol, the commands and measured results.
+The command line (``openeie synth``) is :mod:`openeie.commands.synth`. See ``fpga/README.md`` for the protocol, the commands and measured results.
 """

@@ -12,6 +12,7 @@ from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import wiring
 
 from openeie.config import EngineConfig
+from openeie.errors import InputError
 
 __all__ = ["BLOCKS", "ScanWrapper", "make_block"]
 
@@ -81,5 +82,5 @@ def make_block(name: str, cfg: EngineConfig) -> ScanWrapper:
     try:
         factory = BLOCKS[name]
     except KeyError:
-        raise ValueError(f"unknown block {name!r}: expected one of {', '.join(BLOCKS)}") from None
+        raise InputError(f"unknown block {name!r}: expected one of {', '.join(BLOCKS)}") from None
     return ScanWrapper(factory(cfg))

@@ -17,6 +17,7 @@ from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 
 from openeie.config import EngineConfig
+from openeie.errors import InputError
 
 from .link import LinkedEngine
 from .memmap import MemoryMapper
@@ -79,7 +80,7 @@ def get_device(name: str) -> Device:
     try:
         return DEVICES[name]
     except KeyError:
-        raise ValueError(f"unknown device {name!r}: expected one of {', '.join(DEVICES)}") from None
+        raise InputError(f"unknown device {name!r}: expected one of {', '.join(DEVICES)}") from None
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def get_board(name: str) -> Board:
     try:
         return BOARDS[name]
     except KeyError:
-        raise ValueError(f"unknown board {name!r}: expected one of {', '.join(BOARDS)}") from None
+        raise InputError(f"unknown board {name!r}: expected one of {', '.join(BOARDS)}") from None
 
 
 def board_platform(board: Board, cfg: EngineConfig):

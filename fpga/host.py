@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from openeie.config import EngineConfig
+from openeie.errors import InputError, OpenEIEError
 from openeie.fixed import fixed_range
 from openeie.layout import load_word_layout, pack_struct, to_signed, to_unsigned
 from openeie.program import Program
@@ -30,7 +31,7 @@ from .protocol import (COUNT_BYTES, DEFAULT_BAUD, HASH_BYTES, MAGIC, MAX_COUNT, 
 __all__ = ["LinkError", "Transport", "SerialTransport", "BoardLink", "run"]
 
 
-class LinkError(RuntimeError):
+class LinkError(OpenEIEError, RuntimeError):
     """The board did not answer as the protocol says (timeout, error status, wrong configuration)."""
 
 
@@ -166,12 +167,12 @@ class BoardLink:
         values = np.asarray(values, dtype=np.int64)
         lo, hi = fixed_range(self.cfg.act_bits)
         if values.size and (values.min() < lo or values.max() > hi):
-            raise ValueError(f"input activations must be {self.cfg.act_bits}-bit integers in {lo}..{hi}")
+            raise InputError(f"input activations must be {self.cfg.act_bits}-bit integers in {lo}..{hi}")
         self._send_items(Opcode.ACT, [int(v) for v in to_unsigned(values, self.cfg.act_bits)], self.fmt.act_bytes)
 
     def start(self, n_layers: int) -> None:
         if not 0 <= n_layers <= self.cfg.max_layers:
-            raise ValueError(f"n_layers={n_layers} is out of range: expected 0..{self.cfg.max_layers}")
+            raise InputError(f"n_layers={n_layers} is out of range: expected 0..{self.cfg.max_layers}")
         self.transport.write(bytes([Opcode.START]) + _le(n_layers, COUNT_BYTES))
         self._status("START")
 
@@ -197,7 +198,7 @@ class BoardLink:
         """Counter values at addresses ``first .. first + count - 1`` (:func:`openeie.stats.counter_index`)."""
         count = self.fmt.n_counters - first if count is None else count
         if first < 0 or count < 0 or first + count > self.fmt.n_counters:
-            raise ValueError(f"counters {first}..{first + count - 1} are out of range: the engine has "
+            raise InputError(f"counters {first}..{first + count - 1} are out of range: the engine has "
                              f"{self.fmt.n_counters}")
         n = self.fmt.counter_bytes
         self.transport.write(bytes([Opcode.COUNTERS]) + _le(first, COUNT_BYTES) + _le(count, COUNT_BYTES))
@@ -215,7 +216,7 @@ class BoardLink:
     # ---- whole runs ---------------------------------------------------------------------------------------
     def _check_program(self, program: Program):
         if program.config != self.cfg:
-            raise ValueError("the program was compiled for another engine configuration than this link's")
+            raise InputError("the program was compiled for another engine configuration than this link's")
 
     def load_program(self, program: Program) -> int:
         """Load all memory images of ``program``; return the number of words."""
@@ -232,7 +233,7 @@ class BoardLink:
         self._check_program(program)
         x_q = np.asarray(x_q, dtype=np.int64)
         if x_q.shape != (program.n_in,):
-            raise ValueError(f"input must be a vector of {program.n_in} fixed-point activations, got shape "
+            raise InputError(f"input must be a vector of {program.n_in} fixed-point activations, got shape "
                              f"{x_q.shape}")
         self.write_activations(program.input_storage(x_q))
         self.start(program.n_layers)
@@ -265,7 +266,7 @@ def run(program: Program, x_q, *, transport: Transport | None = None, port: str 
     own = transport is None
     if own:
         if port is None:
-            raise ValueError("give a serial port (port=...) or a transport")
+            raise InputError("give a serial port (port=...) or a transport")
         transport = SerialTransport(port, baud)
     try:
         link = BoardLink(transport, program.config, timeout_s=timeout_s, run_timeout_s=run_timeout_s)

@@ -7,6 +7,7 @@ from amaranth.lib import enum, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from openeie.config import EngineConfig
+from openeie.errors import InputError, InputTypeError
 from openeie.hw import Engine
 from openeie.hw.counters import COUNTER_LATENCY
 
@@ -77,9 +78,9 @@ class CommandDecoder(wiring.Component):
 
     def __init__(self, cfg: EngineConfig, resync_cycles: int | None = None):
         if not isinstance(cfg, EngineConfig):
-            raise TypeError(f"CommandDecoder needs an EngineConfig, not {cfg!r}")
+            raise InputTypeError(f"CommandDecoder needs an EngineConfig, not {type(cfg).__name__}")
         if resync_cycles is not None and (not isinstance(resync_cycles, int) or resync_cycles < 1):
-            raise ValueError(f"resync_cycles must be a positive int or None, not {resync_cycles!r}")
+            raise InputError(f"resync_cycles must be a positive int or None, not {resync_cycles!r}")
         self._cfg = cfg
         self._fmt = FrameFormat.for_config(cfg)
         self._resync_cycles = resync_cycles

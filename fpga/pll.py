@@ -11,6 +11,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from .tools import ToolError, find_tool
+
 __all__ = ["Pll", "ecp5_pll"]
 
 MODULE = "openeie_pll"
@@ -31,10 +33,9 @@ def ecp5_pll(clkin_mhz: float, clkout_mhz: float, work_dir) -> Pll:
 
     Raises
     ------
-    ValueError
+    ToolError
         The tool failed or the closest frequency it found is more than 1 % off.
     """
-    from .synth import find_tool
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     name = f"{MODULE}.v"
@@ -42,10 +43,10 @@ def ecp5_pll(clkin_mhz: float, clkout_mhz: float, work_dir) -> Pll:
                            "-f", name], cwd=work, capture_output=True, text=True)
     found = re.search(r"clkout0 frequency: ([0-9.]+) MHz", proc.stdout)
     if proc.returncode != 0 or not found or not (work / name).exists():
-        raise ValueError(f"ecppll cannot make {clkout_mhz:g} MHz from {clkin_mhz:g} MHz: "
+        raise ToolError(f"ecppll cannot make {clkout_mhz:g} MHz from {clkin_mhz:g} MHz: "
                          f"{(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
     actual = float(found.group(1))
     if abs(actual - clkout_mhz) > 0.01 * clkout_mhz:
-        raise ValueError(f"the ECP5 PLL cannot make {clkout_mhz:g} MHz from {clkin_mhz:g} MHz (closest "
+        raise ToolError(f"the ECP5 PLL cannot make {clkout_mhz:g} MHz from {clkin_mhz:g} MHz (closest "
                          f"{actual:g} MHz); pick another clock")
     return Pll(MODULE, (work / name).read_text(), clkin_mhz, actual)

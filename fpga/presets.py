@@ -16,6 +16,7 @@ Sizing rules, from the block RAM geometry (every per-PE memory and each activati
 from __future__ import annotations
 
 from openeie.config import EngineConfig
+from openeie.errors import InputError
 
 __all__ = ["PRESETS", "BOARD_PRESETS", "preset", "board_preset"]
 
@@ -44,7 +45,7 @@ def _lookup(table: dict, kind: str, key: str) -> EngineConfig:
     try:
         return table[key]
     except KeyError:
-        raise ValueError(f"no preset configuration for {kind} {key!r}: expected one of "
+        raise InputError(f"no preset configuration for {kind} {key!r}: expected one of "
                          f"{', '.join(table)}") from None
 
 

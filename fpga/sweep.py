@@ -13,7 +13,8 @@ from pathlib import Path
 from openeie.config import EngineConfig
 
 from .boards import get_device
-from .synth import DoesNotFit, SynthError, estimate
+from .synth import DoesNotFit, estimate
+from .tools import ToolError
 
 __all__ = ["sweep_pes", "plot_sweep", "largest_fit"]
 
@@ -74,7 +75,7 @@ def sweep_pes(base: EngineConfig, device, out_dir, pes=(1, 2, 4, 8), *, freq_mhz
                            "seconds": r["seconds"]})
         except DoesNotFit as e:
             points.append({"n_pe": n_pe, "fits": False, "error": str(e)})
-        except SynthError as e:                     # a tool failed: not a statement about the size
+        except ToolError as e:                      # a tool failed: not a statement about the size
             points.append({"n_pe": n_pe, "fits": None, "error": str(e)})
         if progress:
             p = points[-1]

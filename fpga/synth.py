@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -24,16 +23,18 @@ from pathlib import Path
 from amaranth.back import rtlil
 
 from openeie.config import EngineConfig
+from openeie.files import OutputKind
 from openeie.hw.export import builtin_yosys
 
 from .blocks import make_block
 from .boards import BoardTop, Device, board_platform, get_board, get_device
 from .link import LinkedEngine
 from .pll import ecp5_pll
+from .tools import ToolError, find_tool
 from .protocol import DEFAULT_BAUD
 from .uart import uart_divisor
 
-__all__ = ["SynthError", "DoesNotFit", "estimate", "build_board", "write_report", "markdown_report", "find_tool",
+__all__ = ["SYNTH", "SynthError", "DoesNotFit", "estimate", "build_board", "write_report", "markdown_report",
            "COLLISIONS_DONT_CARE"]
 
 #: Yosys command run right after reading the design: every synchronous read port may return anything when its
@@ -50,7 +51,12 @@ COLLISIONS_DONT_CARE = "setparam -set COLLISION_X_MASK 1'1 t:$memrd_v2 r:CLK_ENA
 TOP = "top"
 
 
-class SynthError(ValueError):
+#: What a synthesis directory holds: tool inputs, outputs and logs, marked as OpenEIE's (see :mod:`openeie.files`).
+SYNTH = OutputKind(format="openeie-synth", marker="openeie-synth.json", patterns=("*",),
+                   what="synthesis directory")
+
+
+class SynthError(ToolError):
     """Synthesis or place and route failed (the design does not fit, a tool is missing or failed); the
     message says which, and where the log is."""
 
@@ -61,18 +67,6 @@ class DoesNotFit(SynthError):
 
 #: nextpnr's words for "the design is larger than the device".
 _NO_ROOM = ("Failed to expand region", "Unable to place", "not enough", "no Bels remaining")
-
-
-def find_tool(name: str) -> str:
-    """Path of a YoWASP tool: the running virtualenv's ``bin`` first, then ``PATH``."""
-    local = Path(sys.executable).parent / name
-    if local.exists():
-        return str(local)
-    found = shutil.which(name)
-    if found is None:
-        raise SynthError(f"{name} not found next to {sys.executable} or on PATH: install the project's "
-                         f"dependencies (pip install -e .) or the yowasp-* packages")
-    return found
 
 
 def _first_error(log: Path) -> str | None:

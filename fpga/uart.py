@@ -6,6 +6,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
+from openeie.errors import InputError
+
 __all__ = ["MIN_DIVISOR", "uart_divisor", "UartRx", "UartTx"]
 
 #: Fewest clock cycles per bit the receiver supports (it samples bits in their middle).
@@ -16,14 +18,14 @@ def uart_divisor(clk_hz: float, baud: int) -> int:
     """Clock cycles per bit for ``baud`` at ``clk_hz``; the rate error must stay under 2 % (8N1 tolerates
     about 4 % between both ends)."""
     if baud <= 0:
-        raise ValueError(f"baud rate must be positive, not {baud}")
+        raise InputError(f"baud rate must be positive, not {baud}")
     divisor = round(clk_hz / baud)
     if divisor < MIN_DIVISOR:
-        raise ValueError(f"{baud} baud is too fast for a {clk_hz / 1e6:g} MHz clock: expected at most "
+        raise InputError(f"{baud} baud is too fast for a {clk_hz / 1e6:g} MHz clock: expected at most "
                          f"{int(clk_hz / MIN_DIVISOR)} baud ({MIN_DIVISOR} clock cycles per bit)")
     error = abs(clk_hz / divisor - baud) / baud
     if error > 0.02:
-        raise ValueError(f"{baud} baud is {error:.1%} off at {clk_hz / 1e6:g} MHz ({divisor} cycles per bit): "
+        raise InputError(f"{baud} baud is {error:.1%} off at {clk_hz / 1e6:g} MHz ({divisor} cycles per bit): "
                          f"expected at most 2%; pick another baud rate or clock")
     return divisor
 
@@ -34,7 +36,7 @@ class _UartComponent(wiring.Component):
     def __init__(self, divisor: int):
         if not isinstance(divisor, int) or divisor < MIN_DIVISOR:
             self._MustUse__silence = True        # never elaborated: no "created but never used" warning
-            raise ValueError(f"UART divisor must be an int >= {MIN_DIVISOR} clock cycles per bit, not {divisor!r}")
+            raise InputError(f"UART divisor must be an int >= {MIN_DIVISOR} clock cycles per bit, not {divisor!r}")
         self._divisor = divisor
         super().__init__()
 

@@ -54,6 +54,8 @@ class ArithmeticUnit(wiring.Component):
         An entry / a real entry / a filler entry is in its decode cycle.
     acc_write : Out(1)
         A real entry is accumulated this cycle.
+    saturated : Out(1)
+        That accumulation left the ``acc_bits`` range and was clamped (the ``acc_saturations`` counter).
     """
 
     def __init__(self, cfg):
@@ -68,6 +70,7 @@ class ArithmeticUnit(wiring.Component):
             "real": Out(1),
             "filler": Out(1),
             "acc_write": Out(1),
+            "saturated": Out(1),
         })
 
     def elaborate(self, platform):
@@ -123,8 +126,10 @@ class ArithmeticUnit(wiring.Component):
         # ---- M: accumulate with bypass, saturate, write ----
         acc_old = Mux(match1, w1_value, Mux(match2, w2_value, acc_data))
         acc_new = Signal(acc_shape(cfg))
+        acc_sum, clamped = saturate(acc_old + product, cfg.acc_bits)
         m.d.comb += [
-            acc_new.eq(saturate(acc_old + product, cfg.acc_bits)),
+            acc_new.eq(acc_sum),
+            self.saturated.eq(m_real & clamped),
             self.acc_wr.addr.eq(m_row),
             self.acc_wr.data.eq(acc_new),
             self.acc_wr.en.eq(m_real),

@@ -6,6 +6,7 @@ from amaranth.hdl import C, Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from openeie.errors import InputError
 from openeie.layout import layer_desc_layout
 
 from .common import act_word_layout, bcast_layout, index_shape, mem_read_signature
@@ -35,7 +36,7 @@ class LeadingNonZero(wiring.Component):
     def __init__(self, width: int):
         if not isinstance(width, int) or width < 1:
             self._MustUse__silence = True
-            raise ValueError(f"LNZD width must be a positive integer, not {width!r}")
+            raise InputError(f"LNZD width must be a positive integer, not {width!r}")
         self._width = width
         super().__init__({"mask": In(width), "valid": Out(1), "index": Out(index_shape(width))})
 

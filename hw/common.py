@@ -137,8 +137,9 @@ def popcount(bits) -> Value:
     return values[0]
 
 
-def saturate(value, bits: int) -> Value:
-    """``value`` clamped to the signed ``bits``-bit range (the result may be wider; truncate on assignment).
+def saturate(value, bits: int):
+    """``value`` clamped to the signed ``bits``-bit range, and whether it was clamped: ``(result, clamped)``
+    (the result may be wider; truncate on assignment).
 
     Built from the value's top bits rather than comparisons with the range's ends: a signed value is in range
     exactly when its bits ``bits-1`` and up are all equal (an unsigned one when they are all zero), so no carry
@@ -147,7 +148,7 @@ def saturate(value, bits: int) -> Value:
     value = Value.cast(value)
     width, signed_value = len(value), value.shape().signed
     if width < bits or (width == bits and signed_value):
-        return value
+        return value, C(0, 1)
     top = value[bits - 1:]
     if signed_value:
         in_range = top.all() | ~top.any()
@@ -155,7 +156,7 @@ def saturate(value, bits: int) -> Value:
     else:
         in_range = ~top.any()
         clamp = C(hi, signed(bits))
-    return Mux(in_range, value[:bits].as_signed(), clamp)
+    return Mux(in_range, value[:bits].as_signed(), clamp), ~in_range
 
 
 def lsb(value) -> Value:

@@ -7,6 +7,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from openeie.config import EngineConfig
+from openeie.errors import InputTypeError
 from openeie.layout import Mem, act_shape, load_word_layout
 from openeie.stats import counter_index
 
@@ -69,7 +70,7 @@ class Engine(wiring.Component):
     def __init__(self, cfg: EngineConfig):
         if not isinstance(cfg, EngineConfig):
             self._MustUse__silence = True           # no "created but never used" warning on top of the error
-            raise TypeError(f"Engine needs an EngineConfig, not {cfg!r}")
+            raise InputTypeError(f"Engine needs an EngineConfig, not {type(cfg).__name__}")
         self._cfg = cfg
         super().__init__({
             "load": In(stream.Signature(load_word_layout(cfg))),
@@ -213,6 +214,7 @@ class Engine(wiring.Component):
         reals = popcount(pe.real for pe in pes)
         inc = counters.inc
         counting = phase.as_value().matches(Phase.DESC, Phase.INIT, Phase.COMPUTE, Phase.WB)
+        writing = (phase == Phase.WB) & (step >= WB_LATENCY)          # write-back writes the bank
         # scan takes effect one cycle later, from cycle 0 to the cycle after the last counting cycle: the last
         # increments are added then, and from the cycle after (the one after ``done``) the port reads.
         m.d.comb += [
@@ -236,6 +238,8 @@ class Engine(wiring.Component):
                               Mux((phase == Phase.INIT) & slot_write, n, 0)),
             inc.bias_reads.eq(Mux((phase == Phase.INIT) & slot_read, n, 0)),
             inc.act_reads.eq(Mux(bcast.rd.en, n, 0)),
-            inc.act_writes.eq(Mux((phase == Phase.WB) & (step >= WB_LATENCY), n, 0)),
+            inc.act_writes.eq(Mux(writing, n, 0)),
             inc.layer_reads.eq((phase == Phase.DESC) & (step == 0)),
+            inc.acc_saturations.eq(popcount(pe.acc_saturated for pe in pes)),
+            inc.out_saturations.eq(Mux(writing, popcount(pe.wb_clipped for pe in pes), 0)),
         ]

@@ -9,6 +9,8 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from openeie.config import EngineConfig
+from openeie.errors import InputTypeError
+from openeie.files import write_text
 
 from .engine import Engine
 
@@ -38,10 +40,9 @@ def export_verilog(cfg: EngineConfig, path, *, name: str = TOP_NAME) -> Path:
     flattened members of :class:`~openeie.hw.engine.Engine`'s signature, e.g. ``load__payload``) and return
     the path. Uses Amaranth's built-in Yosys regardless of ``YOSYS``."""
     if not isinstance(cfg, EngineConfig):
-        raise TypeError(f"export_verilog needs an EngineConfig, not {cfg!r}")
+        raise InputTypeError(f"export_verilog needs an EngineConfig, not {type(cfg).__name__}")
     path = Path(path)
     with builtin_yosys():
         text = verilog.convert(Engine(cfg), name=name, emit_src=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    write_text(path, text, "Verilog")
     return path

@@ -47,8 +47,10 @@ class ProcessingElement(wiring.Component):
         Write-back activation (lane of this PE).
     idle : Out(1)
         Nothing of this PE is in flight (see above).
-    pop, issue, word_read, decode, real, filler, acc_write : Out(1)
+    pop, issue, word_read, decode, real, filler, acc_write, acc_saturated : Out(1)
         Per-cycle events for the counters.
+    wb_clipped : Out(1)
+        ``wb_data`` was clamped to the activation range.
     """
 
     def __init__(self, cfg):
@@ -59,9 +61,10 @@ class ProcessingElement(wiring.Component):
             "load": In(pe_load_signature(cfg)),
             "ctl": In(control_signature(cfg)),
             "wb_data": Out(act_shape(cfg)),
+            "wb_clipped": Out(1),
             "idle": Out(1),
             "pop": Out(1), "issue": Out(1), "word_read": Out(1),
-            "decode": Out(1), "real": Out(1), "filler": Out(1), "acc_write": Out(1),
+            "decode": Out(1), "real": Out(1), "filler": Out(1), "acc_write": Out(1), "acc_saturated": Out(1),
         })
 
     def elaborate(self, platform):
@@ -83,6 +86,7 @@ class ProcessingElement(wiring.Component):
             arith.layer.eq(self.ctl.layer),
             spmat.restart.eq(self.ctl.start),
             self.wb_data.eq(wb.o),
+            self.wb_clipped.eq(wb.clipped),
         ]
 
         # Load port fan-out to the PE's memories.
@@ -120,5 +124,6 @@ class ProcessingElement(wiring.Component):
             self.real.eq(arith.real),
             self.filler.eq(arith.filler),
             self.acc_write.eq(arith.acc_write),
+            self.acc_saturated.eq(arith.saturated),
         ]
         return m

@@ -18,15 +18,19 @@ __all__ = ["WB_LATENCY", "round_saturate_relu", "WriteBack"]
 WB_LATENCY = 3
 
 
-def round_saturate_relu(cfg, acc, relu) -> Value:
+def round_saturate_relu(cfg, acc, relu):
     """Accumulator -> activation exactly as :mod:`openeie.sim.golden`: ``sat_act((acc + 2**(wf-1)) >> wf)``
     (no rounding term when wf = 0, arithmetic shift), then ``max(y, 0)`` when ``relu``. The sum is formed one
-    bit wider than the accumulator so the rounding term cannot overflow."""
+    bit wider than the accumulator so the rounding term cannot overflow.
+
+    Returns ``(y, clipped)``: ``clipped`` is high when saturation changed the output (the ``out_saturations``
+    counter): the rounded value left the activation range, except below it under ReLU (0 either way)."""
     wf = cfg.weight_frac_bits
     acc = Value.cast(acc)
     rounded = (acc + (1 << (wf - 1))) >> wf if wf else acc
-    y = saturate(rounded, cfg.act_bits)
-    return Mux(relu & (y < 0), 0, y)
+    y, clamped = saturate(rounded, cfg.act_bits)
+    negative = rounded < 0
+    return Mux(relu & (y < 0), 0, y), clamped & ~(relu & negative)
 
 
 class WriteBack(wiring.Component):
@@ -54,6 +58,8 @@ class WriteBack(wiring.Component):
         Accumulator RAM ports (owned by the PE).
     o : Out(act_shape(cfg))
         Output activation of slot ``step - WB_LATENCY`` during WB (registered).
+    clipped : Out(1)
+        ``o`` was clamped to the activation range (registered with ``o``; see :func:`round_saturate_relu`).
     """
 
     def __init__(self, cfg):
@@ -64,6 +70,7 @@ class WriteBack(wiring.Component):
             "acc_rd": Out(mem_read_signature(index_shape(cfg.act_depth), acc_shape(cfg))),
             "acc_wr": Out(mem_write_signature(index_shape(cfg.act_depth), acc_shape(cfg))),
             "o": Out(act_shape(cfg)),
+            "clipped": Out(1),
         })
 
     def elaborate(self, platform):
@@ -87,5 +94,6 @@ class WriteBack(wiring.Component):
             self.acc_rd.en.eq((ctl.phase == Phase.WB) & reading),
         ]
         acc = Signal(acc_shape(cfg))
-        m.d.sync += [acc.eq(self.acc_rd.data), self.o.eq(round_saturate_relu(cfg, acc, desc.relu))]
+        y, clipped = round_saturate_relu(cfg, acc, desc.relu)
+        m.d.sync += [acc.eq(self.acc_rd.data), self.o.eq(y), self.clipped.eq(clipped)]
         return m

@@ -48,18 +48,32 @@ def eie_config(n_pe: int = 64, fifo_depth: int = 8, **overrides):
     return EngineConfig(**kw)
 
 
+def fit_config(cfg, n_in: int, n_out: int):
+    """``cfg`` with the activation, pointer and bias depths grown (never shrunk) to hold an ``n_in x n_out``
+    layer; every other field as given. Returns ``(config, grown)``: ``grown`` maps each grown field to its new
+    value (the sparse-matrix depth is grown by :func:`lower_growing`, which knows the entries)."""
+    groups = -(-max(n_in, n_out) // cfg.n_pe)
+    ptr = groups * cfg.n_pe + 2
+    need = {"act_depth": groups, "ptr_depth": ptr + ptr % 2, "bias_depth": groups}
+    grown = {k: v for k, v in need.items() if v > getattr(cfg, k)}
+    return cfg.replace(**grown), grown
+
+
 def lower_growing(network, cfg, assignments=None):
     """Lower ``network``; if the sparse-matrix SRAM is too small (small n_pe), grow it by powers of two.
     Returns ``(program, cfg_used)``."""
     from .compiler.lower import lower
-    from .compiler.network import NetworkError
+    from .compiler.network import CapacityError
     while True:
         try:
             return lower(network, cfg, assignments), cfg
-        except NetworkError as e:
-            if "sparse-matrix words per PE" not in str(e) or cfg.spmat_depth_words >= 1 << 24:
+        except CapacityError as e:
+            if e.field != "spmat_depth_words" or cfg.spmat_depth_words >= 1 << 24:
                 raise
-            cfg = cfg.replace(spmat_depth_words=cfg.spmat_depth_words * 2)
+            depth = cfg.spmat_depth_words
+            while depth < e.need and depth < 1 << 24:
+                depth *= 2
+            cfg = cfg.replace(spmat_depth_words=depth)
 
 
 def eie_layer_program(bench_layer, cfg, seed: int = 0, balance: bool = False):

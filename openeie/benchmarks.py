@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._np import sorted_unique
+from .errors import InputError
 from .compiler.network import CompressedLayer
 
 __all__ = ["BenchLayer", "EIE_LAYERS", "random_layer", "random_activations"]
@@ -55,7 +56,7 @@ def random_layer(n_in: int, n_out: int, density: float, code_bits: int = 4, seed
     """A layer with ``round(density * n_in * n_out)`` non-zeros at uniformly random distinct positions, uniformly
     random non-zero codes, and a linear codebook over [-1, 1] (entry 0 = 0)."""
     if not 0.0 <= density <= 1.0:
-        raise ValueError(f"weight density {density} is out of range: expected 0..1")
+        raise InputError(f"weight density {density} is out of range: expected 0..1")
     rng = np.random.default_rng(seed)
     total = n_in * n_out
     nnz = int(round(density * total))

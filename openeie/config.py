@@ -12,17 +12,19 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, fields
-from pathlib import Path
 
-__all__ = ["EngineConfig", "ConfigError"]
+from .errors import OpenEIEError
+
+__all__ = ["EngineConfig", "ConfigError", "CONFIG_RANGES"]
 
 
-class ConfigError(ValueError):
+class ConfigError(OpenEIEError, ValueError):
     """An engine configuration (or a network checked against one) that cannot work."""
 
 
-# name -> (low, high) inclusive ranges checked eagerly in __post_init__
-_RANGES = {
+#: name -> (low, high): the inclusive range of every count and width, checked eagerly in ``__post_init__`` (and
+#: by the command line's options for the same quantities).
+CONFIG_RANGES = {
     "n_pe": (1, 256),
     "fifo_depth": (1, 64),
     "code_bits": (2, 8),
@@ -37,6 +39,16 @@ _RANGES = {
     "bias_depth": (1, 1 << 24),
     "max_layers": (1, 256),
 }
+
+
+def _unique_keys(pairs) -> dict:
+    """JSON object hook that refuses a key given twice (``json`` would keep the last silently)."""
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise ConfigError(f"gives {key!r} twice: expected each key once")
+        out[key] = value
+    return out
 
 
 @dataclass(frozen=True)
@@ -99,8 +111,8 @@ class EngineConfig:
             value = getattr(self, f.name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ConfigError(f"EngineConfig.{f.name} must be an int, not {value!r}")
-            if f.name in _RANGES:
-                low, high = _RANGES[f.name]
+            if f.name in CONFIG_RANGES:
+                low, high = CONFIG_RANGES[f.name]
                 if not low <= value <= high:
                     raise ConfigError(f"EngineConfig.{f.name}={value} is out of range: expected {low}..{high}")
         if not 0 <= self.weight_frac_bits < self.weight_bits:
@@ -184,34 +196,44 @@ class EngineConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "EngineConfig":
+    def from_dict(cls, data: dict, what: str = "engine configuration") -> "EngineConfig":
+        """A configuration from a mapping of field names (errors start with ``what``)."""
         if not isinstance(data, dict):
-            raise ConfigError(f"engine configuration must be a JSON object, not {type(data).__name__}")
+            raise ConfigError(f"{what} must be a JSON object, not {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"unknown engine configuration key(s) {unknown}: expected some of {sorted(known)}")
-        return cls(**data)
+            raise ConfigError(f"{what}: unknown key(s) {unknown}: expected some of {sorted(known)}")
+        try:
+            return cls(**data)
+        except ConfigError as e:
+            raise ConfigError(f"{what}: {e}") from None
 
     @classmethod
-    def from_json(cls, text: str) -> "EngineConfig":
+    def from_json(cls, text: str, what: str = "engine configuration") -> "EngineConfig":
+        """Parse a configuration from JSON text (errors start with ``what``)."""
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as e:
-            raise ConfigError(f"engine configuration is not valid JSON: {e}") from None
-        return cls.from_dict(data)
+            raise ConfigError(f"{what} is not valid JSON: {e}") from None
+        except ConfigError as e:
+            raise ConfigError(f"{what} {e}") from None
+        return cls.from_dict(data, what)
 
     @classmethod
     def load(cls, path) -> "EngineConfig":
-        path = Path(path)
+        """Read a configuration JSON file (a regular file of at most 1 MiB)."""
+        from .errors import FileInputError
+        from .files import read_text
         try:
-            text = path.read_text()
-        except OSError as e:
-            raise ConfigError(f"cannot read engine configuration {str(path)!r}: {e.strerror}") from None
-        return cls.from_json(text)
+            text = read_text(path, "engine configuration")
+        except FileInputError as e:
+            raise ConfigError(str(e)) from None
+        return cls.from_json(text, f"engine configuration {str(path)!r}")
 
     def save(self, path) -> None:
-        Path(path).write_text(self.to_json() + "\n")
+        from .files import write_text
+        write_text(path, self.to_json() + "\n", "engine configuration")
 
     def hash(self) -> bytes:
         """SHA-256 of the canonical JSON form (32 bytes); stored in image containers."""

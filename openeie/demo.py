@@ -14,7 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["run_demo", "default_demo_config"]
+from .files import OutputKind
+
+__all__ = ["run_demo", "default_demo_config", "DEMO"]
+
+#: What a demo report directory holds (replaced only when it is one; see :mod:`openeie.files`).
+DEMO = OutputKind(format="openeie-demo-report", marker="report.json",
+                  patterns=("report.json", "report.md", "*.png", "images/manifest.json", "images/program.oeie",
+                            "images/hex/*.hex"), what="demo report directory")
 
 
 def default_demo_config():
@@ -125,6 +132,7 @@ def _markdown(r: dict) -> str:
     lines += [f"| total | {r['cycles']:.1f} | |", "",
               f"Energy per inference: {r['energy_per_inference_nj']:.2f} nJ (45 nm table); dense fp32 weights from DRAM "
               f"would take {r['energy_scenarios']['dense_fp32_dram_pj'] / 1e3:.1f} nJ.", "",
+              _saturation_line(r), "",
               "![energy](energy_breakdown.png)", "", "![histograms](weight_histograms.png)", ""]
     if r.get("density_sweep"):
         lines += ["![accuracy vs density](accuracy_vs_density.png)", ""]
@@ -132,13 +140,33 @@ def _markdown(r: dict) -> str:
     return "\n".join(lines)
 
 
-def run_demo(out_dir: Path, config_path=None, quick: bool = False, seed: int = 0, cache_dir=".cache/openeie",
+def _saturation_line(r: dict) -> str:
+    s = r["saturations"]
+    c = r["config"]
+    if not s["accumulations"] and not s["outputs"]:
+        return (f"Saturation: none over the {s['inputs']} test images (no output clipped to the {c['act_bits']}-bit "
+                f"activation range, no accumulation to {c['acc_bits']} bits).")
+    return (f"Saturation over the {s['inputs']} test images: {s['outputs']} output(s) clipped to the {c['act_bits']}-bit "
+            f"activation range, {s['accumulations']} accumulation(s) clipped to {c['acc_bits']} bits.")
+
+
+def run_demo(out_dir, cfg=None, quick: bool = False, seed: int = 0, cache_dir=".cache/openeie",
              rtl: bool | None = None, progress: bool = True) -> dict:
     """Run the whole flow and write ``report.md``, ``report.json``, plots and the images into ``out_dir``.
 
-    ``quick`` shortens training schedules and skips the density sweep (for tests). ``rtl``: run the RTL on a few
-    test images (default: when Verilator is available and not ``quick``).
+    ``cfg``: the engine (default :func:`default_demo_config`). ``quick`` shortens training schedules and skips
+    the density sweep (for tests). ``rtl``: run the RTL on a few test images (default: when Verilator is
+    available and not ``quick``). ``out_dir`` must be new, empty or an earlier demo report (:data:`DEMO`);
+    it is written all at once at the end, so a failed run leaves it as it was.
     """
+    from .files import check_output_dir, staged_dir
+    check_output_dir(out_dir, DEMO)
+    with staged_dir(out_dir, DEMO) as tmp:
+        return _demo(Path(tmp), Path(out_dir), cfg or default_demo_config(), quick, seed, cache_dir, rtl, progress)
+
+
+def _demo(out_dir: Path, final_dir: Path, cfg, quick, seed, cache_dir, rtl, progress) -> dict:
+    """The demo's work, written into ``out_dir`` (the staging directory of ``final_dir``)."""
     from .compiler.compress import storage_table
     from .compiler.digits import DIGITS_RECIPE, compress_digits, load_digits_split, single_thread, train_digits_mlp
     from .compiler.images import save_images
@@ -148,26 +176,23 @@ def run_demo(out_dir: Path, config_path=None, quick: bool = False, seed: int = 0
     from .sim import cycle, golden
     from .sim.energy import energy, scenarios
     t0 = time.perf_counter()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cfg = EngineConfig.load(config_path) if config_path else default_demo_config()
     overrides = dict(prune_steps=2, prune_epochs=6, finetune_epochs=4) if quick else {}
     network, comp = compress_digits(cache_dir, seed=seed, progress=progress, code_bits=cfg.code_bits, **overrides)
     x_tr, y_tr, x_te, y_te = load_digits_split()
 
     program = lower(network, cfg)
-    images = save_images(program, out_dir / "images")
+    save_images(program, out_dir / "images")
     x_q = golden.quantize_input(cfg, x_te)
-    y_engine = golden.run_logical(program, x_q)
+    outs, sats = golden.run_counted(program, x_q)
+    y_engine = program.output_logical(outs[-1])
     acc = dict(comp["accuracy"])
     acc["engine"] = float(np.mean(np.argmax(y_engine, axis=1) == y_te))
 
     n_cycle = 32 if quick else len(x_q)
-    streams = cycle._PeStreams(program)
     per_layer = np.zeros((program.n_layers, 2))
     total_cycles, breakdowns, scen = [], [], []
     for x in x_q[:n_cycle]:
-        _, stats, timings = cycle.run(program, x, streams=streams)
+        _, stats, timings = cycle.run(program, x)
         total_cycles.append(stats.cycles)
         per_layer += [(t.cycles, t.efficiency) for t in timings]
         breakdowns.append(energy(stats, cfg))
@@ -177,7 +202,7 @@ def run_demo(out_dir: Path, config_path=None, quick: bool = False, seed: int = 0
     scen_mean = {k: float(np.mean([s[k] for s in scen])) for k in scen[0]}
 
     report = {
-        "network": "digits MLP 64-300-100-10", "config": cfg.to_dict(), "test_images": int(len(y_te)),
+        "format": DEMO.format, "network": "digits MLP 64-300-100-10", "config": cfg.to_dict(), "test_images": int(len(y_te)),
         "accuracy": acc, "accuracy_float": acc["float"], "accuracy_engine": acc["engine"],
         "compression": storage_table(lower(network, EngineConfig.from_dict(comp["config"]))),
         "engine_storage": storage_report(program)["totals"],
@@ -186,7 +211,9 @@ def run_demo(out_dir: Path, config_path=None, quick: bool = False, seed: int = 0
                    for l, (c, e) in zip(program.layers, per_layer)],
         "energy_breakdown_pj": breakdown, "energy_per_inference_nj": sum(breakdown.values()) / 1e3,
         "energy_per_inference_uj": sum(breakdown.values()) / 1e6, "energy_scenarios": scen_mean,
-        "codebooks": comp["codebooks"], "time_s": comp["time_s"], "images": str(images),
+        "codebooks": comp["codebooks"], "time_s": comp["time_s"], "images": str(final_dir / "images"),
+        "saturations": {"inputs": int(len(x_q)), "accumulations": int(sum(a.sum() for a, _ in sats)),
+                        "outputs": int(sum(o.sum() for _, o in sats))},
     }
     report["compression_ratio"] = report["compression"]["total"]["rate_huffman"]
     report["compression_ratio_plain"] = report["compression"]["total"]["rate"]
@@ -217,7 +244,9 @@ def run_demo(out_dir: Path, config_path=None, quick: bool = False, seed: int = 0
         f"accuracy: float {100 * acc['float']:.2f} %, engine fixed point {100 * acc['engine']:.2f} %",
         f"compression vs dense fp32: {report['compression_ratio']:.1f}x with Huffman "
         f"({report['compression_ratio_plain']:.1f}x without)",
-        f"cycles per inference: {report['cycles']:.0f}; energy {report['energy_per_inference_nj']:.1f} nJ"]
+        f"cycles per inference: {report['cycles']:.0f}; energy {report['energy_per_inference_nj']:.1f} nJ",
+        f"saturation on the test set: {report['saturations']['outputs']} output(s), "
+        f"{report['saturations']['accumulations']} accumulation(s) clipped"]
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "report.md").write_text(_markdown(report))
     return report

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import OpenEIEError
+
 __all__ = ["FixedRangeError", "fixed_range", "quantize", "dequantize", "saturate", "round_shift"]
 
 
-class FixedRangeError(ValueError):
+class FixedRangeError(OpenEIEError, ValueError):
     """A float value does not fit the fixed-point format it is converted to."""
 
 

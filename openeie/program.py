@@ -1,4 +1,4 @@
-"""The compiled images of a network: what the engine's load port consumes, word for word.
+"""The compiled images of a network: what the engine's load port consumes, word for word, and their one reader.
 
 Storage order. Activations of one layer live spread over the PEs: storage position ``k`` is activation
 address ``k // n_pe`` of PE ``k % n_pe``. Layer ``l`` reads its inputs in storage order ``k = 0 ..
@@ -7,18 +7,35 @@ in_groups*n_pe - 1`` and writes output row ``r`` to storage position ``row_slot[
 n_pe``, storage position equals row index. The compiler permutes the columns of layer ``l+1`` to match, so a
 row assignment other than ``r mod n_pe`` needs no support from the hardware beyond the descriptor fields.
 Storage positions holding no row (holes) are written as zero and are never broadcast.
+
+:attr:`Program.decoded` is the one reader of the images: it decodes every memory once (pointers, entries,
+real-entry prefix sums per PE, each layer's geometry from the layer-table words, codebooks, biases), checks that
+the words and the metadata in :class:`LayerInfo` agree, and is cached on the program. The golden model, the cycle
+model, Huffman accounting and the test references all read it.
 """
 
 from __future__ import annotations
 
+import functools
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .config import EngineConfig
-from .layout import Mem, layer_desc_layout, load_word_layout, pack_word, unpack_struct
+from .errors import OpenEIEError
+from .fixed import quantize
+from .layout import (Mem, layer_desc_layout, load_word_layout, mem_depth, mem_word_bits, pack_word, to_signed,
+                     unpack_entries, unpack_struct)
 
-__all__ = ["LayerInfo", "Program"]
+__all__ = ["LayerInfo", "Program", "ProgramError", "DecodedProgram", "DecodedLayer", "PeStream"]
+
+#: The layer-table fields, in :func:`~openeie.layout.layer_desc_layout` order, that LayerInfo repeats.
+DESC_FIELDS = ("in_groups", "out_slots", "ptr_base", "bias_base", "relu")
+
+
+class ProgramError(OpenEIEError, ValueError):
+    """Memory images whose words and metadata disagree, or that no engine could run."""
 
 
 @dataclass(eq=False)
@@ -93,10 +110,20 @@ class Program:
     def n_out(self) -> int:
         return self.layers[-1].n_out
 
+    @functools.cached_property
+    def decoded(self) -> "DecodedProgram":
+        """The decoded, checked view of the images (built on first use; raises :class:`ProgramError` when the
+        words and the metadata disagree)."""
+        return DecodedProgram(self)
+
+    def check(self) -> "Program":
+        """Decode and check the images (:attr:`decoded`); returns the program."""
+        self.decoded
+        return self
+
     def descriptors(self) -> list:
         """The layer table decoded into dicts of ints (fields of :func:`layer_desc_layout`)."""
-        f = unpack_struct(layer_desc_layout(self.config), self.mems[Mem.LAYERS])
-        return [{k: int(v[i]) for k, v in f.items()} for i in range(self.n_layers)]
+        return [dict(layer.desc) for layer in self.decoded.layers]
 
     def load_words(self):
         """Yield ``(mem, pe, addr, word)`` for every meaningful word, in the order a host loads them.
@@ -123,10 +150,279 @@ class Program:
     def input_storage(self, x_q) -> np.ndarray:
         """Place a logical input vector (fixed-point ints) into storage order for layer 0 (holes = 0)."""
         layer = self.layers[0]
+        x = np.asarray(x_q)
+        if x.shape != (layer.n_in,):
+            raise ProgramError(f"input has shape {x.shape}: expected ({layer.n_in},) fixed-point activations")
         out = np.zeros(layer.n_cols, dtype=np.int64)
-        out[layer.in_pos] = np.asarray(x_q, dtype=np.int64)
+        out[layer.in_pos] = x.astype(np.int64)
         return out
 
     def output_logical(self, y_storage) -> np.ndarray:
         """Pick the logical outputs of the last layer out of storage order."""
-        return np.asarray(y_storage, dtype=np.int64)[self.layers[-1].out_pos]
+        return np.asarray(y_storage, dtype=np.int64)[..., self.layers[-1].out_pos]
+
+
+# ---- the decoded view ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class PeStream:
+    """One PE's decoded memories for the whole run: every pointer (``p[0], p[1], ...`` from the two banks), every
+    stored entry's code and relative index, and ``real_prefix[e]`` = real (non-filler) entries before entry e."""
+
+    pointers: np.ndarray
+    codes: np.ndarray
+    rels: np.ndarray
+    real_prefix: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class DecodedLayer:
+    """One layer as the hardware sees it, decoded from the words.
+
+    ``desc``: the layer-table entry's fields. ``ptr[p, k]``: PE p's pointer of storage column k (``n_cols + 1``
+    per PE, absolute entry addresses). The entry arrays list every stored entry of the layer (fillers included),
+    PE by PE in hardware order: ``pe``, storage column ``col``, output ``slot``, ``code`` and ``rel``.
+    ``codebook``: signed fixed-point codebook (``codebook_size``); ``bias``: per output storage position.
+    """
+
+    index: int
+    name: str
+    desc: dict
+    ptr: np.ndarray
+    pe: np.ndarray
+    col: np.ndarray
+    slot: np.ndarray
+    code: np.ndarray
+    rel: np.ndarray
+    codebook: np.ndarray
+    bias: np.ndarray
+
+    @property
+    def in_groups(self) -> int:
+        return self.desc["in_groups"]
+
+    @property
+    def out_slots(self) -> int:
+        return self.desc["out_slots"]
+
+    @property
+    def n_cols(self) -> int:
+        return self.ptr.shape[1] - 1
+
+    @functools.cached_property
+    def real_entries(self):
+        """Real (non-filler) entries as ``(out_pos, col, weight)``, sorted by output storage position and then by
+        column (the order the engine accumulates them in); ``weight`` is the fixed-point codebook value."""
+        real = self.code != 0
+        n_pe = self.ptr.shape[0]
+        pos, col = self.slot[real] * n_pe + self.pe[real], self.col[real]
+        order = np.lexsort((col, pos))
+        return pos[order], col[order], self.codebook[self.code[real]][order]
+
+
+def _fail(where: str, what: str):
+    raise ProgramError(f"{where}: {what}")
+
+
+def _int_array(value, where: str, name: str, shape=None) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iu" or (shape is not None and arr.shape != shape):
+        want = f"integers of shape {shape}" if shape is not None else "integers"
+        _fail(where, f"{name} is {arr.dtype} of shape {arr.shape}: expected {want}")
+    return arr.astype(np.int64)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+class DecodedProgram:
+    """Decoded, checked memory images of a :class:`Program` (see the module docstring). Build it through
+    :attr:`Program.decoded`."""
+
+    def __init__(self, program: Program):
+        cfg = program.config
+        if not isinstance(cfg, EngineConfig):
+            raise ProgramError(f"program configuration is a {type(cfg).__name__}: expected an EngineConfig")
+        self.config = cfg
+        self._check_memories(program)
+        self.pes = [self._pe_stream(program, p) for p in range(cfg.n_pe)]
+        descs = unpack_struct(layer_desc_layout(cfg), program.mems[Mem.LAYERS])
+        self.layers = []
+        for index, info in enumerate(program.layers):
+            desc = {k: int(v[index]) for k, v in descs.items()}
+            self.layers.append(self._layer(program, index, info, desc))
+        self._check_chain(program)
+
+    # -- memories --------------------------------------------------------------------------------------------
+    def _check_memories(self, program: Program):
+        cfg = program.config
+        if not isinstance(program.layers, list) or not program.layers:
+            raise ProgramError("program has no layers")
+        if len(program.layers) > cfg.max_layers:
+            raise ProgramError(f"program has {len(program.layers)} layers: the engine's layer table holds "
+                               f"max_layers={cfg.max_layers}")
+        for i, info in enumerate(program.layers):
+            if not isinstance(info, LayerInfo):
+                raise ProgramError(f"layer {i} is a {type(info).__name__}: expected a LayerInfo")
+        if not isinstance(program.mems, dict) or not isinstance(program.used, dict):
+            raise ProgramError("program memories must be dicts keyed by Mem")
+        for mem in Mem:
+            where = f"memory {mem.key}"
+            if mem not in program.mems or mem not in program.used:
+                _fail(where, "missing")
+            words = np.asarray(program.mems[mem])
+            if words.dtype != np.uint64:
+                _fail(where, f"words are {words.dtype}: expected uint64")
+            bits = mem_word_bits(cfg, mem)
+            if bits < 64 and words.size and int(words.max()) >> bits:
+                _fail(where, f"word {int(words.max()):#x} does not fit its {bits} bits")
+            if mem.per_pe:
+                if words.ndim != 2 or words.shape[0] != cfg.n_pe:
+                    _fail(where, f"has shape {words.shape}: expected ({cfg.n_pe}, words)")
+                if words.shape[1] > mem_depth(cfg, mem) and not (mem is Mem.SPMAT and words.shape[1] == 1):
+                    _fail(where, f"holds {words.shape[1]} words per PE: the engine has {mem_depth(cfg, mem)}")
+                used = _int_array(program.used[mem], where, "used", (cfg.n_pe,))
+                if used.min() < 0 or used.max() > words.shape[1]:
+                    _fail(where, f"used word counts {used.tolist()} lie outside 0..{words.shape[1]}")
+            else:
+                if words.shape != (len(program.layers),):
+                    _fail(where, f"has shape {words.shape}: expected one word per layer ({len(program.layers)},)")
+                used = _int_array(program.used[mem], where, "used", (1,))
+                if int(used[0]) != len(program.layers):
+                    _fail(where, f"used count {int(used[0])}: expected {len(program.layers)}")
+        if not np.array_equal(np.asarray(program.used[Mem.PTR_EVEN]), np.asarray(program.used[Mem.PTR_ODD])):
+            raise ProgramError("memory ptr_even and ptr_odd: used counts differ (pointers come in pairs)")
+
+    def _pe_stream(self, program: Program, p: int) -> PeStream:
+        cfg = program.config
+        used_ptr = int(program.used[Mem.PTR_EVEN][p])
+        pointers = np.empty(2 * used_ptr, dtype=np.int64)
+        pointers[0::2] = program.mems[Mem.PTR_EVEN][p, :used_ptr].astype(np.int64)
+        pointers[1::2] = program.mems[Mem.PTR_ODD][p, :used_ptr].astype(np.int64)
+        used_words = int(program.used[Mem.SPMAT][p])
+        codes, rels = unpack_entries(cfg, program.mems[Mem.SPMAT][p, :used_words])
+        real_prefix = np.concatenate([[0], np.cumsum(codes != 0)]).astype(np.int64)
+        return PeStream(pointers, codes, rels, real_prefix)
+
+    # -- layers ----------------------------------------------------------------------------------------------
+    def _layer(self, program: Program, index: int, info: LayerInfo, desc: dict) -> DecodedLayer:
+        cfg = program.config
+        n = cfg.n_pe
+        where = f"layer {index}"
+        if not isinstance(info.name, str):
+            _fail(where, f"name = {info.name!r:.40}: expected a string")
+        where = f"layer {index} ({info.name!r})"
+        for key in ("n_in", "n_out", "in_groups", "out_slots", "ptr_base", "bias_base"):
+            if not _is_int(getattr(info, key)):
+                _fail(where, f"{key} = {getattr(info, key)!r}: expected an integer")
+        for key in ("relu", "has_bias"):
+            if not isinstance(getattr(info, key), (bool, np.bool_)):
+                _fail(where, f"{key} = {getattr(info, key)!r}: expected true or false")
+        for key in DESC_FIELDS:
+            if int(getattr(info, key)) != desc[key]:
+                _fail(where, f"metadata says {key}={int(getattr(info, key))} but the layer-table word says "
+                             f"{desc[key]}")
+        if info.n_in < 1 or info.n_out < 1:
+            _fail(where, f"shape {info.n_out}x{info.n_in}: expected at least one row and one column")
+        in_groups, out_slots = desc["in_groups"], desc["out_slots"]
+        for key, value in (("in_groups", in_groups), ("out_slots", out_slots)):
+            if not 1 <= value <= cfg.act_depth:
+                _fail(where, f"{key}={value} is out of range: expected 1..act_depth={cfg.act_depth}")
+        n_cols = in_groups * n
+        if info.n_in > n_cols:
+            _fail(where, f"{info.n_in} inputs do not fit in_groups={in_groups} x {n} PEs")
+        if info.n_out > out_slots * n:
+            _fail(where, f"{info.n_out} outputs do not fit out_slots={out_slots} x {n} PEs")
+
+        row_pe = _int_array(info.row_pe, where, "row_pe", (info.n_out,))
+        row_slot = _int_array(info.row_slot, where, "row_slot", (info.n_out,))
+        if row_pe.min() < 0 or row_pe.max() >= n or row_slot.min() < 0 or row_slot.max() >= out_slots:
+            _fail(where, f"row assignment uses a PE outside 0..{n - 1} or a slot outside 0..{out_slots - 1}")
+        out_pos = row_slot * n + row_pe
+        if len(np.unique(out_pos)) != len(out_pos):
+            _fail(where, "row assignment puts two rows in the same PE slot")
+        in_pos = _int_array(info.in_pos, where, "in_pos", (info.n_in,))
+        if in_pos.min() < 0 or in_pos.max() >= n_cols or len(np.unique(in_pos)) != len(in_pos):
+            _fail(where, f"input positions are not distinct storage columns 0..{n_cols - 1}")
+        for key in ("entries", "fillers", "nnz_pe", "spmat_base"):
+            arr = _int_array(getattr(info, key), where, key, (n,))
+            if arr.min() < 0:
+                _fail(where, f"{key} holds a negative count")
+        cb = np.asarray(info.codebook)
+        if cb.dtype.kind != "f" or cb.shape != (cfg.codebook_size,) or not np.all(np.isfinite(cb)):
+            _fail(where, f"float codebook is {cb.dtype} of shape {cb.shape}: expected {cfg.codebook_size} finite "
+                         f"floats")
+
+        ptr_base = desc["ptr_base"]
+        if ptr_base % 2:
+            _fail(where, f"ptr_base={ptr_base} is odd: a layer's pointers start in the even bank")
+        ptr = np.empty((n, n_cols + 1), dtype=np.int64)
+        pe_l, col_l, slot_l, code_l, rel_l = [], [], [], [], []
+        for p, stream in enumerate(self.pes):
+            pw = f"{where}, PE {p}"
+            if ptr_base + n_cols + 1 > len(stream.pointers):
+                _fail(pw, f"needs pointers {ptr_base}..{ptr_base + n_cols} but the PE holds {len(stream.pointers)}")
+            pp = stream.pointers[ptr_base: ptr_base + n_cols + 1]
+            counts = np.diff(pp)
+            if np.any(counts < 0):
+                _fail(pw, f"column pointers decrease at column {int(np.argmax(counts < 0))}")
+            start, end = int(pp[0]), int(pp[-1])
+            if end > len(stream.codes):
+                _fail(pw, f"pointers reach entry {end} but the PE stores {len(stream.codes)} entries")
+            ptr[p] = pp
+            codes, rels = stream.codes[start:end], stream.rels[start:end]
+            col = np.repeat(np.arange(n_cols, dtype=np.int64), counts)
+            step = np.cumsum(rels + 1)
+            col_start = np.concatenate([[0], step])[pp[:-1] - start]
+            slot = step - np.repeat(col_start, counts) - 1
+            fillers = int(np.count_nonzero(codes == 0))
+            for key, got in (("spmat_base", start), ("entries", end - start), ("fillers", fillers),
+                             ("nnz_pe", end - start - fillers)):
+                if int(getattr(info, key)[p]) != got:
+                    _fail(pw, f"metadata says {key}={int(getattr(info, key)[p])} but the words give {got}")
+            pe_l.append(np.full(len(codes), p, dtype=np.int64))
+            col_l.append(col), slot_l.append(slot), code_l.append(codes), rel_l.append(rels)
+        pe, col, slot = np.concatenate(pe_l), np.concatenate(col_l), np.concatenate(slot_l)
+        code, rel = np.concatenate(code_l), np.concatenate(rel_l)
+
+        real = code != 0
+        if np.any(slot[real] >= out_slots):
+            _fail(where, f"an entry addresses output slot {int(slot[real].max())}: the layer has {out_slots}")
+        is_row = np.zeros(out_slots * n, dtype=bool)
+        is_row[out_pos] = True
+        if not np.all(is_row[slot[real] * n + pe[real]]):
+            _fail(where, "an entry addresses an output slot that holds no row")
+        is_col = np.zeros(n_cols, dtype=bool)
+        is_col[in_pos] = True
+        if not np.all(is_col[col[real]]):
+            _fail(where, "an entry lies in a storage column that holds no input")
+
+        cb_words = program.mems[Mem.CODEBOOK]
+        base = index * cfg.codebook_size
+        if np.any(program.used[Mem.CODEBOOK] < base + cfg.codebook_size):
+            _fail(where, f"codebook words {base}..{base + cfg.codebook_size - 1} are not all loaded")
+        if np.any(cb_words[:, base:base + cfg.codebook_size] != cb_words[:1, base:base + cfg.codebook_size]):
+            _fail(where, "the PEs hold different codebooks")
+        codebook = to_signed(cb_words[0, base:base + cfg.codebook_size], cfg.weight_bits)
+        if codebook[0] != 0:
+            _fail(where, f"codebook entry 0 is {int(codebook[0])}: expected 0 (code 0 means zero)")
+        stated = quantize(cb, cfg.weight_bits, cfg.weight_frac_bits, saturate_ok=True)
+        if not np.array_equal(stated, codebook):
+            _fail(where, "the float codebook of the metadata does not round to the codebook words")
+        bias_base = desc["bias_base"]
+        if np.any(program.used[Mem.BIAS] < bias_base + out_slots):
+            _fail(where, f"biases {bias_base}..{bias_base + out_slots - 1} are not all loaded")
+        bias = to_signed(program.mems[Mem.BIAS][:, bias_base: bias_base + out_slots], cfg.act_bits).T.reshape(-1)
+        return DecodedLayer(index, info.name, desc, ptr, pe, col, slot, code, rel, codebook,
+                            bias.astype(np.int64))
+
+    def _check_chain(self, program: Program):
+        for index, (a, b) in enumerate(zip(program.layers, program.layers[1:])):
+            where = f"layer {index + 1} ({b.name!r})"
+            if b.n_in != a.n_out:
+                _fail(where, f"takes {b.n_in} inputs but layer {index} produces {a.n_out}")
+            if b.in_groups != a.out_slots:
+                _fail(where, f"in_groups={b.in_groups} but layer {index} writes out_slots={a.out_slots}")
+            if not np.array_equal(np.asarray(b.in_pos), np.asarray(a.out_pos)):
+                _fail(where, f"input positions differ from layer {index}'s output positions")

@@ -23,6 +23,9 @@ Global counters (one number per run), in counter-port order
 ``act_reads``         activation reads by the broadcaster (n_pe per input group)
 ``act_writes``        activation writes at write-back (n_pe per output slot)
 ``layer_reads``       layer-table reads
+``acc_saturations``   accumulations whose sum left the ``acc_bits`` range and was clamped (real entries, stage M)
+``out_saturations``   outputs clamped to the ``act_bits`` range at write-back (a negative overflow under ReLU,
+                      which gives 0 either way, does not count)
 
 Per-PE and per-layer counters
 -----------------------------
@@ -41,7 +44,7 @@ __all__ = ["COUNTERS", "Stats", "counter_index"]
 
 COUNTERS = ("cycles", "broadcasts", "bcast_stalls", "fifo_pushes", "ptr_reads", "spmat_reads",
             "codebook_reads", "macs", "fillers", "acc_reads", "acc_writes", "bias_reads", "act_reads",
-            "act_writes", "layer_reads")
+            "act_writes", "layer_reads", "acc_saturations", "out_saturations")
 
 
 def counter_index(cfg) -> dict:

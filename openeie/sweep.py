@@ -26,10 +26,18 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError, OpenEIEError
+from .files import OutputKind
+
 __all__ = ["KNOBS", "DEFAULT_GRID", "SweepContext", "point_config", "evaluate_point", "pareto_front",
            "run_sweep", "expand_grid"]
 
 KNOBS = ("code_bits", "rel_index_bits", "act_bits", "n_pe", "fifo_depth")
+
+#: What a sweep directory holds (replaced only when it is one; see :mod:`openeie.files`).
+SWEEP = OutputKind(format="openeie-sweep", marker="sweep.json",
+                   patterns=("sweep.json", "sweep.csv", "pareto_*.png", "pareto_*.svg", "area/*"),
+                   what="sweep directory")
 DEFAULT_GRID = {"code_bits": [2, 3, 4, 5, 6], "rel_index_bits": [3, 4, 5], "act_bits": [8, 12, 16],
                 "n_pe": [4, 16, 64], "fifo_depth": [2, 8]}
 ACT_INT_BITS = 6        # activation integer bits (sign included) kept when act_bits varies
@@ -51,7 +59,7 @@ class SweepContext:
 def expand_grid(grid: dict) -> list:
     unknown = sorted(set(grid) - set(KNOBS))
     if unknown:
-        raise ValueError(f"unknown sweep knob(s) {unknown}: expected some of {list(KNOBS)}")
+        raise InputError(f"unknown sweep knob(s) {unknown}: expected some of {list(KNOBS)}")
     full = {k: list(grid.get(k, [None])) for k in KNOBS}
     return [dict(zip(KNOBS, values)) for values in itertools.product(*full.values())]
 
@@ -71,6 +79,28 @@ def point_config(point: dict, base: dict):
         kw["entries_per_word"] = max(1, 64 // entry)
     kw["acc_bits"] = max(kw.get("acc_bits", 32), kw.get("weight_bits", 16) + kw.get("act_bits", 16))
     return EngineConfig(**kw)
+
+
+def valid_points(grid: dict, base: dict) -> list:
+    """The grid's points whose configuration is valid (each would make an :class:`EngineConfig`); raises
+    :class:`~openeie.errors.InputError` when none is, naming why the first point is not."""
+    from .config import ConfigError
+    points = expand_grid(grid)
+    errors = []
+    for p in points:
+        try:
+            point_config(p, base)
+        except ConfigError as e:
+            errors.append((p, e))
+    if points and len(errors) == len(points):
+        p, e = errors[0]
+        raise InputError(f"no point of the sweep grid is a valid engine: e.g. "
+                         f"{', '.join(f'{k}={v}' for k, v in p.items() if v is not None)}: {e}")
+    return points
+
+
+class SweepError(OpenEIEError):
+    """A sweep that could not run (e.g. the Dask scheduler is unreachable)."""
 
 
 def evaluate_point(point: dict, ctx: SweepContext) -> dict:
@@ -96,10 +126,9 @@ def evaluate_point(point: dict, ctx: SweepContext) -> dict:
     if ctx.y_test is not None:
         y = golden.run_logical(program, x_q)
         row["accuracy"] = float(np.mean(np.argmax(y, axis=1) == ctx.y_test))
-    streams = cycle._PeStreams(program)
     cyc, pj = [], []
     for x in x_q[:ctx.cycle_inputs]:
-        _, stats, _ = cycle.run(program, x, streams=streams)
+        _, stats, _ = cycle.run(program, x)
         cyc.append(stats.cycles)
         pj.append(sum(energy(stats, cfg).values()))
     row["cycles"] = float(np.mean(cyc))
@@ -149,11 +178,24 @@ def _run_local(points, ctx, workers, progress):
     return results
 
 
+def _client(address: str, timeout_s: float = 15.0):
+    from distributed import Client
+    try:
+        return Client(address, timeout=f"{timeout_s:g}s")
+    except (OSError, TimeoutError) as e:
+        raise SweepError(f"cannot reach the Dask scheduler at {address!r}: {e}") from None
+
+
+def check_scheduler(address: str) -> None:
+    """Connect to the Dask scheduler once (before any work), or raise :class:`SweepError`."""
+    _client(address, timeout_s=5.0).close()
+
+
 def _run_dask(points, ctx, address, progress):
-    from distributed import Client, as_completed
+    from distributed import as_completed
     from tqdm import tqdm
     results = [None] * len(points)
-    with Client(address) as client:
+    with _client(address) as client:
         ctx_future = client.scatter(ctx, broadcast=True)
         futures = [client.submit(evaluate_point, p, ctx_future, pure=False) for p in points]
         index = {f.key: i for i, f in enumerate(futures)}
@@ -199,16 +241,34 @@ def _plots(rows, out_dir: Path, has_accuracy: bool):
 
 def run_sweep(ctx: SweepContext, grid: dict, out_dir, workers: int | None = None, dask_address: str | None = None,
               progress: bool = True, printer=print) -> dict:
-    """Evaluate every grid point; write ``sweep.csv``, ``sweep.json`` and Pareto plots into ``out_dir``."""
+    """Evaluate every grid point; write ``sweep.csv``, ``sweep.json`` and Pareto plots into ``out_dir``.
+
+    ``out_dir`` must be new, empty or an earlier sweep (:data:`SWEEP`); it is written when the sweep is complete
+    (a failed sweep leaves nothing behind)."""
+    import dataclasses
+    from .files import check_output_dir, staged_dir
+    check_output_dir(out_dir, SWEEP)
+    points = valid_points(grid, ctx.base)
+    with staged_dir(out_dir, SWEEP) as tmp:
+        if ctx.area_device:
+            ctx = dataclasses.replace(ctx, area_dir=str(tmp / "area"))
+        t0 = time.perf_counter()
+        if dask_address:
+            rows = _run_dask(points, ctx, dask_address, progress)
+        else:
+            rows = _run_local(points, ctx, workers or os.cpu_count() or 1, progress)
+        wall = time.perf_counter() - t0
+        result = _write_results(rows, ctx, grid, tmp, wall, dask_address, workers)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    points = expand_grid(grid)
-    t0 = time.perf_counter()
-    if dask_address:
-        rows = _run_dask(points, ctx, dask_address, progress)
-    else:
-        rows = _run_local(points, ctx, workers or os.cpu_count() or 1, progress)
-    wall = time.perf_counter() - t0
+    printer(f"sweep over {len(rows)} points ({result['failed']} did not fit) in {wall:.1f} s on {result['executor']}: "
+            f"{out_dir / 'sweep.csv'}, {result['n_plots']} plots")
+    for key, front in result["pareto"].items():
+        printer(f"  Pareto front {key}: " + ", ".join(
+            "(" + " ".join(f"{k}={r[k]}" for k in KNOBS) + ")" for r in front[:6]) + (" ..." if len(front) > 6 else ""))
+    return result
+
+
+def _write_results(rows, ctx, grid, out_dir: Path, wall, dask_address, workers) -> dict:
     has_acc = ctx.y_test is not None
     ok = [r for r in rows if "error" not in r]
     fronts = {}
@@ -216,8 +276,9 @@ def run_sweep(ctx: SweepContext, grid: dict, out_dir, workers: int | None = None
         for x_key, y_key in ([("energy_pj", "accuracy"), ("storage_bits", "accuracy")] if has_acc
                              else [("energy_pj", "cycles"), ("storage_bits", "cycles")]):
             fronts[f"{x_key}/{y_key}"] = [ok[i] for i in pareto_front(ok, x_key, y_key, y_key == "accuracy")]
-    result = {"target": ctx.name, "grid": grid, "base_config": ctx.base, "points": len(rows), "failed": len(rows) - len(ok),
-              "wall_s": wall, "executor": f"dask {dask_address}" if dask_address else f"{workers or os.cpu_count()} local processes",
+    result = {"format": SWEEP.format, "target": ctx.name, "grid": grid, "base_config": ctx.base, "points": len(rows),
+              "failed": len(rows) - len(ok), "wall_s": wall,
+              "executor": f"dask {dask_address}" if dask_address else f"{workers or os.cpu_count()} local processes",
               "rows": rows, "pareto": fronts}
     (out_dir / "sweep.json").write_text(json.dumps(result, indent=2) + "\n")
     columns = list(KNOBS) + ["storage_bits", "compression_ratio", "cycles", "energy_pj", "accuracy",
@@ -227,12 +288,7 @@ def run_sweep(ctx: SweepContext, grid: dict, out_dir, workers: int | None = None
         w.writeheader()
         for r in rows:
             w.writerow(r)
-    plots = _plots(rows, out_dir, has_acc) if ok else []
-    printer(f"sweep over {len(rows)} points ({result['failed']} did not fit) in {wall:.1f} s on {result['executor']}: "
-            f"{out_dir / 'sweep.csv'}, {len(plots)} plots")
-    for key, front in fronts.items():
-        printer(f"  Pareto front {key}: " + ", ".join(
-            "(" + " ".join(f"{k}={r[k]}" for k in KNOBS) + ")" for r in front[:6]) + (" ..." if len(front) > 6 else ""))
+    result["n_plots"] = len(_plots(rows, out_dir, has_acc)) if ok else 0
     return result
 
 
@@ -244,16 +300,30 @@ def eie_context(layer_name: str = "Alex-8", code_bits=(4,), seed: int = 0, cycle
     from .compiler.network import CompressedNetwork
     names = {l.name: l for l in EIE_LAYERS}
     if layer_name not in names:
-        raise ValueError(f"unknown EIE layer {layer_name!r}: expected one of {sorted(names)}")
+        raise InputError(f"unknown EIE layer {layer_name!r}: expected one of {sorted(names)}")
     bl = names[layer_name]
     nets = {cb: CompressedNetwork([random_layer(bl.n_in, bl.n_out, bl.weight_density, cb, seed=seed, name=bl.name)])
             for cb in code_bits}
     rng = np.random.default_rng(seed + 1)
     x = rng.uniform(-1, 1, size=(n_inputs, bl.n_in)) * (rng.random((n_inputs, bl.n_in)) < bl.act_density)
+    return SweepContext(name=f"EIE {layer_name}", networks=nets, x_test=x, y_test=None, base=eie_base(),
+                        cycle_inputs=cycle_inputs)
+
+
+def eie_base() -> dict:
+    """The configuration fields (all but the knobs) of an EIE-layer sweep."""
+    from .bench import eie_config
     base = {k: v for k, v in eie_config(64).to_dict().items() if k not in KNOBS}
     base["spmat_depth_words"] = 1 << 20
-    return SweepContext(name=f"EIE {layer_name}", networks=nets, x_test=x, y_test=None, base=base,
-                        cycle_inputs=cycle_inputs)
+    return base
+
+
+def digits_base() -> dict:
+    """The configuration fields (all but the knobs) of a digits-model sweep."""
+    from .demo import default_demo_config
+    base = {k: v for k, v in default_demo_config().to_dict().items() if k not in KNOBS}
+    base.update(ptr_depth=2048, act_depth=512, bias_depth=1024)
+    return base
 
 
 def digits_context(code_bits=(2, 3, 4, 5, 6), cache_dir=".cache/openeie", seed: int = 0, cycle_inputs: int = 8,
@@ -262,22 +332,18 @@ def digits_context(code_bits=(2, 3, 4, 5, 6), cache_dir=".cache/openeie", seed: 
     under ``cache_dir``), with the labelled test split for accuracy."""
     import hashlib
     from tqdm import tqdm
-    from .compiler.digits import DIGITS_RECIPE, compress_digits, load_digits_split
+    from .compiler.digits import DIGITS_RECIPE, compress_digits, load_digits_split, numerics
     from .compiler.netfile import load_network, save_network
-    from .demo import default_demo_config
     nets = {}
     for cb in tqdm(code_bits, desc="compressing per code width", disable=not progress, leave=False):
-        key = hashlib.sha256(json.dumps({**DIGITS_RECIPE, "code_bits": cb, "seed": seed},
+        key = hashlib.sha256(json.dumps({**DIGITS_RECIPE, "code_bits": cb, "seed": seed, "numerics": numerics()},
                                         sort_keys=True).encode()).hexdigest()[:16]
         path = Path(cache_dir) / f"digits_net_{cb}bit_{key}.npz"
         if path.is_file():
             nets[cb] = load_network(path)
         else:
             nets[cb], _ = compress_digits(cache_dir, seed=seed, code_bits=cb)
-            path.parent.mkdir(parents=True, exist_ok=True)
             save_network(nets[cb], path)
     _, _, x_te, y_te = load_digits_split()
-    base = {k: v for k, v in default_demo_config().to_dict().items() if k not in KNOBS}
-    base.update(ptr_depth=2048, act_depth=512, bias_depth=1024)
-    return SweepContext(name="digits MLP", networks=nets, x_test=x_te, y_test=y_te, base=base,
+    return SweepContext(name="digits MLP", networks=nets, x_test=x_te, y_test=y_te, base=digits_base(),
                         cycle_inputs=cycle_inputs)

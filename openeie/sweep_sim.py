@@ -9,12 +9,20 @@ Three sweeps (each writes ``<name>.json`` and ``<name>.png`` into the output dir
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from pathlib import Path
 
+from .errors import InputError
+from .files import OutputKind
+
 __all__ = ["sweep_fifo", "sweep_pes", "sweep_rel", "run_sweeps"]
+
+
+#: What a sweep-sim directory holds (replaced only when it is one; see :mod:`openeie.files`).
+SWEEP_SIM = OutputKind(format="openeie-sweep-sim", marker="index.json",
+                       patterns=("index.json", "sweep_fifo.*", "sweep_pes.*", "sweep_rel.*"),
+                       what="sweep-sim directory")
 
 
 def _layers(names):
@@ -23,7 +31,7 @@ def _layers(names):
     if names is not None:
         unknown = sorted(set(names) - {l.name for l in EIE_LAYERS})
         if unknown:
-            raise ValueError(f"unknown benchmark layer(s) {unknown}: expected some of "
+            raise InputError(f"unknown benchmark layer(s) {unknown}: expected some of "
                              f"{[l.name for l in EIE_LAYERS]}")
     return chosen
 
@@ -33,9 +41,9 @@ def _bar(total, desc, enabled):
     return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
 
 
-def _simulate(program, x_q):
+def _simulate(program, x_q, fifo_depth=None):
     from .sim import cycle
-    _, stats, timing = cycle.run(program, x_q, values=False)
+    _, stats, timing = cycle.run(program, x_q, values=False, fifo_depth=fifo_depth)
     return timing[0], stats
 
 
@@ -50,7 +58,7 @@ def sweep_fifo(depths=tuple(range(1, 33)), n_pe=64, layers=None, seed=0, progres
             program, x_q, cfg = eie_layer_program(bl, eie_config(n_pe), seed=seed + 10 * i)
             eff, cyc = [], []
             for d in depths:
-                t, _ = _simulate(dataclasses.replace(program, config=cfg.replace(fifo_depth=d)), x_q)
+                t, _ = _simulate(program, x_q, fifo_depth=d)
                 eff.append(t.efficiency)
                 cyc.append(t.cycles)
                 bar.update()
@@ -139,18 +147,27 @@ def _plot(result: dict, path: Path):
 
 def run_sweeps(out_dir, which=("fifo", "pes", "rel"), layers=None, seed=0, progress=True, printer=print,
                **ranges) -> dict:
-    """Run the chosen sweeps, writing JSON and PNG per sweep into ``out_dir``."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Run the chosen sweeps, writing JSON and PNG per sweep (and ``index.json``) into ``out_dir``, which must
+    be new, empty or an earlier sweep-sim directory (:data:`SWEEP_SIM`); it is written when all sweeps are done."""
+    from .files import check_output_dir, staged_dir
     funcs = {"fifo": sweep_fifo, "pes": sweep_pes, "rel": sweep_rel}
+    unknown = sorted(set(which) - set(funcs))
+    if unknown or not which:
+        raise InputError(f"sweeps {list(which)}: expected some of {list(funcs)}")
+    _layers(layers)
+    check_output_dir(out_dir, SWEEP_SIM)
     results = {}
-    for name in which:
-        t0 = time.perf_counter()
-        kwargs = {k: v for k, v in ranges.items() if k in funcs[name].__code__.co_varnames}
-        r = funcs[name](layers=layers, seed=seed, progress=progress, **kwargs)
-        r["wall_s"] = time.perf_counter() - t0
-        (out_dir / f"sweep_{name}.json").write_text(json.dumps(r, indent=2) + "\n")
-        _plot(r, out_dir / f"sweep_{name}.png")
-        printer(f"{name} sweep: {out_dir / f'sweep_{name}.png'} and .json ({r['wall_s']:.1f} s)")
-        results[name] = r
+    with staged_dir(out_dir, SWEEP_SIM) as tmp:
+        for name in which:
+            t0 = time.perf_counter()
+            kwargs = {k: v for k, v in ranges.items() if k in funcs[name].__code__.co_varnames}
+            r = funcs[name](layers=layers, seed=seed, progress=progress, **kwargs)
+            r["wall_s"] = time.perf_counter() - t0
+            (tmp / f"sweep_{name}.json").write_text(json.dumps(r, indent=2) + "\n")
+            _plot(r, tmp / f"sweep_{name}.png")
+            results[name] = r
+        (tmp / "index.json").write_text(json.dumps({"format": SWEEP_SIM.format, "sweeps": list(which),
+                                                     "layers": layers, "seed": seed}, indent=2) + "\n")
+    for name, r in results.items():
+        printer(f"{name} sweep: {Path(out_dir) / f'sweep_{name}.png'} and .json ({r['wall_s']:.1f} s)")
     return results

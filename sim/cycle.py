@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from openeie.compiler.lower import pe_pointers
-from openeie.layout import Mem, unpack_entries
+from openeie.errors import InputError, check_int
 from openeie.program import Program
 from openeie.stats import COUNTERS, Stats
 
@@ -56,19 +55,6 @@ class LayerTiming:
     def stats(self) -> Stats:
         """This layer alone as a :class:`Stats` (per-PE busy counts are not split by layer: zeros)."""
         return Stats(counters=dict(self.counters), pe_busy=np.zeros(0, dtype=np.int64), layer_cycles=[self.cycles])
-
-
-class _PeStreams:
-    """Per-PE decoded entry streams and pointers of a program (built once per program)."""
-
-    def __init__(self, program: Program):
-        cfg = program.config
-        self.ptr = [pe_pointers(program, p) for p in range(cfg.n_pe)]
-        real = []
-        for p in range(cfg.n_pe):
-            codes, _ = unpack_entries(cfg, program.mems[Mem.SPMAT][p])
-            real.append(np.concatenate([[0], np.cumsum(codes != 0)]))
-        self.real_prefix = real
 
 
 def _broadcast_schedule(x_storage: np.ndarray, n_pe: int, in_groups: int):
@@ -130,48 +116,51 @@ def layer_cycles(out_slots: int, compute: int) -> int:
     return DESC_CYCLES + (out_slots + INIT_EXTRA) + compute + (out_slots + WB_EXTRA)
 
 
-def run(program: Program, x_q, streams: _PeStreams | None = None, values: bool = True):
+def run(program: Program, x_q, values: bool = True, fifo_depth: int | None = None):
     """Run one input vector (logical order, fixed point) through the program.
 
     Returns ``(outputs, stats, timings)``: the storage-order outputs of every layer (as
     :func:`openeie.sim.golden.run`), the :class:`~openeie.stats.Stats` the RTL would count, and a
     :class:`LayerTiming` per layer. With ``values=False`` (single-layer programs only) the outputs are not
-    computed (``outputs`` is None): timing depends only on which inputs are non-zero.
+    computed (``outputs`` is None): timing depends only on which inputs are non-zero, and the two saturation
+    counters, which depend on the values, are reported as 0. ``fifo_depth`` overrides the configuration's queue
+    depth (the images do not depend on it), for depth sweeps.
     """
     cfg = program.config
     n = cfg.n_pe
-    x_q = np.asarray(x_q, dtype=np.int64)
+    depth = cfg.fifo_depth if fifo_depth is None else check_int(fifo_depth, "fifo_depth", 1)
+    x_q = golden._fixed_inputs(x_q, "input activations")
     if x_q.ndim != 1:
-        raise ValueError(f"the cycle model runs one input vector at a time, got shape {x_q.shape}")
+        raise InputError(f"the cycle model runs one input vector at a time, got shape {x_q.shape}")
     if values:
-        outputs = golden.run(program, x_q)
+        outputs, saturations = golden.run_counted(program, x_q)
     elif program.n_layers != 1:
-        raise ValueError("values=False needs a single-layer program: later layers' timing depends on values")
+        raise InputError("values=False needs a single-layer program: later layers' timing depends on values")
     else:
-        outputs = None
-    streams = streams or _PeStreams(program)
+        outputs, saturations = None, [(0, 0)]
+    decoded = program.decoded
     counters = dict.fromkeys(COUNTERS, 0)
     pe_busy = np.zeros(n, dtype=np.int64)
     per_layer, timings = [], []
     last_word = np.full(n, -1, dtype=np.int64)
     h = program.input_storage(x_q)
-    for index, info in enumerate(program.layers):
+    for index, (info, layer) in enumerate(zip(program.layers, decoded.layers)):
         before = dict(counters)
-        cols, z, z_end = _broadcast_schedule(h, n, info.in_groups)
+        cols, z, z_end = _broadcast_schedule(h, n, layer.in_groups)
         k_total = len(cols)
-        starts = np.stack([streams.ptr[p][info.ptr_base + cols] for p in range(n)], axis=1)      # (K, n)
-        ends = np.stack([streams.ptr[p][info.ptr_base + cols + 1] for p in range(n)], axis=1)
+        starts = layer.ptr[:, cols].T                                  # (K, n)
+        ends = layer.ptr[:, cols + 1].T
         entries = ends - starts
-        compute, stalls = _compute_phase(np.maximum(entries, 1), z, z_end, cfg.fifo_depth)
-        real = np.stack([streams.real_prefix[p][ends[:, p]] - streams.real_prefix[p][starts[:, p]]
+        compute, stalls = _compute_phase(np.maximum(entries, 1), z, z_end, depth)
+        real = np.stack([decoded.pes[p].real_prefix[ends[:, p]] - decoded.pes[p].real_prefix[starts[:, p]]
                          for p in range(n)], axis=1) if k_total else np.zeros((0, n), dtype=np.int64)
         macs = int(real.sum())
         n_entries = int(entries.sum())
         for p in range(n):
             reads, last_word[p] = _spmat_word_reads(starts[:, p], ends[:, p], cfg.entries_per_word, last_word[p])
             counters["spmat_reads"] += reads
-        cycles = layer_cycles(info.out_slots, compute)
-        slots = info.out_slots * n
+        cycles = layer_cycles(layer.out_slots, compute)
+        slots = layer.out_slots * n
         counters["broadcasts"] += k_total
         counters["bcast_stalls"] += stalls
         counters["fifo_pushes"] += k_total * n
@@ -182,9 +171,11 @@ def run(program: Program, x_q, streams: _PeStreams | None = None, values: bool =
         counters["acc_reads"] += macs + slots
         counters["acc_writes"] += macs + slots
         counters["bias_reads"] += slots
-        counters["act_reads"] += info.in_groups * n
+        counters["act_reads"] += layer.in_groups * n
         counters["act_writes"] += slots
         counters["layer_reads"] += 1
+        counters["acc_saturations"] += int(saturations[index][0])
+        counters["out_saturations"] += int(saturations[index][1])
         counters["cycles"] += cycles
         pe_busy += entries.sum(axis=0)
         per_layer.append(cycles)

@@ -18,37 +18,53 @@ Scenarios for the same work (:func:`scenarios`):
 
 from __future__ import annotations
 
+import math
 from importlib import resources
-from pathlib import Path
 
 import yaml
 
+from openeie.config import EngineConfig
+from openeie.errors import FileInputError, OpenEIEError, check_type
+from openeie.files import read_text
 from openeie.stats import Stats
 
-__all__ = ["EnergyTable", "load_table", "energy", "scenarios", "COMPONENTS"]
+__all__ = ["EnergyTable", "EnergyTableError", "load_table", "energy", "scenarios", "COMPONENTS"]
 
 COMPONENTS = ("pointer_sram", "spmat_sram", "codebook", "activation_sram", "accumulators", "bias_sram", "queues",
               "mac", "dram")
 
 
+class EnergyTableError(OpenEIEError, ValueError):
+    """An energy table that is missing a figure or holds one the laws cannot use."""
+
+
 class EnergyTable:
-    """Energy laws read from a table file (see ``sim/energy_45nm.yaml`` for the format)."""
+    """Energy laws read from a table file (see ``sim/energy_45nm.yaml`` for the format).
+
+    Every figure must be a finite number >= 0; the ones the laws divide by (``ref_bits``, ``ref_bytes``,
+    ``ref_width_bits``) must be > 0."""
 
     _REQUIRED = {"int_add": ("ref_bits", "ref_pj"), "int_mult": ("ref_bits", "ref_pj"),
                  "float32": ("add_pj", "mult_pj"),
                  "sram": ("ref_bytes", "ref_width_bits", "ref_pj", "exponent", "min_bytes"),
                  "dram": ("pj_per_bit",)}
+    _DIVISORS = {("int_add", "ref_bits"), ("int_mult", "ref_bits"), ("sram", "ref_bytes"),
+                 ("sram", "ref_width_bits")}
 
     def __init__(self, data: dict, origin: str = "table"):
         if not isinstance(data, dict):
-            raise ValueError(f"energy table {origin}: expected a mapping at the top level")
+            raise EnergyTableError(f"energy table {origin}: holds a {type(data).__name__}: expected a mapping at "
+                                   f"the top level")
         for section, keys in self._REQUIRED.items():
             if not isinstance(data.get(section), dict):
-                raise ValueError(f"energy table {origin}: section {section!r} is missing")
+                raise EnergyTableError(f"energy table {origin}: section {section!r} is missing")
             for k in keys:
                 v = data[section].get(k)
-                if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
-                    raise ValueError(f"energy table {origin}: {section}.{k} = {v!r}: expected a number >= 0")
+                positive = (section, k) in self._DIVISORS
+                if (not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0
+                        or (positive and v == 0)):
+                    raise EnergyTableError(f"energy table {origin}: {section}.{k} = {v!r}: expected a finite number "
+                                           f"{'> 0' if positive else '>= 0'}")
         self.data = data
         self.name = str(data.get("name", origin))
 
@@ -81,14 +97,14 @@ def load_table(path=None) -> EnergyTable:
         origin = "energy_45nm.yaml"
     else:
         try:
-            text = Path(path).read_text()
-        except OSError as e:
-            raise ValueError(f"cannot read energy table {str(path)!r}: {e.strerror}") from None
-        origin = str(path)
+            text = read_text(path, "energy table")
+        except FileInputError as e:
+            raise EnergyTableError(str(e)) from None
+        origin = repr(str(path))
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ValueError(f"energy table {origin} is not valid YAML/JSON: {e}") from None
+        raise EnergyTableError(f"energy table {origin} is not valid YAML/JSON: {' '.join(str(e).split())}") from None
     return EnergyTable(data, origin)
 
 
@@ -113,7 +129,9 @@ def energy(stats: Stats, cfg, table: EnergyTable | None = None, weights_in_dram:
 
     With ``weights_in_dram`` the sparse-matrix words and pointers are read from DRAM instead of SRAM.
     """
-    table = table or load_table()
+    check_type(stats, Stats, "stats")
+    check_type(cfg, EngineConfig, "cfg")
+    table = check_type(table, EnergyTable, "table") if table is not None else load_table()
     e = _per_access(cfg, table)
     c = stats.counters
     out = dict.fromkeys(COMPONENTS, 0.0)

@@ -29,19 +29,14 @@ limits; the model follows the storage order exactly for those rows.
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
-from openeie.compiler.lower import decode_pe_layer
+from openeie.errors import InputError, InputTypeError
 from openeie.fixed import dequantize, fixed_range, quantize, round_shift, saturate
-from openeie.layout import Mem, to_signed
 from openeie.program import Program
 
-__all__ = ["quantize_input", "layer_entries", "run_layer", "run", "run_logical", "run_float",
-           "fixed_point_error", "error_bound"]
-
-_entry_cache: "weakref.WeakKeyDictionary[Program, dict]" = weakref.WeakKeyDictionary()
+__all__ = ["quantize_input", "layer_entries", "run_layer", "run_layer_counted", "run", "run_counted",
+           "run_logical", "run_float", "fixed_point_error", "error_bound"]
 
 
 def quantize_input(cfg, x, saturate_ok: bool = False) -> np.ndarray:
@@ -50,53 +45,51 @@ def quantize_input(cfg, x, saturate_ok: bool = False) -> np.ndarray:
     return quantize(x, cfg.act_bits, cfg.act_frac_bits, what="input activation", saturate_ok=saturate_ok)
 
 
+def _program(program) -> Program:
+    if not isinstance(program, Program):
+        raise InputTypeError(f"expected a compiled Program (openeie.compiler.lower.lower), not "
+                             f"{type(program).__name__}")
+    return program
+
+
+def _fixed_inputs(x, what: str) -> np.ndarray:
+    """Integer-typed fixed-point activations (floats are refused: they would be truncated)."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iu":
+        raise InputTypeError(f"{what} are {arr.dtype}: expected fixed-point integers (convert floats with "
+                             f"openeie.sim.golden.quantize_input)")
+    return arr.astype(np.int64)
+
+
 def layer_entries(program: Program, index: int):
     """Real (non-filler) entries of a layer as ``(out_pos, col, weight)``, sorted by output storage position and
     then by column (the order the engine accumulates them in). ``weight`` is the fixed-point codebook value."""
-    cache = _entry_cache.setdefault(program, {})
-    if index in cache:
-        return cache[index]
-    cfg = program.config
-    cb = to_signed(program.mems[Mem.CODEBOOK][0], cfg.weight_bits)
-    base = index * cfg.codebook_size
-    pos_l, col_l, w_l = [], [], []
-    for pe in range(cfg.n_pe):
-        col, slot, code = decode_pe_layer(program, index, pe)
-        real = code != 0
-        pos_l.append(slot[real] * cfg.n_pe + pe)
-        col_l.append(col[real])
-        w_l.append(cb[base + code[real]])
-    pos, col, w = np.concatenate(pos_l), np.concatenate(col_l), np.concatenate(w_l)
-    order = np.lexsort((col, pos))
-    cache[index] = (pos[order], col[order], w[order])
-    return cache[index]
+    return _program(program).decoded.layers[index].real_entries
 
 
-def _layer_bias(program: Program, index: int) -> np.ndarray:
-    """Biases of a layer in output storage order (int64, ``out_slots * n_pe``)."""
-    cfg = program.config
-    info = program.layers[index]
-    b = to_signed(program.mems[Mem.BIAS][:, info.bias_base: info.bias_base + info.out_slots], cfg.act_bits)
-    return b.T.reshape(-1)          # position = slot * n_pe + pe
+def run_layer_counted(program: Program, index: int, x_storage):
+    """One layer on storage-order inputs ``x_storage`` (``(n_cols,)`` or ``(batch, n_cols)`` integers).
 
-
-def run_layer(program: Program, index: int, x_storage) -> np.ndarray:
-    """One layer on storage-order inputs ``x_storage`` (``(n_cols,)`` or ``(batch, n_cols)`` int64).
-
-    Returns storage-order outputs of shape ``(out_slots * n_pe,)`` or ``(batch, out_slots * n_pe)``.
+    Returns ``(y, acc_saturations, out_saturations)``: the storage-order outputs (``(out_slots * n_pe,)`` or
+    ``(batch, out_slots * n_pe)``), and per input the number of accumulations that left the ``acc_bits`` range
+    (step 2 clamped them) and of outputs that write-back clamped to the ``act_bits`` range (step 3; a negative
+    overflow under ReLU gives 0 either way and does not count).
     """
+    program = _program(program)
     cfg = program.config
-    info = program.layers[index]
-    x = np.asarray(x_storage, dtype=np.int64)
+    layer = program.decoded.layers[index]
+    x = _fixed_inputs(x_storage, "storage-order inputs")
     single = x.ndim == 1
     x = np.atleast_2d(x)
-    if x.shape[1] != info.n_cols:
-        raise ValueError(f"layer {info.name!r} takes {info.n_cols} storage-order inputs, got {x.shape[1]}")
+    if x.ndim != 2 or x.shape[1] != layer.n_cols:
+        raise InputError(f"layer {layer.name!r} takes {layer.n_cols} storage-order inputs, got shape "
+                         f"{np.shape(x_storage)}")
     wf = cfg.weight_frac_bits
-    n_pos = info.out_slots * cfg.n_pe
-    pos, col, w = layer_entries(program, index)
-    init = _layer_bias(program, index) << wf                     # (n_pos,)
+    n_pos = layer.out_slots * cfg.n_pe
+    pos, col, w = layer.real_entries
+    init = layer.bias << wf                                      # (n_pos,)
     acc = np.broadcast_to(init[:, None], (n_pos, x.shape[0])).copy()
+    acc_sat = np.zeros(x.shape[0], dtype=np.int64)
     lo, hi = fixed_range(cfg.acc_bits)
     if len(pos):
         prod = w[:, None] * x.T[col]                             # (nnz, batch), exact in int64
@@ -116,33 +109,58 @@ def run_layer(program: Program, index: int, x_storage) -> np.ndarray:
             seg = slice(starts[r_i], starts[r_i] + seg_len[r_i])
             a = int(init[rows[r_i]])
             for p in prod[seg, b_i]:
-                a = min(max(a + int(p), lo), hi)
+                a += int(p)
+                if a < lo or a > hi:
+                    a = min(max(a, lo), hi)
+                    acc_sat[b_i] += 1
             acc[rows[r_i], b_i] = a
-    y = saturate(round_shift(acc, wf), cfg.act_bits)
-    if info.relu:
+    rounded = round_shift(acc, wf)
+    alo, ahi = fixed_range(cfg.act_bits)
+    clipped = (rounded > ahi) | ((rounded < alo) & (not layer.desc["relu"]))
+    y = saturate(rounded, cfg.act_bits)
+    if layer.desc["relu"]:
         y = np.maximum(y, 0)
     y = y.T
-    return y[0] if single else y
+    out_sat = clipped.sum(axis=0).astype(np.int64)
+    return (y[0], acc_sat[0], out_sat[0]) if single else (y, acc_sat, out_sat)
 
 
-def run(program: Program, x_q) -> list:
-    """All layers on logical fixed-point inputs ``x_q`` (``(n_in,)`` or ``(batch, n_in)``); returns each layer's
-    storage-order outputs (the values the engine's activation banks hold after each layer)."""
-    x_q = np.asarray(x_q, dtype=np.int64)
-    if x_q.shape[-1] != program.n_in:
-        raise ValueError(f"network takes {program.n_in} inputs, got an input of shape {x_q.shape}")
+def run_layer(program: Program, index: int, x_storage) -> np.ndarray:
+    """One layer on storage-order inputs (see :func:`run_layer_counted`): the storage-order outputs only."""
+    return run_layer_counted(program, index, x_storage)[0]
+
+
+def run_counted(program: Program, x_q):
+    """All layers on logical fixed-point inputs ``x_q`` (``(n_in,)`` or ``(batch, n_in)`` integers).
+
+    Returns ``(outputs, saturations)``: each layer's storage-order outputs (the values the engine's activation
+    banks hold after each layer), and per layer ``(acc_saturations, out_saturations)`` (per input, see
+    :func:`run_layer_counted`).
+    """
+    program = _program(program)
+    x_q = _fixed_inputs(x_q, "input activations")
+    if x_q.ndim not in (1, 2) or x_q.shape[-1] != program.n_in:
+        raise InputError(f"network takes {program.n_in} inputs, got an input of shape {x_q.shape}")
     lo, hi = fixed_range(program.config.act_bits)
     if x_q.size and (x_q.min() < lo or x_q.max() > hi):
-        raise ValueError(f"input activations must be {program.config.act_bits}-bit integers in {lo}..{hi}")
+        bad = int(x_q.min()) if x_q.min() < lo else int(x_q.max())
+        raise InputError(f"input activation {bad} does not fit the {program.config.act_bits}-bit activation "
+                         f"format: expected {lo}..{hi}")
     single = x_q.ndim == 1
     x = np.atleast_2d(x_q)
     h = np.zeros((x.shape[0], program.layers[0].n_cols), dtype=np.int64)
     h[:, program.layers[0].in_pos] = x
-    outs = []
+    outs, sats = [], []
     for index in range(program.n_layers):
-        h = run_layer(program, index, h)
+        h, acc_sat, out_sat = run_layer_counted(program, index, h)
         outs.append(h[0] if single else h)
-    return outs
+        sats.append((acc_sat[0], out_sat[0]) if single else (acc_sat, out_sat))
+    return outs, sats
+
+
+def run(program: Program, x_q) -> list:
+    """All layers on logical fixed-point inputs; each layer's storage-order outputs (see :func:`run_counted`)."""
+    return run_counted(program, x_q)[0]
 
 
 def run_logical(program: Program, x_q) -> np.ndarray:

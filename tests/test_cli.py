@@ -80,7 +80,8 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     save_network(tiny_net(), tmp_path / "n.npz")
     rc = main(["compile", str(tmp_path / "n.npz"), "-o", str(tmp_path / "o"), "--config", str(tmp_path / "bad.json")])
     err = capsys.readouterr().err
-    assert rc == 2 and err.strip() == "openeie: error: EngineConfig.code_bits=12 is out of range: expected 2..8"
+    assert rc == 2 and err.strip() == (f"openeie: error: engine configuration {str(tmp_path / 'bad.json')!r}: "
+                                       f"EngineConfig.code_bits=12 is out of range: expected 2..8")
     assert not (tmp_path / "o").exists()
     (tmp_path / "garbage.npz").write_bytes(b"not a zip")
     rc = main(["compile", str(tmp_path / "garbage.npz"), "-o", str(tmp_path / "o")])
@@ -108,3 +109,16 @@ def test_rtl_export_command(tmp_path, capsys):
     text = (tmp_path / "engine.v").read_text()
     assert "module openeie_engine" in text and "endmodule" in text
     assert "2 PEs" in capsys.readouterr().out
+
+
+def test_command_line_pins_torch_numerics():
+    """The command line runs torch's portable kernels (same figures on every x86-64 machine) unless told otherwise."""
+    import os
+    code = ("import os, sys; from openeie.cli import pin_numerics; pin_numerics(); import torch; "
+            "print(os.environ['ATEN_CPU_CAPABILITY'], os.environ['MKL_CBWR'], torch.backends.cpu.get_cpu_capability())")
+    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.split() == ["default", "COMPATIBLE", "DEFAULT"], out.stderr
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**env, "ATEN_CPU_CAPABILITY": "avx2"})
+    assert out.stdout.split()[0] == "avx2"

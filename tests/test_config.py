@@ -47,7 +47,7 @@ def test_invalid_configs_are_refused_with_value_and_range(field, value, expect):
 
 
 def test_unknown_key_and_bad_json():
-    with pytest.raises(ConfigError, match=r"unknown engine configuration key\(s\) \['n_pes'\]"):
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['n_pes'\]"):
         EngineConfig.from_dict({"n_pes": 4})
     with pytest.raises(ConfigError, match="not valid JSON"):
         EngineConfig.from_json("{n_pe: 4")

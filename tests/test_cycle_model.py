@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from openeie.compiler.lower import lower, pe_pointers
+from openeie.compiler.lower import lower
 from openeie.compiler.network import CompressedLayer, CompressedNetwork
 from openeie.config import EngineConfig
 from openeie.sim import cycle, golden
@@ -29,10 +29,7 @@ def make(n_pe, fifo, shape_list, density, act_density, seed, rel_bits=2, code_bi
 def stepper_layer(program, index, h):
     info = program.layers[index]
     n = program.config.n_pe
-    slices = []
-    for p in range(n):
-        ptr = pe_pointers(program, p)[info.ptr_base: info.ptr_base + info.n_cols + 1]
-        slices.append(np.diff(ptr).tolist())
+    slices = [np.diff(program.decoded.layers[index].ptr[p]).tolist() for p in range(n)]
     return step_compute_phase(h, slices, n, info.in_groups, program.config.fifo_depth)
 
 

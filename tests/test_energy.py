@@ -46,7 +46,7 @@ def test_user_table_and_bad_table(tmp_path):
     cfg = EngineConfig(spmat_depth_words=1024)
     assert energy(stats_with(spmat_reads=1), cfg, load_table(tmp_path / "t.yaml"))["spmat_sram"] == pytest.approx(5.0)
     (tmp_path / "bad.yaml").write_text("int_add: {ref_bits: 32}\n")
-    with pytest.raises(ValueError, match="int_add.ref_pj = None: expected a number >= 0"):
+    with pytest.raises(ValueError, match="int_add.ref_pj = None: expected a finite number >= 0"):
         load_table(tmp_path / "bad.yaml")
 
 
@@ -69,3 +69,37 @@ def test_energy_cli_on_eie_layer(tmp_path):
 def test_energy_cli_errors(capsys):
     assert main(["energy", "--bench", "eie", "--layer", "Alex-9"]) == 2
     assert "unknown EIE layer 'Alex-9'" in capsys.readouterr().err
+
+
+def test_energy_bench_honours_the_whole_config(tmp_path):
+    """An 8-bit / 2-bit-code engine prices differently from EIE's formats; memories too small are grown, said so."""
+    runs = {}
+    for name, cfg in (("default", EngineConfig()), ("narrow", EngineConfig(code_bits=2, weight_bits=8,
+                                                                           weight_frac_bits=6, act_bits=8,
+                                                                           act_frac_bits=4, acc_bits=16))):
+        cfg.save(tmp_path / f"{name}.json")
+        assert main(["energy", "--bench", "eie", "--layer", "NT-We", "--config", str(tmp_path / f"{name}.json"),
+                     "--json", str(tmp_path / f"{name}.out.json")]) == 0
+        runs[name] = json.loads((tmp_path / f"{name}.out.json").read_text())
+    assert runs["narrow"]["total_pj"] < 0.8 * runs["default"]["total_pj"]
+    EngineConfig(act_depth=4, bias_depth=4).save(tmp_path / "small.json")
+    assert main(["energy", "--bench", "eie", "--layer", "NT-We", "--config", str(tmp_path / "small.json"),
+                 "--json", str(tmp_path / "small.out.json")]) == 0
+    grown = json.loads((tmp_path / "small.out.json").read_text())["grown_memories"]["NT-We"]
+    assert grown["act_depth"] == 64 and grown["bias_depth"] == 64          # 4096 inputs / 64 PEs
+
+
+def test_energy_of_a_network_uses_the_stated_input(tmp_path, capsys):
+    from openeie.compiler.netfile import save_network
+    from openeie.compiler.network import CompressedNetwork
+    from openeie.benchmarks import random_layer
+    save_network(CompressedNetwork([random_layer(200, 64, 0.2, 4, seed=1)]), tmp_path / "n.npz")
+    assert main(["energy", str(tmp_path / "n.npz"), "--json", str(tmp_path / "d.json")]) == 0
+    default = json.loads((tmp_path / "d.json").read_text())
+    assert "35.0 % non-zero" in default["input"] and "35.0 % non-zero" in capsys.readouterr().out
+    np.save(tmp_path / "x.npy", np.full(200, 0.5))
+    assert main(["energy", str(tmp_path / "n.npz"), "--input", str(tmp_path / "x.npy"), "--json",
+                 str(tmp_path / "x.json")]) == 0
+    dense = json.loads((tmp_path / "x.json").read_text())
+    assert "100.0 % non-zero" in dense["input"]
+    assert dense["layers"][0]["cycles"] > 1.8 * default["layers"][0]["cycles"]   # zeros are skipped

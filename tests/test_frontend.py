@@ -172,7 +172,7 @@ def test_pickle_payload_is_never_executed(tmp_path):
 def test_malformed_file_names_the_file(tmp_path, name, content):
     path = tmp_path / name
     path.write_bytes(content)
-    with pytest.raises(FrontendError, match=f"{name}.*cannot be read safely"):
+    with pytest.raises(FrontendError, match=f"{name}.*cannot be read"):
         load_checkpoint(path)
 
 

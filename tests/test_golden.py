@@ -51,8 +51,15 @@ def test_output_saturates_to_act_range():
     # row 0: 4*127*127 = 64516 -> exceeds 16-bit acc (32767) during accumulation -> saturates at 32767
     #         -> (32767+8)>>4 = 2048 -> saturates to 127; row 1: 16129 -> (16129+8)>>4 = 1008 -> 127
     assert golden.run_logical(p, xq).tolist() == [127, 127]
+    # counted: row 0's 3rd and 4th accumulations leave the 16-bit range (2 clamps), both outputs are clipped
+    _, sats = golden.run_counted(p, xq)
+    assert [int(v) for v in sats[0]] == [2, 2]
     xq = -xq
     assert golden.run_logical(p, xq).tolist() == [-128, -128]
+    assert [int(v) for v in golden.run_counted(p, xq)[1][0]] == [2, 2]
+    # under ReLU a negative overflow gives 0 either way: not a clipped output
+    _, _, p_relu = one_layer([[1, 1, 1, 1], [1, 0, 0, 0]], codebook, relu=True)
+    assert [int(v) for v in golden.run_counted(p_relu, xq)[1][0]] == [2, 0]
 
 
 def test_accumulator_saturation_is_order_dependent_and_followed():
@@ -81,6 +88,8 @@ def test_accumulator_saturation_is_order_dependent_and_followed():
     p4 = lower(net4, cfg3)
     # +16129*3 -> 32767 (sat), then -16129*3 -> -15620 -> saturates at -128; without saturation it would be 0
     assert golden.run_logical(p4, np.full(6, 127)).tolist() == [-128]
+    # one clamped accumulation (the third +16129), one clipped output
+    assert [int(v) for v in golden.run_counted(p4, np.full(6, 127))[1][0]] == [1, 1]
 
 
 def test_zero_input_gives_bias_and_relu():

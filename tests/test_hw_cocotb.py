@@ -21,7 +21,6 @@ import time
 import numpy as np
 import pytest
 
-from openeie.compiler.lower import pe_pointers
 from openeie.sim import cycle
 
 from engine_cases import CONFIGS, EDGE_KINDS, make_cases
@@ -51,7 +50,7 @@ def _check_throughput(case, stats):
     cols = np.flatnonzero(x)
     slices, short = [], False
     for p in range(case.cfg.n_pe):
-        counts = np.diff(pe_pointers(program, p)[info.ptr_base: info.ptr_base + info.n_cols + 1])[cols]
+        counts = np.diff(program.decoded.layers[0].ptr[p])[cols]
         assert stats["pe_busy"][p] == counts.sum(), f"PE {p}: pe_busy != its entries"
         slices.append(int(np.maximum(counts, 1).sum()))
         short |= bool(np.any(counts[1:] < 2))

@@ -71,17 +71,21 @@ def test_lnzd_rejects_bad_width():
 class _WriteBackFunction(wiring.Component):
     def __init__(self, cfg):
         self._cfg = cfg
-        super().__init__({"acc": In(acc_shape(cfg)), "relu": In(1), "y": Out(act_shape(cfg))})
+        super().__init__({"acc": In(acc_shape(cfg)), "relu": In(1), "y": Out(act_shape(cfg)), "clipped": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
-        m.d.comb += self.y.eq(round_saturate_relu(self._cfg, self.acc, self.relu))
+        y, clipped = round_saturate_relu(self._cfg, self.acc, self.relu)
+        m.d.comb += [self.y.eq(y), self.clipped.eq(clipped)]
         return m
 
 
 def ref_write_back(cfg, acc, relu):
-    y = int(saturate(round_shift(np.int64(acc), cfg.weight_frac_bits), cfg.act_bits))
-    return max(y, 0) if relu else y
+    """(output, clipped) as openeie.sim.golden defines them: clipped = saturation changed the output."""
+    rounded = int(round_shift(np.int64(acc), cfg.weight_frac_bits))
+    y = int(saturate(np.int64(rounded), cfg.act_bits))
+    lo, hi = fixed_range(cfg.act_bits)
+    return (max(y, 0) if relu else y), int(rounded > hi or (rounded < lo and not relu))
 
 
 @pytest.mark.parametrize("wf,af,act,acc", [(12, 8, 16, 32), (0, 2, 6, 12), (5, 3, 8, 16), (1, 0, 4, 8)])
@@ -103,10 +107,11 @@ def test_round_saturate_relu(wf, af, act, acc):
             ctx.set(dut.relu, relu)
             for v in values:
                 ctx.set(dut.acc, v)
-                got.append(ctx.get(dut.y))
+                got.append((ctx.get(dut.y), ctx.get(dut.clipped)))
 
     _run(dut, bench, clocked=False)
     assert got == [ref_write_back(cfg, v, relu) for relu in (0, 1) for v in values]
+    assert any(c for _, c in got) and not all(c for _, c in got)
 
 
 # ---- activation queue ------------------------------------------------------------------------------------------
@@ -388,11 +393,13 @@ def test_saturate_exhaustive(width, signed_in, bits):
 
     class Sat(wiring.Component):
         def __init__(self):
-            super().__init__({"x": In(signed(width) if signed_in else unsigned(width)), "y": Out(signed(bits))})
+            super().__init__({"x": In(signed(width) if signed_in else unsigned(width)), "y": Out(signed(bits)),
+                              "clamped": Out(1)})
 
         def elaborate(self, platform):
             m = Module()
-            m.d.comb += self.y.eq(hw_saturate(self.x, bits))
+            y, clamped = hw_saturate(self.x, bits)
+            m.d.comb += [self.y.eq(y), self.clamped.eq(clamped)]
             return m
 
     dut = Sat()
@@ -402,7 +409,8 @@ def test_saturate_exhaustive(width, signed_in, bits):
     async def bench(ctx):
         for v in values:
             ctx.set(dut.x, v)
-            got.append(ctx.get(dut.y))
+            got.append((ctx.get(dut.y), ctx.get(dut.clamped)))
 
     _run(dut, bench, clocked=False)
-    assert got == [int(saturate(np.int64(v), bits)) for v in values]
+    lo, hi = fixed_range(bits)
+    assert got == [(int(saturate(np.int64(v), bits)), int(not lo <= v <= hi)) for v in values]

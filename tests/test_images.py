@@ -8,6 +8,7 @@ from openeie.compiler.images import (ImageError, container_bytes, load_program, 
 from openeie.compiler.lower import decode, lower
 from openeie.compiler.network import CompressedLayer, CompressedNetwork
 from openeie.config import EngineConfig
+from openeie.errors import OutputError
 from openeie.layout import Mem, mem_word_bits
 
 
@@ -93,12 +94,12 @@ def test_save_images_writes_hex_manifest_and_container(program, tmp_path):
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "thesis.tex").write_text("keep me")
-    with pytest.raises(ImageError, match="not empty and holds no OpenEIE images"):
+    with pytest.raises(OutputError, match="not empty and holds no readable manifest.json of OpenEIE's"):
         save_images(program, foreign)
     assert (foreign / "thesis.tex").read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign", "img"]
 
 
 def test_missing_file_is_refused(tmp_path):
-    with pytest.raises(ImageError, match="cannot read images"):
+    with pytest.raises(ImageError, match="nothing.oeie' does not exist"):
         load_program(tmp_path / "nothing.oeie")

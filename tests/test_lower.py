@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from openeie.compiler.images import container_bytes, program_from_bytes
-from openeie.compiler.lower import decode, decode_pe_layer, lower
+from openeie.compiler.lower import decode, lower
 from openeie.compiler.network import CompressedLayer, CompressedNetwork, NetworkError
 from openeie.config import EngineConfig
 from openeie.layout import Mem
@@ -100,8 +100,9 @@ def test_round_trip_named_edge_shapes(name):
 
 
 def entries_of(program, pe=0, layer=0):
-    col, slot, code = decode_pe_layer(program, layer, pe)
-    return list(zip(col.tolist(), slot.tolist(), code.tolist()))
+    d = program.decoded.layers[layer]
+    mine = d.pe == pe
+    return list(zip(d.col[mine].tolist(), d.slot[mine].tolist(), d.code[mine].tolist()))
 
 
 def test_filler_encoding_is_exact():
@@ -179,7 +180,7 @@ def test_layers_that_do_not_fit_are_refused():
     with pytest.raises(NetworkError, match="codebook value 100 does not fit signed 16-bit fixed point"):
         lower([wide], cfg)
     small = make_cfg(n_pe=2, spmat_depth_words=1, entries_per_word=2)
-    with pytest.raises(NetworkError, match="needs 3 sparse-matrix words per PE: the engine has 1"):
+    with pytest.raises(NetworkError, match="needs 3 sparse-matrix words per PE: the engine has spmat_depth_words=1"):
         lower([CompressedLayer.from_dense_codes(np.ones((2, 6), dtype=int), [0, 1, 2, 3])], small)
     with pytest.raises(NetworkError, match="exceed act_depth=2"):
         lower([CompressedLayer.from_dense_codes(np.ones((2, 6), dtype=int), [0, 1, 2, 3])], make_cfg(n_pe=2, act_depth=2))
@@ -187,7 +188,12 @@ def test_layers_that_do_not_fit_are_refused():
 
 def test_from_float_quantises_to_nearest_nonzero_code():
     cb = np.array([0.0, -0.5, 0.25, 1.0])
-    w = np.array([[0.0, 0.01, -0.4, 0.7], [0.3, 0.0, -2.0, 5.0]])
+    w = np.array([[0.0, 0.01, -0.4, 0.7], [0.3, 0.0, -1.9, 2.4]])
     layer = CompressedLayer.from_float(w, cb)
     expect = np.array([[0, 2, 1, 3], [2, 0, 1, 3]])
     assert np.array_equal(layer.dense_codes(), expect)
+    # farther from the codebook than its span (1.5): refused, naming the weight
+    with pytest.raises(NetworkError, match=r"weight\[1, 3\] = 5 lies far outside the codebook \(-0.5 .. 1\)"):
+        CompressedLayer.from_float(w + np.array([[0, 0, 0, 0], [0, 0, 0, 2.6]]), cb)
+    with pytest.raises(NetworkError, match=r"weight\[0, 1\] = nan: expected a finite number"):
+        CompressedLayer.from_float(np.where(w == 0.01, np.nan, w), cb)

@@ -56,7 +56,7 @@ def test_simulate_refuses_wrong_input_shape(tmp_path, net_and_cfg, capsys):
     rc = main(["simulate", str(tmp_path / "net.npz"), "--config", str(tmp_path / "cfg.json"), "--input",
                str(tmp_path / "x.npy")])
     assert rc == 2
-    assert "has shape (1, 5): expected (64,) or (batch, 64)" in capsys.readouterr().err
+    assert "x.npy' has shape (5,): expected (64,) or (batch >= 1, 64)" in capsys.readouterr().err
 
 
 def test_sweeps_write_json_and_png(tmp_path):

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from openeie.compiler.lower import pe_pointers
-from openeie.layout import Mem, unpack_entries
 from openeie.sim import golden
 from openeie.stats import COUNTERS
 
@@ -23,6 +21,12 @@ def ref_layer_inputs(program, x_q) -> list:
     """Storage-order input of every layer (layer 0's from ``x_q``, the others from the golden model)."""
     outs = golden.run(program, x_q)
     return [program.input_storage(x_q)] + [np.asarray(o) for o in outs[:-1]]
+
+
+def ref_saturations(program, x_q):
+    """``(acc_saturations, out_saturations)`` of a run, from the golden model."""
+    _, sats = golden.run_counted(program, x_q)
+    return sum(int(a) for a, _ in sats), sum(int(o) for _, o in sats)
 
 
 def _compute_phase(cfg, x, counts):
@@ -71,8 +75,8 @@ def ref_stats(program, x_q) -> dict:
     pe_busy = np.zeros(n, dtype=np.int64)
     layer_cycles = []
     last_word = [None] * n
-    ptrs = [pe_pointers(program, p) for p in range(n)]
-    codes = [unpack_entries(cfg, program.mems[Mem.SPMAT][p])[0] for p in range(n)]
+    ptrs = [stream.pointers for stream in program.decoded.pes]
+    codes = [stream.codes for stream in program.decoded.pes]
     for index, (info, x) in enumerate(zip(program.layers, ref_layer_inputs(program, x_q))):
         p_layer = np.stack([ptrs[p][info.ptr_base: info.ptr_base + info.n_cols + 1] for p in range(n)])
         counts = np.diff(p_layer, axis=1)
@@ -109,6 +113,7 @@ def ref_stats(program, x_q) -> dict:
     c["acc_reads"] += c["macs"]
     c["acc_writes"] += c["macs"]
     c["cycles"] = int(sum(layer_cycles))
+    c["acc_saturations"], c["out_saturations"] = ref_saturations(program, x_q)
     out = {name: int(c[name]) for name in COUNTERS}
     out["pe_busy"] = [int(v) for v in pe_busy]
     out["layer_cycles"] = [int(v) for v in layer_cycles]

@@ -1,0 +1,39 @@
+"""``openeie bench compile|eie``: benchmarks that print their figures."""
+
+from __future__ import annotations
+
+from .arguments import config_int, int_in, number_in, seed
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="benchmarks that print their figures")
+    p.add_argument("what", choices=["compile", "eie"],
+                   help="compile: encode throughput on a VGG-6-sized layer; eie: the nine layers of EIE Table III "
+                        "through the cycle model")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--pes", type=config_int("n_pe"), default=64, help="eie: number of PEs (default 64)")
+    p.add_argument("--fifo", type=config_int("fifo_depth"), default=8, help="eie: activation queue depth (default 8)")
+    p.add_argument("--clock-mhz", type=number_in(0.0, 10_000.0, "clock (MHz)"), default=800.0,
+                   help="eie: clock for the time column (default 800)")
+    p.add_argument("--balance", action="store_true", help="eie: load-aware row assignment instead of i mod N")
+    p.add_argument("--repeats", type=int_in(1, 1000, "repeats"), default=3,
+                   help="timed repetitions (the best is reported)")
+    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    p.set_defaults(run=run)
+
+
+def run(args) -> None:
+    import json
+    from openeie import bench
+    from openeie.files import check_output_file, write_text
+    if args.json:
+        check_output_file(args.json, "JSON report")
+    if args.what == "compile":
+        result = bench.bench_compile(seed=args.seed, repeats=args.repeats)
+    else:
+        result = bench.bench_eie(n_pe=args.pes, fifo_depth=args.fifo, clock_mhz=args.clock_mhz, seed=args.seed,
+                                 balance=args.balance, progress=True)
+    if args.json:
+        write_text(args.json, json.dumps(result, indent=2) + "\n", "JSON report")

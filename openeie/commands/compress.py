@@ -1,0 +1,89 @@
+"""``openeie compress CHECKPOINT -o NET``: Deep Compression of a Linear/ReLU checkpoint into a network file.
+
+Everything is checked before the first epoch: the checkpoint (read without unpickling), the layer order and the
+activations assumed, the training data, every option's range and the output path.
+"""
+
+from __future__ import annotations
+
+from .arguments import config_int, density, int_in, seed
+
+__all__ = ["add_arguments", "run", "REPORT_FORMAT"]
+
+#: ``format`` tag of ``NET.report.json`` (it is replaced only when it carries this tag).
+REPORT_FORMAT = "openeie-compress-report"
+
+
+def add_arguments(subparsers) -> None:
+    p = subparsers.add_parser(
+        "compress", help="Deep Compression of a checkpoint (prune, retrain, share weights)",
+        description="Compress a checkpoint of a Linear/ReLU network (.safetensors, or .pt/.pth read with "
+                    "torch.load(weights_only=True); never unpickled): iterative magnitude pruning with retraining, "
+                    "k-means weight sharing, centroid fine-tuning. Writes the network file NET (.npz/.safetensors, "
+                    "the schema 'openeie compile' reads) and NET.report.json. A state dict records no activations: "
+                    "ReLU after every layer but the last is assumed and said so (or set in .safetensors metadata "
+                    "'openeie.activations').")
+    p.add_argument("checkpoint", metavar="CHECKPOINT")
+    p.add_argument("-o", "--output", required=True, metavar="NET", help="output network file (.npz or .safetensors)")
+    p.add_argument("--density", type=density, default=0.08, help="fraction of weights kept, 0 < d <= 1 (default 0.08)")
+    p.add_argument("--code-bits", type=config_int("code_bits"), default=4, help="weight code width (default 4)")
+    p.add_argument("--rel-index-bits", type=config_int("rel_index_bits"), default=4,
+                   help="relative index width of the storage report (default 4)")
+    p.add_argument("--data", default="digits", help="'digits' or a .npz with x_train, y_train, x_test, y_test")
+    p.add_argument("--prune-steps", type=int_in(1, 1000, "prune steps"), default=3)
+    p.add_argument("--prune-epochs", type=int_in(0, 100_000, "epochs"), default=5)
+    p.add_argument("--finetune-epochs", type=int_in(0, 100_000, "epochs"), default=5)
+    p.add_argument("--seed", type=seed, default=0)
+    p.set_defaults(run=run)
+
+
+def run(args) -> None:
+    import json
+    from pathlib import Path
+    from openeie.compiler.compress import compress, format_report
+    from openeie.compiler.datasets import load_dataset
+    from openeie.compiler.frontend import checkpoint_metadata, load_checkpoint, mlp_from_state_dict
+    from openeie.compiler.netfile import save_network
+    from openeie.compiler.prune import single_thread
+    from openeie.errors import InputError
+    from openeie.files import check_output_file, write_text
+    output = Path(args.output)
+    if output.suffix.lower() not in (".npz", ".safetensors"):
+        raise InputError(f"output {str(output)!r}: expected a .npz or .safetensors file name")
+    data_file = None if args.data == "digits" else args.data
+    check_output_file(output, "network file", inputs=[args.checkpoint, data_file])
+    report_path = Path(str(output) + ".report.json")
+    check_output_file(report_path, "compression report", inputs=[args.checkpoint, data_file])
+    _check_own_report(report_path)
+    state = load_checkpoint(args.checkpoint)
+    ordered = Path(args.checkpoint).suffix.lower() != ".safetensors"
+    model, notes = mlp_from_state_dict(state, ordered=ordered, metadata=checkpoint_metadata(args.checkpoint))
+    x_tr, y_tr, x_te, y_te = load_dataset(args.data, n_features=model[0].in_features,
+                                          n_classes=[m for m in model if hasattr(m, "out_features")][-1].out_features)
+    for note in notes:
+        print(f"note: {note}")
+    with single_thread():
+        network, report = compress(model, (x_tr, y_tr), density=args.density, code_bits=args.code_bits,
+                                   rel_index_bits=args.rel_index_bits, eval_data=(x_te, y_te),
+                                   prune_steps=args.prune_steps, prune_epochs=args.prune_epochs,
+                                   finetune_epochs=args.finetune_epochs, seed=args.seed, progress=True)
+    save_network(network, output)
+    plain = {"format": REPORT_FORMAT, "checkpoint": str(args.checkpoint), "assumptions": notes,
+             **{k: v for k, v in report.items() if k != "pruned_weights"}}
+    write_text(report_path, json.dumps(plain, indent=2, default=str) + "\n", "compression report")
+    print(format_report(report))
+    print(f"wrote {output} and {report_path}")
+
+
+def _check_own_report(path) -> None:
+    """A report file that exists must be one of ours (it is a side output the user did not name)."""
+    import json
+    from openeie.errors import OutputError
+    if not path.exists():
+        return
+    try:
+        ours = json.loads(path.read_text()).get("format") == REPORT_FORMAT
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours:
+        raise OutputError(f"{str(path)!r} exists and is not an OpenEIE compression report: refusing to replace it")

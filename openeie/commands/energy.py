@@ -1,0 +1,89 @@
+"""``openeie energy NET_OR_IMAGES | --bench eie``: energy per inference, SRAM vs DRAM."""
+
+from __future__ import annotations
+
+from .arguments import add_config, int_in, load_config, number_in, seed
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(subparsers) -> None:
+    from openeie.sim.inputs import DEFAULT_ACT_DENSITY
+    p = subparsers.add_parser(
+        "energy", help="energy per inference (SRAM vs DRAM) of a network or an EIE layer",
+        description="Price the cycle model's access counts with an energy table (default: 45 nm, Horowitz ISSCC "
+                    "2014 via EIE Table I; see openeie/sim/energy_45nm.yaml). With --bench eie the layers run on "
+                    "--config's formats, PEs and queues (memories too small for a layer are grown, and said so).")
+    p.add_argument("target", nargs="?", metavar="NET_OR_IMAGES", help="network file or images (or use --bench)")
+    p.add_argument("--bench", choices=["eie"], help="use the EIE benchmark layers instead of a network")
+    p.add_argument("--layer", metavar="NAME", help="one layer only (e.g. Alex-7 with --bench eie)")
+    p.add_argument("--table", metavar="TABLE.yaml", help="energy table of another technology (same format)")
+    add_config(p)
+    p.add_argument("--input", metavar="X.npy", help="float inputs (n_in,) or (batch, n_in) to price (mean per "
+                   "inference); default: seeded random inputs with --act-density non-zero")
+    p.add_argument("--act-density", type=number_in(0.0, 1.0, "activation density"), default=DEFAULT_ACT_DENSITY,
+                   help=f"fraction of non-zero random inputs (default {DEFAULT_ACT_DENSITY}: EIE Table III's fc "
+                        f"layers)")
+    p.add_argument("--count", type=int_in(1, 100_000, "count"), default=1, help="random inputs (default 1)")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--json", metavar="PATH")
+    p.set_defaults(run=run)
+
+
+def run(args) -> None:
+    import json
+    from openeie.config import EngineConfig
+    from openeie.energy_report import eie_energy, network_energy, summarise
+    from openeie.errors import InputError
+    from openeie.files import check_output_file, write_text
+    from openeie.sim.energy import load_table
+    if (args.target is None) == (args.bench is None):
+        raise InputError("give a network/images path or --bench eie (one of them)")
+    if args.bench and args.input:
+        raise InputError("--input prices a network; the EIE benchmark layers use their own seeded inputs")
+    if args.json:
+        check_output_file(args.json, "JSON report", inputs=[args.target, args.input, args.config, args.table])
+    table = load_table(args.table)
+    cfg = load_config(args.config)
+    if args.bench:
+        rows, grown = eie_energy(cfg or EngineConfig(), table, args.layer, args.seed)
+        result = summarise(rows, table, f"EIE benchmark ({args.layer or 'all layers'})")
+        result["grown_memories"] = grown
+        note = "; ".join(f"{name}: {', '.join(f'{k}={v}' for k, v in g.items())}" for name, g in grown.items() if g)
+        inputs = "each layer's own seeded input at its Table III activation density"
+    else:
+        from openeie.sim import golden
+        from openeie.sim.inputs import describe_density, load_inputs, random_inputs
+        from .targets import load_target
+        program = load_target(args.target, cfg)
+        if args.input:
+            x = load_inputs(args.input, program.n_in)
+            inputs = f"{args.input} ({len(x)} input(s), {describe_density(x)})"
+        else:
+            x = random_inputs(program.n_in, args.count, args.act_density, args.seed)
+            inputs = f"seeded random input(s) (seed {args.seed}, {describe_density(x)}; give --input for real data)"
+        rows = network_energy(program, golden.quantize_input(program.config, x), table, args.layer)
+        result = summarise(rows, table, str(args.target))
+        note = ""
+    result["input"] = inputs
+    _print(result, note)
+    if args.json:
+        write_text(args.json, json.dumps(result, indent=2) + "\n", "JSON report")
+
+
+def _print(result: dict, grown_note: str) -> None:
+    total = result["total_pj"]
+    sc = result["scenarios"]
+    print(f"energy of one inference, {result['source']}, table: {result['table']}")
+    print(f"  input: {result['input']}")
+    if grown_note:
+        print(f"  memories grown to fit: {grown_note}")
+    for k, v in sorted(result["breakdown_pj"].items(), key=lambda kv: -kv[1]):
+        if v:
+            print(f"  {k:<16} {v / 1e3:>12.2f} nJ  {100 * v / total:5.1f} %")
+    print(f"  {'total':<16} {total / 1e3:>12.2f} nJ  ({total / 1e6:.4f} uJ per inference)")
+    print(f"  dense fp32 weights from DRAM: {sc['dense_fp32_dram_pj'] / 1e3:.1f} nJ "
+          f"({sc['dense_over_sram']:.0f}x the on-chip engine); compressed weights from DRAM: "
+          f"{sc['compressed_dram_pj'] / 1e3:.1f} nJ ({sc['compressed_dram_over_sram']:.1f}x)")
+    if result["saturations"]:
+        print(f"  saturation: {result['saturations']:g} clipped accumulation(s) and output(s) per inference")

@@ -1,0 +1,58 @@
+"""``openeie sweep``: design-space exploration over engine knobs, with Pareto plots."""
+
+from __future__ import annotations
+
+from openeie.config import CONFIG_RANGES
+
+from .arguments import dask_address, int_in, int_list, seed
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(subparsers) -> None:
+    from openeie.sweep import KNOBS
+    p = subparsers.add_parser(
+        "sweep", help="design-space exploration: bit widths, PEs, FIFO -> storage, cycles, energy, accuracy, with "
+                      "Pareto plots",
+        description="Grid over code_bits, rel_index_bits, act_bits, n_pe, fifo_depth (comma-separated values; "
+                    "defaults in openeie.sweep.DEFAULT_GRID) on the bundled digits model or an EIE layer. Writes "
+                    "sweep.csv, sweep.json and Pareto plots (PNG, SVG) into DIR (new, empty or an earlier sweep).")
+    for knob in KNOBS:
+        low, high = CONFIG_RANGES[knob]
+        p.add_argument(f"--{knob.replace('_', '-')}", dest=knob, type=int_list(low, high, knob), metavar="V1,V2,...")
+    p.add_argument("--bench", choices=["eie"], help="sweep an EIE benchmark layer instead of the digits model")
+    p.add_argument("--layer", metavar="NAME", help="EIE layer with --bench eie (default Alex-8)")
+    p.add_argument("--workers", type=int_in(1, 256, "workers"), help="local worker processes (default: one per core)")
+    p.add_argument("--dask", metavar="SCHEDULER", type=dask_address,
+                   help="run on an existing Dask cluster (e.g. tcp://host:8786)")
+    p.add_argument("--area-device", choices=["up5k", "85k"], help="also estimate FPGA utilisation and Fmax per point "
+                   "with Yosys/nextpnr (slow: tens of seconds to minutes per point)")
+    p.add_argument("--cache", metavar="DIR", default=".cache/openeie", help="model cache directory")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("-o", "--output", default="out/sweep", metavar="DIR")
+    p.set_defaults(run=run)
+
+
+def run(args) -> None:
+    from openeie.benchmarks import EIE_LAYERS
+    from openeie.errors import InputError
+    from openeie.files import check_output_dir
+    from openeie.sweep import DEFAULT_GRID, KNOBS, SWEEP, digits_base, digits_context, eie_base, eie_context, \
+        run_sweep, valid_points
+    grid = {k: (getattr(args, k) or DEFAULT_GRID[k]) for k in KNOBS}
+    if args.layer and args.bench != "eie":
+        raise InputError("--layer names an EIE layer: give it with --bench eie")
+    names = [l.name for l in EIE_LAYERS]
+    if args.layer and args.layer not in names:
+        raise InputError(f"unknown EIE layer {args.layer!r}: expected one of {names}")
+    check_output_dir(args.output, SWEEP)
+    valid_points(grid, eie_base() if args.bench == "eie" else digits_base())     # before any compression
+    if args.dask:
+        from openeie.sweep import check_scheduler
+        check_scheduler(args.dask)
+    if args.bench == "eie":
+        ctx = eie_context(args.layer or "Alex-8", code_bits=tuple(grid["code_bits"]), seed=args.seed)
+    else:
+        ctx = digits_context(code_bits=tuple(grid["code_bits"]), cache_dir=args.cache, seed=args.seed)
+    ctx.area_device = args.area_device
+    run_sweep(ctx, grid, args.output, workers=args.workers, dask_address=args.dask)

@@ -1,0 +1,963 @@
+"""The battery of bad inputs: every command and the public API, each bad input one clear error.
+
+Every command case runs ``openeie`` in-process in its own directory and asserts: exit status 2; the message is one
+line (``openeie: error: ...``, or argparse's usage and one error line for a malformed option) without a traceback;
+it names the offending value and what was expected; and the directory tree (every file's bytes, every directory,
+FIFO and link) is the same before and after: nothing written, nothing removed. Pickle payloads write a marker
+file when unpickled; the marker must never appear. Every API case asserts an :class:`~openeie.errors.OpenEIEError`
+whose message names the value and the expectation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import struct
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from openeie.cli import main
+from openeie.errors import OpenEIEError
+
+MARKER = "pwned"
+
+
+# ---- the harness ---------------------------------------------------------------------------------------------
+
+def snapshot(root: Path) -> dict:
+    """Every entry below ``root``: its kind, and a file's SHA-256."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            rel = str(p.relative_to(root))
+            if p.is_symlink():
+                out[rel] = "link:" + os.readlink(p)
+            elif p.is_dir():
+                out[rel] = "dir"
+            elif p.is_fifo():
+                out[rel] = "fifo"
+            else:
+                out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+@contextlib.contextmanager
+def chdir(path):
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def run_cli(argv, where: Path):
+    out, err = io.StringIO(), io.StringIO()
+    with chdir(where), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main([str(a) for a in argv])
+        except SystemExit as e:              # argparse
+            rc = e.code
+    return rc, out.getvalue(), err.getvalue()
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad command line. ``build(tmp)`` writes the inputs and returns the arguments; ``expect`` are the parts
+    the error message must contain (the offending value, what was expected); ``option``: argparse reports it."""
+    id: str
+    build: object
+    expect: tuple
+    option: bool = False
+
+
+CASES: list = []
+
+
+def case(id, expect, option=False):
+    def register(build):
+        CASES.append(Case(id, build, tuple(expect) if isinstance(expect, (list, tuple)) else (expect,), option))
+        return build
+    return register
+
+
+def cli(id, argv, expect, option=False):
+    """A case whose arguments need no input files (``{t}`` is the case's directory)."""
+    CASES.append(Case(id, lambda t: [a.format(t=t) if isinstance(a, str) else a for a in argv],
+                      tuple(expect) if isinstance(expect, (list, tuple)) else (expect,), option))
+
+
+# ---- input files ---------------------------------------------------------------------------------------------
+
+CB = np.concatenate([[0.0], np.linspace(-1, 1, 15)])
+
+
+def net_arrays(**changes) -> dict:
+    """A valid two-layer network file's arrays (6 -> 12 -> 3), with ``changes`` applied (None deletes a key)."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        "layer0.codes": (rng.integers(0, 16, (12, 6)) * (rng.random((12, 6)) < 0.5)).astype(np.uint8),
+        "layer0.codebook": CB, "layer0.bias": rng.normal(0, 0.1, 12), "layer0.relu": np.array([1], np.int32),
+        "layer1.codes": rng.integers(0, 16, (3, 12)).astype(np.uint8), "layer1.codebook": CB,
+    }
+    for k, v in changes.items():
+        if v is None:
+            arrays.pop(k, None)
+        else:
+            arrays[k] = v
+    return arrays
+
+
+def write_net(t: Path, name="net.npz", **changes) -> Path:
+    path = t / name
+    arrays = net_arrays(**changes)
+    if name.endswith(".safetensors"):
+        from safetensors.numpy import save_file
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(path))
+    else:
+        np.savez(path, **arrays)
+    return path
+
+
+def write_float_net(t: Path, weight) -> Path:
+    arrays = {"layer0.weight": np.asarray(weight, dtype=np.float64), "layer0.codebook": np.array([0.0, -0.5, 0.5, 1.0])}
+    np.savez(t / "net.npz", **arrays)
+    return t / "net.npz"
+
+
+def write_cfg(t: Path, text, name="cfg.json") -> Path:
+    path = t / name
+    path.write_text(text if isinstance(text, str) else json.dumps(text))
+    return path
+
+
+SMALL_CFG = {"n_pe": 2, "spmat_depth_words": 64, "ptr_depth": 64, "act_depth": 16, "bias_depth": 32, "max_layers": 4}
+
+
+def mkfifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+class Evil:
+    """Unpickling this writes the marker file (pickle protocol: ``__reduce__``)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def state_dict(widths=(64, 16, 10), names=None, seed=0):
+    import torch
+    torch.manual_seed(seed)
+    names = names or [f"fc{i + 1}" for i in range(len(widths) - 1)]
+    sd = {}
+    for name, a, b in zip(names, widths, widths[1:]):
+        sd[f"{name}.weight"] = torch.randn(b, a) * 0.1
+        sd[f"{name}.bias"] = torch.zeros(b)
+    return sd
+
+
+def write_ckpt(t: Path, sd=None, name="m.pt", metadata=None) -> Path:
+    import torch
+    path = t / name
+    sd = state_dict() if sd is None else sd
+    if name.endswith(".safetensors"):
+        from safetensors.torch import save_file
+        save_file({k: v.contiguous() for k, v in sd.items()}, str(path), metadata=metadata)
+    else:
+        torch.save(sd, path)
+    return path
+
+
+def write_data(t: Path, **changes) -> Path:
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.random((40, 64)).astype(np.float32), "y_train": rng.integers(0, 10, 40),
+              "x_test": rng.random((20, 64)).astype(np.float32), "y_test": rng.integers(0, 10, 20)}
+    for k, v in changes.items():
+        if v is None:
+            arrays.pop(k)
+        else:
+            arrays[k] = v
+    np.savez(t / "data.npz", **arrays)
+    return t / "data.npz"
+
+
+def tiny_program():
+    from openeie.compiler.lower import lower
+    from openeie.compiler.netfile import load_network
+    from openeie.config import EngineConfig
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        network = load_network(write_net(Path(d)))
+    return lower(network, EngineConfig(**SMALL_CFG))
+
+
+def write_images(t: Path, name="img") -> Path:
+    from openeie.compiler.images import save_images
+    return save_images(tiny_program(), t / name)
+
+
+def crafted(t: Path, edit_meta=None, edit_arrays=None, name="crafted.oeie") -> Path:
+    """A container of the tiny program with its metadata / arrays edited and the CRC made right again: what the
+    CRC cannot catch, the metadata checks must."""
+    from openeie.compiler.images import _HEADER, container_bytes
+    raw = container_bytes(tiny_program())
+    payload = raw[_HEADER.size:]
+    (meta_len,) = struct.unpack_from("<I", payload)
+    meta = json.loads(payload[4:4 + meta_len])
+    area = bytearray(payload[4 + meta_len:])
+    if edit_arrays:
+        arrays = {e["name"]: e for e in meta["arrays"]}
+
+        def view(name):
+            e = arrays[name]
+            dtype = {"<u8": np.uint64, "<i8": np.int64, "<f8": np.float64}[e["dtype"]]
+            return np.frombuffer(area, dtype=dtype, count=e["nbytes"] // 8, offset=e["offset"]).reshape(e["shape"])
+        edit_arrays(view)
+    if edit_meta:
+        edit_meta(meta)
+    meta_raw = json.dumps(meta, sort_keys=True).encode()
+    payload = struct.pack("<I", len(meta_raw)) + meta_raw + bytes(area)
+    magic, version, hsize, flags, cfg_hash, _, _, res = _HEADER.unpack_from(raw)
+    header = _HEADER.pack(magic, version, hsize, flags, cfg_hash, len(payload), zlib.crc32(payload), res)
+    (t / name).write_bytes(header + payload)
+    return t / name
+
+
+def simulate(target, *more):
+    return ["simulate", target, *more]
+
+
+# ---- compile: network files ------------------------------------------------------------------------------------
+
+def _compile(net, *more):
+    return ["compile", net, "-o", "out", *more]
+
+
+cli("compile_missing_net", _compile("{t}/nothing.npz"), ("nothing.npz", "does not exist"))
+case("compile_net_is_dir", ("net.npz", "is a directory: expected a file"))(
+    lambda t: (t.joinpath("net.npz").mkdir(), _compile(t / "net.npz"))[1])
+case("compile_net_is_fifo", ("net.npz", "not a regular file"))(lambda t: _compile(mkfifo(t / "net.npz")))
+case("compile_net_garbage", ("net.npz", "not a readable .npz file"))(
+    lambda t: (t.joinpath("net.npz").write_bytes(b"PK\x03\x04 not really"), _compile(t / "net.npz"))[1])
+case("compile_net_wrong_suffix", ("net.txt", "expected a .npz or .safetensors file"))(
+    lambda t: (t.joinpath("net.txt").write_text("x"), _compile(t / "net.txt"))[1])
+
+
+@case("compile_net_pickled_object", ("net.npz", "not a readable .npz file"))
+def _(t):
+    obj = np.empty(1, dtype=object)
+    obj[0] = Evil(t / MARKER)
+    np.savez(t / "net.npz", **{"layer0.codebook": obj})
+    return _compile(t / "net.npz")
+
+
+for _id, _changes, _expect in [
+    ("unexpected_key", {"fc.weight": np.ones((2, 2))}, ("'fc.weight'", "expected layer<k>.codebook")),
+    ("noncanonical_key", {"layer00.relu": np.array([1])}, ("'layer00.relu'", "no leading zeros")),
+    ("gap_in_layers", {"layer1.codes": None, "layer1.codebook": None, "layer2.codes": np.ones((3, 12), np.uint8),
+                       "layer2.codebook": CB}, ("found [0, 2]", "numbered 0..1")),
+    ("missing_codebook", {"layer1.codebook": None}, ("layer1.codebook is missing",)),
+    ("codes_and_weight", {"layer1.weight": np.ones((3, 12))}, ("layer1", "exactly one of .codes and .weight")),
+    ("relu_seven", {"layer0.relu": np.array([7])}, ("layer0.relu = [7]", "expected a single integer 0 or 1")),
+    ("relu_float", {"layer0.relu": np.array([1.0])}, ("layer0.relu = [1.0]", "0 or 1")),
+    ("relu_two_values", {"layer0.relu": np.array([1, 0])}, ("layer0.relu = [1, 0]", "single integer")),
+    ("codes_float", {"layer1.codes": np.full((3, 12), 1.7)}, ("layer1.codes is float64", "2-D integer array")),
+    ("codes_3d", {"layer1.codes": np.ones((3, 12, 1), np.uint8)}, ("layer1.codes", "shape (3, 12, 1)",
+                                                                  "2-D integer array")),
+    ("codes_negative", {"layer1.codes": -np.ones((3, 12), np.int8)}, ("weight code -1", "out of range 1..15")),
+    ("code_past_codebook", {"layer1.codes": np.full((3, 12), 20, np.uint8)}, ("weight code 20", "1..15")),
+    ("codebook_entry0", {"layer0.codebook": CB + 0.5}, ("codebook[0] = 0.5", "expected 0.0")),
+    ("codebook_nan", {"layer0.codebook": np.where(CB == CB[3], np.nan, CB)}, ("codebook[3] = nan",
+                                                                            "expected a finite number")),
+    ("codebook_2d", {"layer0.codebook": CB.reshape(4, 4)}, ("layer0.codebook", "shape (4, 4)", "1-D array")),
+    ("codebook_strings", {"layer0.codebook": np.array(["0", "1"])}, ("layer0.codebook is <U1", "real numbers")),
+    ("bias_length", {"layer0.bias": np.zeros(5)}, ("bias has 5 values", "expected 12")),
+    ("bias_inf", {"layer0.bias": np.full(12, np.inf)}, ("bias[0] = inf", "expected a finite number")),
+    ("layers_do_not_chain", {"layer1.codes": np.ones((3, 7), np.uint8)}, ("takes 7 inputs", "produces 12")),
+    ("codebook_too_big", {"layer1.codebook": np.concatenate([[0.0], np.linspace(-1, 1, 16)])},
+     ("codebook has 17 entries", "at most 16")),
+    ("codebook_value_too_big", {"layer1.codebook": CB * 100}, ("codebook value -100", "does not fit signed 16-bit")),
+]:
+    case(f"compile_{_id}", _expect)(lambda t, c=_changes: _compile(write_net(t, **c)))
+
+case("compile_weight_nan", ("weight[1, 2] = nan", "expected a finite number"))(
+    lambda t: _compile(write_float_net(t, [[0, 0.5, 0], [0, 0, np.nan]])))
+case("compile_weight_inf", ("weight[0, 0] = -inf", "expected a finite number"))(
+    lambda t: _compile(write_float_net(t, [[-np.inf, 0.5, 0]])))
+case("compile_weight_absurd", ("weight[0, 1] = 1e+30", "lies far outside the codebook (-0.5 .. 1)"))(
+    lambda t: _compile(write_float_net(t, [[0.5, 1e30, 0]])))
+case("compile_weight_ints", ("layer0.weight is int64", "2-D float array"))(
+    lambda t: (np.savez(t / "net.npz", **{"layer0.weight": np.ones((2, 2), np.int64), "layer0.codebook": CB}),
+               _compile(t / "net.npz"))[1])
+
+
+@case("compile_duplicate_zip_member", ("'layer0.codes.npy' twice", "each array once"))
+def _(t):
+    write_net(t)
+    with zipfile.ZipFile(t / "net.npz", "a") as z:
+        buf = io.BytesIO()
+        np.save(buf, np.zeros((12, 6), np.uint8))
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            z.writestr("layer0.codes.npy", buf.getvalue())
+    return _compile(t / "net.npz")
+
+
+@case("compile_duplicate_safetensors_key", ("'layer0.codebook' twice", "each array once"))
+def _(t):
+    arr = np.zeros(2, dtype=np.float64)
+    head = ('{"layer0.codebook":{"dtype":"F64","shape":[2],"data_offsets":[0,16]},'
+            '"layer0.codebook":{"dtype":"F64","shape":[2],"data_offsets":[0,16]}}').encode()
+    (t / "net.safetensors").write_bytes(struct.pack("<Q", len(head)) + head + arr.tobytes())
+    return _compile(t / "net.safetensors")
+
+
+case("compile_safetensors_garbage", ("net.safetensors", "not a readable .safetensors file"))(
+    lambda t: (t.joinpath("net.safetensors").write_bytes(b"\xff" * 40), _compile(t / "net.safetensors"))[1])
+case("compile_does_not_fit", ("act_depth=1",))(
+    lambda t: _compile(write_net(t), "--config", write_cfg(t, {**SMALL_CFG, "act_depth": 1})))
+
+# ---- compile: output directories (nothing of the user's is replaced) ---------------------------------------------
+
+case("compile_output_is_file", ("'out'", "exists and is not a directory"))(
+    lambda t: (t.joinpath("out").write_text("mine"), _compile(write_net(t)))[1])
+case("compile_output_foreign", ("holds no readable manifest.json", "choose a new or empty directory"))(
+    lambda t: (t.joinpath("out").mkdir(), t.joinpath("out", "thesis.tex").write_text("keep"),
+               _compile(write_net(t)))[2])
+
+
+@case("compile_output_foreign_with_manifest_named_file", ("manifest.json", "format 'openeie-images'"))
+def _(t):
+    """The data-loss regression: a user's directory that merely holds a file named manifest.json."""
+    (t / "out").mkdir()
+    (t / "out" / "manifest.json").write_text('{"my": "own notes"}')
+    (t / "out" / "thesis.tex").write_text("years of work")
+    return _compile(write_net(t))
+
+
+@case("compile_output_ours_plus_foreign_file", ("holds files OpenEIE did not write (notes.txt)",))
+def _(t):
+    write_images(t, "out")
+    (t / "out" / "notes.txt").write_text("mine")
+    return _compile(write_net(t))
+
+
+# ---- engine configuration files (every command reads them the same way) ----------------------------------------
+
+for _id, _text, _expect in [
+    ("invalid_json", "{n_pe: 4", ("not valid JSON", "cfg.json")),
+    ("unknown_key", '{"n_pes": 4}', ("['n_pes']", "expected some of")),
+    ("out_of_range", '{"code_bits": 12}', ("code_bits=12", "expected 2..8")),
+    ("duplicate_key", '{"n_pe": 4, "n_pe": 64}', ("'n_pe' twice", "each key once")),
+    ("string_value", '{"n_pe": "4"}', ("n_pe must be an int", "'4'")),
+    ("float_value", '{"n_pe": 4.0}', ("n_pe must be an int", "4.0")),
+    ("bool_value", '{"n_pe": true}', ("n_pe must be an int", "True")),
+    ("list", "[4]", ("must be a JSON object", "list")),
+    ("narrow_acc", '{"acc_bits": 20}', ("acc_bits=20 is too narrow", "at least")),
+    ("odd_ptr_depth", '{"ptr_depth": 33}', ("ptr_depth=33", "must be even")),
+    ("wide_word", '{"entries_per_word": 16}', ("128 bits", "at most 64")),
+    ("not_utf8", "\udcff", ("not UTF-8", "expected a text file")),
+]:
+    if _id == "not_utf8":
+        case(f"config_{_id}", _expect)(lambda t: (t.joinpath("cfg.json").write_bytes(b"\xff\xfe{"),
+                                                  _compile(write_net(t), "--config", t / "cfg.json"))[1])
+    else:
+        case(f"config_{_id}", _expect)(lambda t, x=_text: _compile(write_net(t), "--config", write_cfg(t, x)))
+
+cli("config_missing", ["rtl", "--config", "{t}/none.json", "-o", "e.v"], ("none.json", "does not exist"))
+cli("config_dev_zero", ["rtl", "--config", "/dev/zero", "-o", "e.v"], ("/dev/zero", "not a regular file"))
+case("config_fifo", ("cfg.json", "not a regular file"))(
+    lambda t: ["rtl", "--config", mkfifo(t / "cfg.json"), "-o", "e.v"])
+case("config_too_large", ("cfg.json", "expected at most 1048576"))(
+    lambda t: ["rtl", "--config", write_cfg(t, " " * (2 << 20)), "-o", "e.v"])
+case("config_is_dir", ("'{}'".format("cfgdir"), "is a directory"))(
+    lambda t: (t.joinpath("cfgdir").mkdir(), ["rtl", "--config", "cfgdir", "-o", "e.v"])[1])
+case("rtl_output_is_dir", ("'engine.v' is a directory", "expected a file name"))(
+    lambda t: (t.joinpath("engine.v").mkdir(), ["rtl", "-o", "engine.v"])[1])
+case("rtl_output_is_config", ("also an input", "refusing to overwrite"))(
+    lambda t: ["rtl", "--config", write_cfg(t, SMALL_CFG), "-o", t / "cfg.json"])
+cli("rtl_missing_output", ["rtl"], ("-o/--output",), option=True)
+
+
+# ---- compress: checkpoints, options, data, outputs (all refused before the first epoch) ---------------------------
+
+def _compress(ckpt, *more, out="net.npz"):
+    return ["compress", ckpt, "-o", out, "--prune-steps", "1", "--prune-epochs", "1", "--finetune-epochs", "1", *more]
+
+
+cli("compress_missing_checkpoint", _compress("{t}/none.pt"), ("none.pt", "does not exist"))
+cli("compress_checkpoint_suffix", _compress("{t}/m.ckpt"), ("'.ckpt'", "expected one of .safetensors, .pt, .pth"))
+case("compress_checkpoint_fifo", ("m.pt", "not a regular file"))(lambda t: _compress(mkfifo(t / "m.pt")))
+case("compress_checkpoint_garbage", ("m.pt", "cannot be read"))(
+    lambda t: (t.joinpath("m.pt").write_bytes(b"\x80\x02garbage"), _compress(t / "m.pt"))[1])
+case("compress_checkpoint_garbage_safetensors", ("m.safetensors", "cannot be read"))(
+    lambda t: (t.joinpath("m.safetensors").write_bytes(b"\x08" + b"\0" * 7 + b"{bad json"),
+               _compress(t / "m.safetensors"))[1])
+
+
+@case("compress_pickle_payload", ("holds pickled Python objects", "refused global 'io.open'", "state_dict()"))
+def _(t):
+    import torch
+    torch.save({"fc1.weight": Evil(t / MARKER)}, t / "m.pt")
+    return _compress(t / "m.pt")
+
+
+@case("compress_whole_module_pickled", ("refused global 'torch.nn.modules.container.Sequential'",
+                                        "save the weights alone"))
+def _(t):
+    import torch
+    torch.save(torch.nn.Sequential(torch.nn.Linear(64, 10)), t / "m.pt")
+    return _compress(t / "m.pt")
+
+
+for _id, _sd, _expect in [
+    ("conv_weight", lambda: {"conv.weight": __import__("torch").zeros(4, 3, 3, 3)},
+     ("conv.weight has shape (4, 3, 3, 3)", "expected a 2-D Linear weight")),
+    ("shapes_do_not_chain", lambda: {"a.weight": __import__("torch").zeros(16, 64), "b.weight": __import__("torch").zeros(10, 8)},
+     ("layer 'b' takes 8 inputs", "'a' produces 16")),
+    ("extra_tensor", lambda: {**state_dict(), "bn.running_mean": __import__("torch").zeros(16)},
+     ("['bn.running_mean']", "are not Linear weights or biases")),
+    ("nan_weight", lambda: {k: (v.fill_(float("nan")) if k == "fc2.weight" else v) for k, v in state_dict().items()},
+     ("fc2.weight[0, 0] = nan", "expected finite numbers")),
+    ("int_weight", lambda: {k: (v.long() if k == "fc1.weight" else v) for k, v in state_dict().items()},
+     ("fc1.weight is torch.int64", "expected floating point")),
+    ("no_weights", lambda: {"x.bias": __import__("torch").zeros(3)}, ("no '<name>.weight' tensors",)),
+    ("bias_shape", lambda: {**state_dict(), "fc2.bias": __import__("torch").zeros(3)},
+     ("fc2.bias has shape (3,)", "expected (10,)")),
+    ("features_vs_data", lambda: state_dict((32, 16, 10)), ("has 64 features", "the network takes 32")),
+    ("classes_vs_data", lambda: state_dict((64, 16, 4)), ("label", "expected class labels 0..3")),
+]:
+    case(f"compress_{_id}", _expect)(lambda t, f=_sd: _compress(write_ckpt(t, f())))
+
+
+@case("compress_ambiguous_order", ("can be chained in more than one order", "openeie.layer_order"))
+def _(t):
+    """b (64x64) and a (64x64) chain in either order before c: .safetensors keeps no order, the names none."""
+    return _compress(write_ckpt(t, state_dict((64, 64, 64, 10), names=["b", "a", "c"]), name="m.safetensors"))
+
+
+case("compress_bad_layer_order_metadata", ("openeie.layer_order", "expected a JSON list of the layers"))(
+    lambda t: _compress(write_ckpt(t, name="m.safetensors", metadata={"openeie.layer_order": '["fc1", "x"]'})))
+case("compress_unsupported_activation", ("openeie.activations", "ReLU or nothing"))(
+    lambda t: _compress(write_ckpt(t, name="m.safetensors", metadata={"openeie.activations": '["tanh", "none"]'})))
+
+for _id, _opt, _expect in [
+    ("code_bits_0", ["--code-bits", "0"], ("code_bits 0 is out of range", "expected 2..8")),
+    ("code_bits_1", ["--code-bits", "1"], ("code_bits 1 is out of range", "expected 2..8")),
+    ("code_bits_9", ["--code-bits", "9"], ("code_bits 9 is out of range", "expected 2..8")),
+    ("code_bits_text", ["--code-bits", "four"], ("'four' is not an integer", "expected code_bits 2..8")),
+    ("rel_index_bits_0", ["--rel-index-bits", "0"], ("rel_index_bits 0", "expected 2..8")),
+    ("density_0", ["--density", "0"], ("density", "0 is out of range", "> 0 and <= 1")),
+    ("density_1_5", ["--density", "1.5"], ("1.5 is out of range", "> 0 and <= 1")),
+    ("density_nan", ["--density", "nan"], ("nan is out of range", "> 0 and <= 1")),
+    ("density_text", ["--density", "most"], ("'most' is not a number", "> 0 and <= 1")),
+    ("prune_steps_0", ["--prune-steps", "0"], ("prune steps 0 is out of range", "expected 1..1000")),
+    ("prune_epochs_negative", ["--prune-epochs", "-1"], ("epochs -1 is out of range", "0..100000")),
+    ("seed_negative", ["--seed", "-1"], ("seed -1 is out of range", "expected 0..4294967295")),
+]:
+    case(f"compress_{_id}", _expect, option=True)(lambda t, o=_opt: _compress(write_ckpt(t), *o))
+
+case("compress_output_suffix", ("net.txt", "expected a .npz or .safetensors file name"))(
+    lambda t: _compress(write_ckpt(t), out="net.txt"))
+case("compress_output_is_dir", ("'net.npz' is a directory", "expected a file name"))(
+    lambda t: (t.joinpath("net.npz").mkdir(), _compress(write_ckpt(t)))[1])
+case("compress_output_is_input", ("also an input of this command", "refusing to overwrite"))(
+    lambda t: _compress(write_ckpt(t, name="m.safetensors"), out="m.safetensors"))
+case("compress_output_under_a_file", ("notadir/net.npz", "notadir' is not a directory"))(
+    lambda t: (t.joinpath("notadir").write_text("x"), _compress(write_ckpt(t), out="notadir/net.npz"))[1])
+case("compress_foreign_report", ("net.npz.report.json", "not an OpenEIE compression report"))(
+    lambda t: (t.joinpath("net.npz.report.json").write_text('{"mine": 1}'), _compress(write_ckpt(t)))[1])
+
+for _id, _data, _expect in [
+    ("missing", lambda t: t / "none.npz", ("none.npz", "does not exist")),
+    ("suffix", lambda t: t / "data.csv", ("data.csv", "expected 'digits' or a .npz file")),
+    ("missing_keys", lambda t: write_data(t, y_test=None), ("lacks ['y_test']", "expected x_train")),
+    ("nan", lambda t: write_data(t, x_train=np.full((40, 64), np.nan, np.float32)),
+     ("x_train[0, 0] = nan", "expected finite numbers")),
+    ("empty_test", lambda t: write_data(t, x_test=np.zeros((0, 64), np.float32), y_test=np.zeros(0, np.int64)),
+     ("x_test", "shape (0, 64)", "samples >= 1")),
+    ("float_labels", lambda t: write_data(t, y_train=np.full(40, 1.5)), ("y_train is float64", "integer labels")),
+    ("label_out_of_range", lambda t: write_data(t, y_test=np.full(20, 10)), ("label 10", "expected class labels 0..9")),
+    ("feature_mismatch", lambda t: write_data(t, x_test=np.zeros((20, 63), np.float32)),
+     ("64 features but x_test 63",)),
+    ("pickled", lambda t: (np.savez(t / "data.npz", x_train=np.array([Evil(t / MARKER)], dtype=object),
+                                    y_train=np.zeros(1, int), x_test=np.zeros((1, 64)), y_test=np.zeros(1, int)),
+                           t / "data.npz")[1], ("data.npz", "not a readable .npz")),
+]:
+    case(f"compress_data_{_id}", _expect)(lambda t, f=_data: _compress(write_ckpt(t), "--data", f(t)))
+
+
+# ---- simulate / energy: images, crafted containers, inputs --------------------------------------------------------
+
+cli("simulate_missing_target", simulate("{t}/none.oeie"), ("none.oeie", "does not exist"))
+case("simulate_garbage_container", ("bad magic", "not an OpenEIE image container"))(
+    lambda t: (t.joinpath("x.oeie").write_bytes(b"NOTANIMAGE" * 10), simulate(t / "x.oeie"))[1])
+
+
+@case("simulate_truncated_container", ("truncated",))
+def _(t):
+    from openeie.compiler.images import container_bytes
+    (t / "x.oeie").write_bytes(container_bytes(tiny_program())[:-9])
+    return simulate(t / "x.oeie")
+
+
+@case("simulate_flipped_byte", ("CRC-32 mismatch", "corrupt"))
+def _(t):
+    from openeie.compiler.images import container_bytes
+    raw = bytearray(container_bytes(tiny_program()))
+    raw[-5] ^= 1
+    (t / "x.oeie").write_bytes(bytes(raw))
+    return simulate(t / "x.oeie")
+
+
+def _set_layer(i, key, value):
+    def edit(meta):
+        meta["layers"][i][key] = value
+    return edit
+
+
+for _id, _meta, _arrays, _expect in [
+    ("n_out_vs_arrays", _set_layer(1, "n_out", 5), None, ("5 outputs do not fit out_slots=2 x 2 PEs",)),
+    ("n_out_vs_rows", _set_layer(1, "n_out", 4), None, ("row_pe is int64 of shape (3,)", "shape (4,)")),
+    ("n_in_text", _set_layer(0, "n_in", "6"), None, ("n_in = '6'", "expected an integer")),
+    ("relu_vs_table", _set_layer(0, "relu", False), None, ("relu=0", "layer-table word says 1")),
+    ("in_groups_vs_table", _set_layer(1, "in_groups", 7), None, ("in_groups=7", "layer-table word says 6")),
+    ("name_not_text", _set_layer(0, "name", 5), None, ("name = 5", "expected a string")),
+    ("relu_text", _set_layer(0, "relu", "yes"), None, ("relu = 'yes'", "expected true or false")),
+    ("missing_field", lambda m: m["layers"][0].pop("ptr_base"), None, ("layer 0's metadata", "expected exactly")),
+    ("no_layers", lambda m: m.update(layers=[]), None, ("layer list is empty",)),
+    ("config_changed", lambda m: m["config"].update(n_pe=4), None, ("configuration hash does not match",)),
+    ("config_unknown_key", lambda m: m["config"].update(bogus=1), None, ("['bogus']", "expected some of")),
+    ("array_outside_file", lambda m: m["arrays"][0].update(offset=10 ** 9), None, ("lies outside the file",)),
+    ("array_bad_dtype", lambda m: m["arrays"][0].update(dtype="<f4"), None, ("'<f4'", "expected one of")),
+    ("array_bad_shape", lambda m: m["arrays"][0].update(shape=[-1]), None, ("shape [-1]", "sizes >= 0")),
+    ("array_duplicated", lambda m: m["arrays"].append(dict(m["arrays"][0])), None, ("appears twice",)),
+    ("array_missing", lambda m: m["arrays"].pop(), None, ("missing",)),
+    ("extra_meta_key", lambda m: m.update(extra=1), None, ("expected exactly arrays, config and layers",)),
+    ("pointer_decreases", None, lambda v: v("mem.ptr_odd").__setitem__((0, 1), 0), ("column pointers decrease",)),
+    ("pointer_past_entries", None, lambda v: (v("mem.ptr_even").__setitem__((1, slice(6, None)), 999),
+                                              v("mem.ptr_odd").__setitem__((1, slice(5, None)), 999)),
+     ("pointers reach entry 999", "the PE stores")),
+    ("row_pe_out_of_range", None, lambda v: v("layer0.row_pe").__setitem__(0, 9), ("row assignment", "0..1")),
+    ("row_slot_collision", None, lambda v: v("layer0.row_slot").__setitem__(2, 0), ("two rows in the same PE slot",)),
+    ("entries_count", None, lambda v: v("layer0.entries").__setitem__(0, 1), ("entries=1", "the words give")),
+    ("fillers_count", None, lambda v: v("layer1.fillers").__setitem__(1, 3), ("fillers=3", "the words give 0")),
+    ("codebooks_differ", None, lambda v: v("mem.codebook").__setitem__((1, 3), 5), ("the PEs hold different codebooks",)),
+    ("codebook_word_too_wide", None, lambda v: v("mem.codebook").__setitem__((0, 3), 1 << 40),
+     ("does not fit its 16 bits",)),
+    ("used_past_words", None, lambda v: v("used.bias").__setitem__(0, 99), ("used word counts", "lie outside")),
+    ("float_codebook_disagrees", None, lambda v: v("layer0.codebook").__setitem__(3, 0.123),
+     ("float codebook of the metadata does not round to the codebook words",)),
+    ("in_pos_mismatch", None, lambda v: v("layer1.in_pos").__setitem__(0, 11),
+     ("input positions",)),
+]:
+    case(f"simulate_crafted_{_id}", _expect)(lambda t, m=_meta, a=_arrays: simulate(crafted(t, m, a)))
+
+
+@case("simulate_dir_manifest_edited", ("manifest.json", "disagrees with program.oeie", "layers[0].nnz"))
+def _(t):
+    img = write_images(t)
+    man = json.loads((img / "manifest.json").read_text())
+    man["layers"][0]["nnz"] += 1
+    (img / "manifest.json").write_text(json.dumps(man))
+    return simulate(img)
+
+
+@case("simulate_dir_hex_edited", ("pe001_spmat.hex", "disagrees with program.oeie"))
+def _(t):
+    img = write_images(t)
+    path = img / "hex" / "pe001_spmat.hex"
+    path.write_text(path.read_text().replace("0", "1", 1))
+    return simulate(img)
+
+
+case("simulate_dir_hex_missing", ("pe000_bias.hex", "does not exist", "incomplete"))(
+    lambda t: (write_images(t), t.joinpath("img", "hex", "pe000_bias.hex").unlink(), simulate(t / "img"))[2])
+case("simulate_images_other_config", ("n_pe=2 in the images vs 64 expected",))(
+    lambda t: simulate(write_images(t), "--config", write_cfg(t, {})))
+
+for _id, _x, _expect in [
+    ("wrong_shape", np.zeros(5), ("x.npy", "has shape (5,)", "expected (6,) or (batch >= 1, 6)")),
+    ("empty", np.zeros((0, 6)), ("has shape (0, 6)", "batch >= 1")),
+    ("nan", np.array([0.1, np.nan, 0, 0, 0, 0]), ("value [0, 1] = nan", "expected finite numbers")),
+    ("too_large", np.full(6, 1e6), ("input activation 1e+06", "does not fit signed 16-bit")),
+    ("strings", np.array(["a"] * 6), ("holds <U1", "expected real numbers")),
+    ("three_d", np.zeros((1, 1, 6)), ("shape (1, 1, 6)", "expected (6,)")),
+]:
+    case(f"simulate_input_{_id}", _expect)(
+        lambda t, x=_x: (np.save(t / "x.npy", x), simulate(write_net(t), "--input", t / "x.npy",
+                                                           "--config", write_cfg(t, SMALL_CFG)))[1])
+
+
+@case("simulate_input_pickled", ("x.npy", "not a readable .npy array"))
+def _(t):
+    np.save(t / "x.npy", np.array([Evil(t / MARKER)], dtype=object), allow_pickle=True)
+    return simulate(write_net(t), "--input", t / "x.npy", "--config", write_cfg(t, SMALL_CFG))
+
+
+case("simulate_input_fifo", ("x.npy", "not a regular file"))(
+    lambda t: simulate(write_net(t), "--input", mkfifo(t / "x.npy")))
+cli("simulate_input_missing", simulate("{t}/n.npz", "--input", "{t}/none.npy"), ("n.npz", "does not exist"))
+for _id, _opt, _expect in [
+    ("count_0", ["--count", "0"], ("count 0 is out of range", "expected 1..100000")),
+    ("count_negative", ["--count", "-1"], ("count -1", "1..100000")),
+    ("seed_negative", ["--seed", "-1"], ("seed -1", "0..4294967295")),
+    ("density_0", ["--act-density", "0"], ("activation density 0 is out of range", "> 0 and <= 1")),
+]:
+    case(f"simulate_{_id}", _expect, option=True)(lambda t, o=_opt: simulate(write_net(t), *o))
+case("simulate_json_is_dir", ("'r.json' is a directory", "expected a file name"))(
+    lambda t: (t.joinpath("r.json").mkdir(), simulate(write_net(t), "--json", "r.json"))[1])
+case("simulate_json_is_input", ("also an input", "refusing to overwrite"))(
+    lambda t: simulate(write_net(t), "--json", t / "net.npz"))
+
+# ---- energy ------------------------------------------------------------------------------------------------------
+
+def _table(t, **changes):
+    import yaml
+    from openeie.sim.energy import load_table
+    data = json.loads(json.dumps(load_table().data))
+    for key, value in changes.items():
+        section, field = key.split("__")
+        data[section][field] = value
+    (t / "t.yaml").write_text(yaml.safe_dump(data))
+    return t / "t.yaml"
+
+
+cli("energy_no_target", ["energy"], ("give a network/images path or --bench eie",))
+case("energy_target_and_bench", ("one of them",))(lambda t: ["energy", write_net(t), "--bench", "eie"])
+cli("energy_unknown_eie_layer", ["energy", "--bench", "eie", "--layer", "Alex-9"], ("'Alex-9'", "expected one of"))
+cli("energy_unknown_bench", ["energy", "--bench", "mlperf"], ("invalid choice: 'mlperf'",), option=True)
+case("energy_unknown_layer", ("'fc9'", "expected one of ['layer0', 'layer1']"))(
+    lambda t: ["energy", write_net(t), "--layer", "fc9", "--config", write_cfg(t, SMALL_CFG)])
+case("energy_bench_with_input", ("--input prices a network",))(
+    lambda t: (np.save(t / "x.npy", np.zeros(6)), ["energy", "--bench", "eie", "--input", t / "x.npy"])[1])
+cli("energy_table_missing", ["energy", "--bench", "eie", "--table", "{t}/none.yaml"], ("none.yaml", "does not exist"))
+cli("energy_table_dev_zero", ["energy", "--bench", "eie", "--table", "/dev/zero"], ("/dev/zero", "not a regular file"))
+case("energy_table_fifo", ("t.yaml", "not a regular file"))(
+    lambda t: ["energy", "--bench", "eie", "--table", mkfifo(t / "t.yaml")])
+for _id, _changes, _expect in [
+    ("ref_bits_0", {"int_add__ref_bits": 0}, ("int_add.ref_bits = 0", "expected a finite number > 0")),
+    ("ref_bytes_0", {"sram__ref_bytes": 0}, ("sram.ref_bytes = 0", "> 0")),
+    ("width_0", {"sram__ref_width_bits": 0}, ("sram.ref_width_bits = 0", "> 0")),
+    ("nan", {"dram__pj_per_bit": float("nan")}, ("dram.pj_per_bit = nan", "finite number >= 0")),
+    ("inf", {"sram__ref_pj": float("inf")}, ("sram.ref_pj = inf", "finite number >= 0")),
+    ("negative", {"float32__add_pj": -1.0}, ("float32.add_pj = -1.0", ">= 0")),
+    ("text", {"int_mult__ref_pj": "ten"}, ("int_mult.ref_pj = 'ten'", "finite number")),
+    ("bool", {"sram__exponent": True}, ("sram.exponent = True", "finite number")),
+]:
+    case(f"energy_table_{_id}", _expect)(lambda t, c=_changes: ["energy", "--bench", "eie", "--layer", "NT-We",
+                                                               "--table", _table(t, **c)])
+case("energy_table_list", ("holds a list", "expected a mapping"))(
+    lambda t: (t.joinpath("t.yaml").write_text("- 1\n- 2\n"), ["energy", "--bench", "eie", "--table", "t.yaml"])[1])
+case("energy_table_bad_yaml", ("not valid YAML/JSON",))(
+    lambda t: (t.joinpath("t.yaml").write_text("a: [1,\n"), ["energy", "--bench", "eie", "--table", "t.yaml"])[1])
+case("energy_table_missing_section", ("section 'dram' is missing",))(
+    lambda t: (t.joinpath("t.yaml").write_text("int_add: {ref_bits: 32, ref_pj: 0.1}\nint_mult: {ref_bits: 32, "
+                                               "ref_pj: 3.1}\nfloat32: {add_pj: 1, mult_pj: 1}\nsram: {ref_bytes: 1, "
+                                               "ref_width_bits: 1, ref_pj: 1, exponent: 0.5, min_bytes: 1}\n"),
+               ["energy", "--bench", "eie", "--table", "t.yaml"])[1])
+for _id, _opt, _expect in [
+    ("count_0", ["--count", "0"], ("count 0 is out of range",)),
+    ("density_2", ["--act-density", "2"], ("activation density 2 is out of range", "<= 1")),
+    ("seed_text", ["--seed", "x"], ("'x' is not an integer", "seed 0..4294967295")),
+]:
+    case(f"energy_{_id}", _expect, option=True)(lambda t, o=_opt: ["energy", write_net(t), *o])
+case("energy_json_is_table", ("also an input", "refusing to overwrite"))(
+    lambda t: ["energy", "--bench", "eie", "--table", _table(t), "--json", t / "t.yaml"])
+
+# ---- sweep / sweep-sim -------------------------------------------------------------------------------------------
+
+for _id, _opt, _expect in [
+    ("code_bits_0", ["--code-bits", "0,2"], ("code_bits 0 is out of range", "expected 2..8")),
+    ("code_bits_empty", ["--code-bits", ""], ("''", "expected comma-separated integers 2..8")),
+    ("code_bits_text", ["--code-bits", "2,x"], ("'x' is not an integer",)),
+    ("code_bits_repeat", ["--code-bits", "2,2"], ("repeats a value",)),
+    ("n_pe_0", ["--n-pe", "0"], ("n_pe 0 is out of range", "expected 1..256")),
+    ("fifo_65", ["--fifo-depth", "65"], ("fifo_depth 65 is out of range", "expected 1..64")),
+    ("act_bits_1", ["--act-bits", "1"], ("act_bits 1 is out of range", "2..24")),
+    ("workers_0", ["--workers", "0"], ("workers 0 is out of range", "1..256")),
+    ("dask_address", ["--dask", "localhost"], ("'localhost' is not a Dask scheduler address", "tcp://host:8786")),
+    ("dask_port", ["--dask", "tcp://host:99999"], ("port 99999 is out of range", "1..65535")),
+    ("area_device", ["--area-device", "xc7"], ("invalid choice: 'xc7'",)),
+    ("seed_negative", ["--seed", "-3"], ("seed -3 is out of range",)),
+]:
+    cli(f"sweep_{_id}", ["sweep", *_opt], _expect, option=True)
+cli("sweep_layer_without_bench", ["sweep", "--layer", "Alex-7"], ("--layer names an EIE layer", "--bench eie"))
+cli("sweep_unknown_layer", ["sweep", "--bench", "eie", "--layer", "Alex-9"], ("'Alex-9'", "expected one of"))
+case("sweep_output_foreign", ("sweep directory 'mine'", "holds no readable sweep.json"))(
+    lambda t: (t.joinpath("mine").mkdir(), t.joinpath("mine", "sweep.csv").write_text("my data"),
+               ["sweep", "--bench", "eie", "-o", "mine"])[2])
+cli("sweep_dask_unreachable", ["sweep", "--bench", "eie", "--layer", "NT-We", "--dask", "tcp://127.0.0.1:9",
+                               "-o", "s"], ("cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'",))
+
+for _id, _opt, _expect in [
+    ("fifo_max_negative", ["--fifo-max", "-1"], ("largest FIFO depth -1 is out of range", "1..64")),
+    ("fifo_max_0", ["--fifo-max", "0"], ("largest FIFO depth 0", "1..64")),
+    ("fifo_max_100", ["--fifo-max", "100"], ("largest FIFO depth 100", "1..64")),
+    ("pes_max_0", ["--pes-max", "0"], ("largest PE count 0 is out of range", "1..256")),
+    ("sweeps_unknown", ["--sweeps", "area"], ("invalid choice: 'area'",)),
+    ("seed_negative", ["--seed", "-1"], ("seed -1",)),
+]:
+    cli(f"sweep_sim_{_id}", ["sweep-sim", *_opt], _expect, option=True)
+cli("sweep_sim_unknown_layer", ["sweep-sim", "--layers", "Alex-9"], ("['Alex-9']", "expected some of"))
+case("sweep_sim_output_foreign", ("sweep-sim directory 'mine'", "holds no readable index.json"))(
+    lambda t: (t.joinpath("mine").mkdir(), t.joinpath("mine", "sweep_fifo.json").write_text("{}"),
+               ["sweep-sim", "--layers", "NT-We", "-o", "mine"])[2])
+
+# ---- synth -------------------------------------------------------------------------------------------------------
+
+for _id, _argv, _expect in [
+    ("no_mode", [], ("one of the arguments --board --estimate --sweep is required",)),
+    ("two_modes", ["--estimate", "--sweep", "--device", "up5k"], ("not allowed with argument",)),
+    ("freq_0", ["--estimate", "--device", "up5k", "--freq-mhz", "0"], ("clock target (MHz) 0 is out of range", "> 0")),
+    ("freq_negative", ["--estimate", "--device", "up5k", "--freq-mhz", "-5"], ("-5 is out of range",)),
+    ("freq_inf", ["--estimate", "--device", "up5k", "--freq-mhz", "inf"], ("inf is out of range",)),
+    ("clock_0", ["--board", "icebreaker", "--clock-mhz", "0"], ("clock (MHz) 0 is out of range",)),
+    ("baud_0", ["--board", "icebreaker", "--baud", "0"], ("baud rate 0 is out of range", "300..10000000")),
+    ("seed_negative", ["--estimate", "--device", "up5k", "--seed", "-1"], ("placement seed -1",)),
+    ("pes_0", ["--sweep", "--device", "up5k", "--pes", "0", "2"], ("n_pe 0 is out of range", "1..256")),
+    ("timeout_0", ["--estimate", "--device", "up5k", "--route-timeout-min", "0"], ("minutes 0 is out of range",)),
+    ("unknown_device", ["--estimate", "--device", "xc7a35t"], ("invalid choice: 'xc7a35t'",)),
+    ("unknown_board", ["--board", "de10"], ("invalid choice: 'de10'",)),
+]:
+    cli(f"synth_{_id}", ["synth", *_argv], _expect, option=True)
+cli("synth_estimate_without_device", ["synth", "--estimate"], ("need --device",))
+cli("synth_board_with_device", ["synth", "--board", "icebreaker", "--device", "up5k"], ("--device does not apply",))
+cli("synth_estimate_with_baud", ["synth", "--estimate", "--device", "up5k", "--baud", "9600"],
+    ("--baud applies to --board builds only",))
+case("synth_bad_config", ("n_pe=0 is out of range", "1..256"))(
+    lambda t: ["synth", "--estimate", "--device", "up5k", "--config", write_cfg(t, '{"n_pe": 0}'), "-o", "est"])
+case("synth_output_foreign", ("synthesis directory 'est'", "holds no readable openeie-synth.json"))(
+    lambda t: (t.joinpath("est").mkdir(), t.joinpath("est", "top.v").write_text("module mine;"),
+               ["synth", "--estimate", "--device", "up5k", "-o", "est"])[2])
+
+# ---- bench / demo ------------------------------------------------------------------------------------------------
+
+for _id, _opt, _expect in [
+    ("pes_0", ["eie", "--pes", "0"], ("n_pe 0 is out of range", "1..256")),
+    ("pes_257", ["eie", "--pes", "257"], ("n_pe 257", "1..256")),
+    ("fifo_0", ["eie", "--fifo", "0"], ("fifo_depth 0", "1..64")),
+    ("clock_0", ["eie", "--clock-mhz", "0"], ("clock (MHz) 0 is out of range",)),
+    ("clock_nan", ["eie", "--clock-mhz", "nan"], ("nan is out of range",)),
+    ("repeats_0", ["compile", "--repeats", "0"], ("repeats 0 is out of range", "1..1000")),
+    ("seed_negative", ["eie", "--seed", "-1"], ("seed -1",)),
+    ("unknown", ["dhrystone"], ("invalid choice: 'dhrystone'",)),
+]:
+    cli(f"bench_{_id}", ["bench", *_opt], _expect, option=True)
+case("bench_json_is_dir", ("'b.json' is a directory",))(
+    lambda t: (t.joinpath("b.json").mkdir(), ["bench", "eie", "--json", "b.json"])[1])
+
+
+@case("demo_output_foreign_report", ("demo report directory 'report'", "holds no readable report.json"))
+def _(t):
+    """The overwrite regression: a user's directory with a report.md of their own."""
+    (t / "report").mkdir()
+    (t / "report" / "report.md").write_text("# my own report")
+    return ["demo", "--quick", "-o", "report"]
+
+
+case("demo_output_is_file", ("'report' exists and is not a directory",))(
+    lambda t: (t.joinpath("report").write_text("x"), ["demo", "--quick", "-o", "report"])[1])
+case("demo_bad_config", ("fifo_depth=0 is out of range",))(
+    lambda t: ["demo", "--quick", "--config", write_cfg(t, '{"fifo_depth": 0}')])
+cli("demo_seed_negative", ["demo", "--seed", "-1"], ("seed -1",), option=True)
+cli("unknown_command", ["frobnicate"], ("invalid choice: 'frobnicate'",), option=True)
+
+# ---- the Python API --------------------------------------------------------------------------------------------
+
+def _layer(**kw):
+    from openeie.compiler.network import CompressedLayer
+    args = dict(shape=(2, 3), rows=np.array([0, 1]), cols=np.array([0, 2]), codes=np.array([1, 2]),
+                codebook=np.array([0.0, 0.5, -0.5]), bias=None, relu=False, name="l")
+    args.update(kw)
+    return CompressedLayer(**args)
+
+
+def _net():
+    from openeie.compiler.network import CompressedNetwork
+    return CompressedNetwork([_layer()])
+
+
+def _cfg(**kw):
+    from openeie.config import EngineConfig
+    return EngineConfig(**{**SMALL_CFG, **kw})
+
+
+def _lower(*args, **kw):
+    from openeie.compiler.lower import lower
+    return lower(*args, **kw)
+
+
+def _golden(program, x):
+    from openeie.sim import golden
+    return golden.run(program, x)
+
+
+def _cycle(program, x):
+    from openeie.sim import cycle
+    return cycle.run(program, x)
+
+
+def _energy(stats, cfg, table=None):
+    from openeie.sim.energy import energy
+    return energy(stats, cfg, table)
+
+
+def _stats():
+    from openeie.stats import COUNTERS, Stats
+    return Stats(counters=dict.fromkeys(COUNTERS, 0), pe_busy=np.zeros(2), layer_cycles=[0])
+
+
+def _random_inputs(**kw):
+    from openeie.sim.inputs import random_inputs
+    return random_inputs(**{"n_in": 4, **kw})
+
+
+def _from_bytes(raw):
+    from openeie.compiler.images import program_from_bytes
+    return program_from_bytes(raw)
+
+
+def _export(cfg, tmp):
+    from openeie.hw.export import export_verilog
+    return export_verilog(cfg, tmp / "e.v")
+
+
+def _save_images(tmp):
+    from openeie.compiler.images import save_images
+    (tmp / "mine").mkdir()
+    (tmp / "mine" / "data.csv").write_text("1,2")
+    return save_images(tiny_program(), tmp / "mine")
+
+
+def _compress_bad(**kw):
+    from torch import nn
+    from openeie.compiler.compress import compress
+    model = nn.Sequential(nn.Linear(4, 3))
+    data = (np.zeros((4, 4), np.float32), np.zeros(4, np.int64))
+    return compress(model, data, **kw)
+
+
+def _from_float(w, cb):
+    from openeie.compiler.network import CompressedLayer
+    return CompressedLayer.from_float(w, cb)
+
+
+def _quantize_input(x):
+    from openeie.sim import golden
+    return golden.quantize_input(_cfg(), x)
+
+
+def _energy_table(data):
+    from openeie.sim.energy import EnergyTable
+    return EnergyTable(data)
+
+
+API_CASES = [
+    ("lower_not_a_network", lambda t: _lower("net", _cfg()), ("a network is a list of CompressedLayer", "str")),
+    ("lower_list_of_junk", lambda t: _lower([1, 2], _cfg()), ("network layer 0 is a int", "expected a CompressedLayer")),
+    ("lower_cfg_not_config", lambda t: _lower(_net(), {"n_pe": 2}), ("needs an EngineConfig", "dict")),
+    ("lower_assignments_text", lambda t: _lower(_net(), _cfg(), assignments="mod"), ("assignments must be a list",)),
+    ("lower_assignment_floats", lambda t: _lower(_net(), _cfg(), assignments=[(np.zeros(2), np.zeros(2))]),
+     ("row assignment must be integers", "float64")),
+    ("layer_float_rows", lambda t: _layer(rows=np.array([0.7, 1.2])), ("row indices are float64", "expected integers")),
+    ("layer_float_codes", lambda t: _layer(codes=np.array([1.0, 2.0])), ("weight codes are float64", "integers")),
+    ("layer_relu_text", lambda t: _layer(relu="no"), ("relu = 'no'", "expected True/False or 0/1")),
+    ("layer_relu_seven", lambda t: _layer(relu=7), ("relu = 7", "0/1")),
+    ("layer_name_int", lambda t: _layer(name=5), ("layer name must be str", "int 5")),
+    ("layer_shape_one", lambda t: _layer(shape=(2,)), ("shape (2,)", "two integers")),
+    ("layer_shape_float", lambda t: _layer(shape=(2.0, 3)), ("shape (2.0, 3)", "two integers")),
+    ("layer_codebook_text", lambda t: _layer(codebook=["0", "1", "2"]), ("codebook is <U1", "real numbers")),
+    ("layer_bias_nan", lambda t: _layer(bias=[np.nan, 0]), ("bias[0] = nan", "finite")),
+    ("network_of_one_layer", lambda t: __import__("openeie.compiler.network", fromlist=["x"]).CompressedNetwork(_layer()),
+     ("a network is a list of CompressedLayer", "not CompressedLayer")),
+    ("network_empty", lambda t: __import__("openeie.compiler.network", fromlist=["x"]).CompressedNetwork([]),
+     ("network has no layers",)),
+    ("golden_float_inputs", lambda t: _golden(tiny_program(), np.full(6, 0.7)),
+     ("input activations are float64", "quantize_input")),
+    ("golden_not_a_program", lambda t: _golden("program", np.zeros(6, int)), ("expected a compiled Program", "str")),
+    ("golden_wrong_shape", lambda t: _golden(tiny_program(), np.zeros(5, int)), ("network takes 6 inputs", "(5,)")),
+    ("golden_out_of_range", lambda t: _golden(tiny_program(), np.full(6, 1 << 20)),
+     ("input activation 1048576", "-32768..32767")),
+    ("cycle_batch", lambda t: _cycle(tiny_program(), np.zeros((2, 6), int)), ("one input vector at a time", "(2, 6)")),
+    ("cycle_float", lambda t: _cycle(tiny_program(), np.zeros(6)), ("float64", "fixed-point integers")),
+    ("config_float_field", lambda t: _cfg(n_pe=4.0), ("n_pe must be an int", "4.0")),
+    ("config_bool_field", lambda t: _cfg(code_bits=True), ("code_bits must be an int", "True")),
+    ("config_from_list", lambda t: __import__("openeie.config", fromlist=["x"]).EngineConfig.from_dict([1]),
+     ("must be a JSON object", "list")),
+    ("images_from_garbage", lambda t: _from_bytes(b"\0" * 100), ("bad magic",)),
+    ("images_from_short", lambda t: _from_bytes(b"OPENEIE"), ("7 bytes", "64-byte header")),
+    ("energy_stats_dict", lambda t: _energy({}, _cfg()), ("stats must be Stats", "dict")),
+    ("energy_cfg_dict", lambda t: _energy(_stats(), {}), ("cfg must be EngineConfig", "dict")),
+    ("energy_table_text", lambda t: _energy(_stats(), _cfg(), "45nm"), ("table must be EnergyTable", "str")),
+    ("energy_table_zero_divisor", lambda t: _energy_table({"int_add": {"ref_bits": 0, "ref_pj": 1}}),
+     ("int_add.ref_bits = 0", "> 0")),
+    ("random_inputs_density_0", lambda t: _random_inputs(density=0.0), ("activation density=0", "> 0 and <= 1")),
+    ("random_inputs_count_0", lambda t: _random_inputs(count=0), ("count=0", ">= 1")),
+    ("random_inputs_float_n", lambda t: _random_inputs(n_in=4.5), ("n_in must be an integer", "4.5")),
+    ("export_not_a_config", lambda t: _export("cfg", t), ("needs an EngineConfig", "str")),
+    ("save_images_foreign_dir", lambda t: _save_images(t), ("holds no readable manifest.json",)),
+    ("compress_code_bits_9", lambda t: _compress_bad(code_bits=9), ("code_bits=9 is out of range", "2..8")),
+    ("compress_epochs_negative", lambda t: _compress_bad(prune_epochs=-1), ("prune_epochs=-1", ">= 0")),
+    ("compress_lr_zero", lambda t: _compress_bad(lr=0.0), ("lr=0 is out of range", "> 0")),
+    ("compress_init", lambda t: _compress_bad(init="kmeans++"), ("'kmeans++'", "expected one of")),
+    ("from_float_nan", lambda t: _from_float([[np.nan]], [0.0, 1.0]), ("weight[0, 0] = nan", "finite")),
+    ("from_float_far", lambda t: _from_float([[1e9]], [0.0, 1.0, 2.0]), ("1e+09 lies far outside", "(1 .. 2)")),
+    ("quantize_input_nan", lambda t: _quantize_input([np.nan]), ("input activation nan", "not a finite number")),
+]
+
+
+# ---- the tests ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", CASES, ids=[c.id for c in CASES])
+def test_command_refuses_bad_input(bad, tmp_path):
+    argv = bad.build(tmp_path)
+    before = snapshot(tmp_path)
+    rc, out, err = run_cli(argv, tmp_path)
+    after = snapshot(tmp_path)
+    assert "Traceback" not in err + out
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert rc == 2, f"exit status {rc}; stderr: {err}"
+    if bad.option:
+        assert lines and lines[-1].startswith("usage:") is False and ": error: argument" in lines[-1] or \
+            ": error:" in lines[-1], err
+    else:
+        assert len(lines) == 1 and lines[0].startswith("openeie: error: "), err
+    message = lines[-1]
+    for part in bad.expect:
+        assert part in message, f"{part!r} not in {message!r}"
+    assert before == after, "the command wrote or removed something: " + ", ".join(
+        sorted(set(before) ^ set(after)) or [k for k in before if before[k] != after[k]])
+    assert not (tmp_path / MARKER).exists()
+
+
+@pytest.mark.parametrize("name, call, expect", API_CASES, ids=[c[0] for c in API_CASES])
+def test_api_refuses_bad_input(name, call, expect, tmp_path):
+    before = snapshot(tmp_path)
+    with pytest.raises(OpenEIEError) as info:
+        call(tmp_path)
+    message = str(info.value)
+    for part in expect:
+        assert part in message, f"{part!r} not in {message!r}"
+    if name != "save_images_foreign_dir":
+        assert snapshot(tmp_path) == before
+    else:
+        assert (tmp_path / "mine" / "data.csv").read_text() == "1,2"
+
+
+def test_battery_size():
+    assert len(CASES) + len(API_CASES) >= 150
