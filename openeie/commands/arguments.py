@@ -14,7 +14,7 @@ import re
 from openeie.config import CONFIG_RANGES
 
 __all__ = ["int_in", "number_in", "config_int", "int_list", "density", "seed", "add_config", "load_config",
-           "SEED_MAX", "dask_address"]
+           "add_inputs", "inputs_of", "SEED_MAX", "dask_address"]
 
 #: Largest seed (NumPy and torch both take 0 .. 2**32 - 1).
 SEED_MAX = (1 << 32) - 1
@@ -101,6 +101,33 @@ def dask_address(text: str) -> str:
     if port.isdigit() and not 1 <= int(port) <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r}: port {port} is out of range: expected 1..65535")
     return text
+
+
+def add_inputs(parser, what: str = "run") -> None:
+    """``--input``, ``--count``, ``--act-density`` and ``--seed``: what a network is run on (see
+    :func:`inputs_of`)."""
+    from openeie.sim.inputs import DEFAULT_ACT_DENSITY
+    parser.add_argument("--input", metavar="X.npy", help=f"float inputs, (n_in,) or (batch, n_in), to {what} "
+                        f"(default: seeded random inputs with --act-density non-zero)")
+    parser.add_argument("--count", type=int_in(1, 100_000, "count"), default=1,
+                        help="number of random inputs when --input is not given (default 1)")
+    parser.add_argument("--act-density", type=number_in(0.0, 1.0, "activation density"), default=DEFAULT_ACT_DENSITY,
+                        help=f"fraction of non-zero random inputs (default {DEFAULT_ACT_DENSITY}: EIE Table III's "
+                             f"fully connected layers)")
+    parser.add_argument("--seed", type=seed, default=0)
+
+
+def inputs_of(args, program):
+    """``(x_q, description)``: the fixed-point inputs of :func:`add_inputs`'s options for ``program``."""
+    from openeie.sim import golden
+    from openeie.sim.inputs import describe_density, load_inputs, random_inputs
+    if args.input:
+        x = load_inputs(args.input, program.n_in)
+        what = f"{args.input} ({len(x)} input(s), {describe_density(x)})"
+    else:
+        x = random_inputs(program.n_in, args.count, args.act_density, args.seed)
+        what = f"seeded random input(s) (seed {args.seed}, {describe_density(x)}; give --input for real data)"
+    return golden.quantize_input(program.config, x), what
 
 
 def add_config(parser, default: str = "the engine defaults (EIE's)") -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from .arguments import add_config, int_in, load_config, number_in, seed
+from .arguments import add_config, add_inputs, inputs_of, load_config
 
 __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(subparsers) -> None:
-    from openeie.sim.inputs import DEFAULT_ACT_DENSITY
     p = subparsers.add_parser(
         "energy", help="energy per inference (SRAM vs DRAM) of a network or an EIE layer",
         description="Price the cycle model's access counts with an energy table (default: 45 nm, Horowitz ISSCC "
@@ -19,13 +18,7 @@ def add_arguments(subparsers) -> None:
     p.add_argument("--layer", metavar="NAME", help="one layer only (e.g. Alex-7 with --bench eie)")
     p.add_argument("--table", metavar="TABLE.yaml", help="energy table of another technology (same format)")
     add_config(p)
-    p.add_argument("--input", metavar="X.npy", help="float inputs (n_in,) or (batch, n_in) to price (mean per "
-                   "inference); default: seeded random inputs with --act-density non-zero")
-    p.add_argument("--act-density", type=number_in(0.0, 1.0, "activation density"), default=DEFAULT_ACT_DENSITY,
-                   help=f"fraction of non-zero random inputs (default {DEFAULT_ACT_DENSITY}: EIE Table III's fc "
-                        f"layers)")
-    p.add_argument("--count", type=int_in(1, 100_000, "count"), default=1, help="random inputs (default 1)")
-    p.add_argument("--seed", type=seed, default=0)
+    add_inputs(p, "price (mean per inference)")
     p.add_argument("--json", metavar="PATH")
     p.set_defaults(run=run)
 
@@ -52,17 +45,10 @@ def run(args) -> None:
         note = "; ".join(f"{name}: {', '.join(f'{k}={v}' for k, v in g.items())}" for name, g in grown.items() if g)
         inputs = "each layer's own seeded input at its Table III activation density"
     else:
-        from openeie.sim import golden
-        from openeie.sim.inputs import describe_density, load_inputs, random_inputs
         from .targets import load_target
         program = load_target(args.target, cfg)
-        if args.input:
-            x = load_inputs(args.input, program.n_in)
-            inputs = f"{args.input} ({len(x)} input(s), {describe_density(x)})"
-        else:
-            x = random_inputs(program.n_in, args.count, args.act_density, args.seed)
-            inputs = f"seeded random input(s) (seed {args.seed}, {describe_density(x)}; give --input for real data)"
-        rows = network_energy(program, golden.quantize_input(program.config, x), table, args.layer)
+        x_q, inputs = inputs_of(args, program)
+        rows = network_energy(program, x_q, table, args.layer)
         result = summarise(rows, table, str(args.target))
         note = ""
     result["input"] = inputs

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from .arguments import add_config, int_in, load_config, number_in, seed
+from .arguments import add_config, add_inputs, inputs_of, load_config
 
 __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(subparsers) -> None:
-    from openeie.sim.inputs import DEFAULT_ACT_DENSITY
     p = subparsers.add_parser(
         "simulate", help="cycle-accurate simulation of a compiled network or a network file",
         description="Run NET_OR_IMAGES (a network file, compiled on the fly, or images written by 'openeie compile') "
@@ -16,13 +15,7 @@ def add_arguments(subparsers) -> None:
                     "outputs.")
     p.add_argument("target", metavar="NET_OR_IMAGES", help=".npz/.safetensors network, images directory or .oeie")
     add_config(p)
-    p.add_argument("--input", metavar="X.npy", help="float inputs, (n_in,) or (batch, n_in) (default: seeded random "
-                   f"inputs with --act-density non-zero)")
-    p.add_argument("--count", type=int_in(1, 100_000, "count"), default=1,
-                   help="number of random inputs when --input is not given (default 1)")
-    p.add_argument("--act-density", type=number_in(0.0, 1.0, "activation density"), default=DEFAULT_ACT_DENSITY,
-                   help=f"fraction of non-zero random inputs (default {DEFAULT_ACT_DENSITY}, EIE Table III's fc layers)")
-    p.add_argument("--seed", type=seed, default=0)
+    add_inputs(p, "simulate")
     p.add_argument("--json", metavar="PATH", help="write cycles, counters and outputs as JSON")
     p.set_defaults(run=run)
 
@@ -30,8 +23,6 @@ def add_arguments(subparsers) -> None:
 def run(args) -> None:
     import numpy as np
     from openeie.files import check_output_file, write_text
-    from openeie.sim import golden
-    from openeie.sim.inputs import describe_density, load_inputs, random_inputs
     from openeie.simulate import simulate_program
     from .targets import load_target
     if args.json:
@@ -39,13 +30,8 @@ def run(args) -> None:
     cfg = load_config(args.config)
     program = load_target(args.target, cfg)
     cfg = program.config
-    if args.input:
-        x = load_inputs(args.input, program.n_in)
-        source = f"{args.input} ({len(x)} input(s), {describe_density(x)})"
-    else:
-        x = random_inputs(program.n_in, args.count, args.act_density, args.seed)
-        source = f"seeded random inputs (seed {args.seed}, {describe_density(x)})"
-    result = simulate_program(program, golden.quantize_input(cfg, x))
+    x_q, source = inputs_of(args, program)
+    result = simulate_program(program, x_q)
     result["input"] = source
     print(f"{result['inputs']} input(s) through {program.n_layers} layer(s) on {cfg.n_pe} PEs, FIFO "
           f"{cfg.fifo_depth} ({result['wall_s']:.2f} s); input: {source}")
