@@ -23,9 +23,9 @@ from .frontend import extract_layers
 from .lower import lower
 from .network import CompressedNetwork
 from .prune import PruneError, accuracy, clone_model, iterate_batches, prune_and_retrain
-from .quantize import INITS, export_network, finetune_centroids, share_weights
+from .share import INITS, export_network, finetune_centroids, share_weights
 
-__all__ = ["compress", "network_accuracy", "report_config", "storage_table", "format_report"]
+__all__ = ["compress", "network_accuracy", "report_config", "storage_table"]
 
 
 def network_accuracy(network: CompressedNetwork, data) -> float:
@@ -224,24 +224,3 @@ def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits
         "pruned_weights": survivors,
     }
     return network, report
-
-
-def format_report(report: dict) -> str:
-    """A plain-text table of a :func:`compress` report ([DC] Table 2 columns, plus pointers)."""
-    head = (f"{'layer':<10}{'shape':>12}{'kept%':>7}{'fill':>6}{'w.bits':>7}{'i.bits':>7}{'w.huf':>7}"
-            f"{'i.huf':>7}{'ptr b':>8}{'total b':>9}{'huff b':>9}{'rate':>7}{'rate H':>8}")
-    lines = [head, "-" * len(head)]
-    for r in report["storage"]["layers"] + [report["storage"]["total"]]:
-        shape = "x".join(str(s) for s in r.get("shape", ())) or "-"
-        lines.append(f"{r['name']:<10}{shape:>12}{r['kept_pct']:>7.2f}{r['fillers']:>6}{r['code_bits']:>7}"
-                     f"{r['index_bits']:>7}{r['avg_code_bits_huffman']:>7.2f}{r['avg_index_bits_huffman']:>7.2f}"
-                     f"{r['pointer_bits']:>8}{r['total_bits']:>9}{r['total_bits_huffman']:>9}"
-                     f"{r['rate']:>6.1f}x{r['rate_huffman']:>7.1f}x")
-    acc = report.get("accuracy") or {}
-    if acc:
-        lines.append("accuracy: " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in acc.items()))
-    cfg = report["config"]
-    lines.append(f"engine: n_pe={cfg['n_pe']} code_bits={cfg['code_bits']} rel_index_bits={cfg['rel_index_bits']} "
-                 f"weight_bits={cfg['weight_bits']} act_bits={cfg['act_bits']} "
-                 f"spmat_depth_words={cfg['spmat_depth_words']}")
-    return "\n".join(lines)

@@ -25,7 +25,7 @@ from .frontend import FrontendError, load_into
 from .prune import accuracy, single_thread, train_epochs
 
 __all__ = ["DIGITS_SHAPE", "DIGITS_RECIPE", "numerics", "load_digits_split", "digits_mlp", "train_digits_mlp",
-           "compress_digits", "single_thread", "main"]
+           "compress_digits", "single_thread"]
 
 DIGITS_SHAPE = (64, 300, 100, 10)
 """Layer widths of the bundled MLP (inputs, hidden 1, hidden 2, classes)."""
@@ -156,31 +156,3 @@ def compress_digits(cache_dir=None, seed: int = 0, progress: bool = False, cfg=N
                                    cfg=cfg, **{**DIGITS_RECIPE, **overrides})
     report["float_model"] = {k: (str(v) if k == "path" else v) for k, v in info.items()}
     return network, report
-
-
-def main(argv=None) -> int:
-    """``python -m openeie.compiler.digits``: compress the digits MLP and print the storage/accuracy table."""
-    import argparse
-    import time
-    from .compress import format_report
-    ap = argparse.ArgumentParser(prog="python -m openeie.compiler.digits", description=main.__doc__)
-    ap.add_argument("--cache-dir", default=None, help="directory for the trained float weights (safetensors)")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the compression pipeline (default 0)")
-    ap.add_argument("--json", default=None, help="also write the report as JSON to this file")
-    ap.add_argument("--no-progress", action="store_true", help="no tqdm bars")
-    args = ap.parse_args(argv)
-    t0 = time.perf_counter()
-    _, report = compress_digits(args.cache_dir, seed=args.seed, progress=not args.no_progress)
-    print(format_report(report))
-    fm = report["float_model"]
-    print(f"float model: {'loaded from cache' if fm['cached'] else 'trained'} in {fm['train_time_s']:.1f} s; "
-          f"compression stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in report["time_s"].items())
-          + f"; total {time.perf_counter() - t0:.1f} s")
-    if args.json:
-        plain = {k: v for k, v in report.items() if k != "pruned_weights"}
-        Path(args.json).write_text(json.dumps(plain, indent=2, default=str) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -21,7 +21,7 @@ import numpy as np
 
 from openeie.config import EngineConfig
 from openeie.errors import InputTypeError
-from openeie._np import has_duplicates
+from openeie.dedup import has_duplicates
 from openeie.fixed import FixedRangeError, quantize
 from openeie.layout import Mem, layer_desc_layout, mem_depth, pack_entries, pack_struct, to_unsigned
 from openeie.program import LayerInfo, Program

@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from openeie._np import has_duplicates
+from openeie.dedup import has_duplicates
 from openeie.errors import OpenEIEError, check_type
 
 __all__ = ["NetworkError", "CapacityError", "CompressedLayer", "CompressedNetwork"]

@@ -3,7 +3,7 @@ outputs and the performance counters.
 
 The driver talks to a *transport* (anything with ``write(bytes)`` and ``read(n) -> bytes``):
 :class:`SerialTransport` for a board on a serial port (pyserial), or the simulated UART of
-:mod:`openeie.fpga.simlink`, so that tests run the very code path a board run uses.
+:mod:`openeie.testbench.simlink`, so that tests run the very code path a board run uses.
 
 Example::
 

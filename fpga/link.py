@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out, connect
 from openeie.config import EngineConfig
 from openeie.errors import InputError, InputTypeError
 from openeie.hw import Engine
-from openeie.hw.counters import COUNTER_LATENCY
+from openeie.timing import COUNTER_LATENCY
 
 from .protocol import COUNT_BYTES, RESYNC_BYTE_TIMES, FrameFormat, Opcode, Status, hello_bytes
 from .uart import UartRx, UartTx

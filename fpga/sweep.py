@@ -1,4 +1,4 @@
-"""Sweep of the PE count against utilisation and Fmax on one device (board-less estimates), with a plot.
+"""Sweep of the PE count against utilisation and Fmax on one device (board-less estimates).
 
 Every point is :func:`openeie.fpga.synth.estimate` of the base configuration with ``n_pe`` replaced. Points run
 one after the other (each is a heavy single job). Once a PE count does not fit, larger ones are not tried; a
@@ -16,13 +16,7 @@ from .boards import get_device
 from .synth import DoesNotFit, estimate
 from .tools import ToolError
 
-__all__ = ["sweep_pes", "plot_sweep", "largest_fit"]
-
-# The utilisation series plotted per family (nextpnr bel names) and their labels.
-_SERIES = {
-    "ice40": {"ICESTORM_LC": "logic cells", "ICESTORM_RAM": "EBR", "ICESTORM_SPRAM": "SPRAM", "ICESTORM_DSP": "DSP"},
-    "ecp5": {"TRELLIS_COMB": "LUT4", "TRELLIS_FF": "FF", "DP16KD": "block RAM", "MULT18X18D": "multipliers"},
-}
+__all__ = ["sweep_pes", "largest_fit"]
 
 
 def largest_fit(points: list) -> dict | None:
@@ -43,7 +37,7 @@ def _reuse(path: Path, cfg: EngineConfig, seed: int):
 def sweep_pes(base: EngineConfig, device, out_dir, pes=(1, 2, 4, 8), *, freq_mhz: float | None = None,
               seed: int = 1, stop_when_full: bool = True, route_timeout_s: float | None = None, reuse: bool = True,
               progress=None) -> dict:
-    """Estimate ``base`` with each PE count in ``pes`` on ``device``; write ``sweep.json`` and ``sweep.png``
+    """Estimate ``base`` with each PE count in ``pes`` on ``device``; write ``sweep.json``
     to ``out_dir`` (each point's files under ``out_dir/pe<N>``) and return the sweep. With ``reuse``, a point
     whose ``result.json`` is already there for the same configuration and seed is not run again.
 
@@ -52,7 +46,7 @@ def sweep_pes(base: EngineConfig, device, out_dir, pes=(1, 2, 4, 8), *, freq_mhz
     dict
         ``device``, ``base_config``, ``points`` (per PE count: ``n_pe``, ``fits`` (None when a tool failed), and
         ``fmax_mhz``,
-        ``timing_met``, ``utilization`` or ``error``), ``largest_fit`` (a point or None), ``plot``.
+        ``timing_met``, ``utilization`` or ``error``), ``largest_fit`` (a point or None), ``family``.
     """
     device = get_device(device) if isinstance(device, str) else device
     out = Path(out_dir)
@@ -81,51 +75,7 @@ def sweep_pes(base: EngineConfig, device, out_dir, pes=(1, 2, 4, 8), *, freq_mhz
             p = points[-1]
             note = "" if p.get("routed", True) else " (post-placement estimate)"
             progress(f"  {p['fmax_mhz']} MHz{note}" if p["fits"] else f"  {p['error']}")
-    result = {"device": device.name, "part": device.part, "base_config": base.to_dict(), "points": points,
-              "largest_fit": largest_fit(points), "plot": str(out / "sweep.png")}
+    result = {"device": device.name, "part": device.part, "family": device.family, "base_config": base.to_dict(),
+              "points": points, "largest_fit": largest_fit(points)}
     (out / "sweep.json").write_text(json.dumps(result, indent=2) + "\n")
-    plot_sweep(result, out / "sweep.png")
     return result
-
-
-def plot_sweep(result: dict, path) -> Path:
-    """Utilisation (percent per resource) and Fmax against the PE count."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    family = get_device(result["device"]).family
-    fits = [p for p in result["points"] if p["fits"]]
-    fig, (ax_u, ax_f) = plt.subplots(1, 2, figsize=(10, 4))
-    for bel, label in _SERIES[family].items():
-        xs = [p["n_pe"] for p in fits if bel in p["utilization"]]
-        ys = [p["utilization"][bel]["percent"] for p in fits if bel in p["utilization"]]
-        if xs:
-            ax_u.plot(xs, ys, marker="o", label=label)
-    ax_u.axhline(100, color="grey", linestyle=":")
-    ax_u.set(xlabel="PEs", ylabel="utilisation (%)", title=f"{result['part']}: resources")
-    if ax_u.get_legend_handles_labels()[0]:
-        ax_u.legend()
-    ax_f.plot([p["n_pe"] for p in fits], [p["fmax_mhz"] for p in fits], marker="o", label="Fmax (nextpnr)")
-    unrouted = [p for p in fits if not p.get("routed", True)]
-    if unrouted:
-        ax_f.plot([p["n_pe"] for p in unrouted], [p["fmax_mhz"] for p in unrouted], "o", mfc="white",
-                  color="C0", label="post-placement estimate")
-    if fits:
-        ax_f.axhline(fits[0]["target_mhz"], color="grey", linestyle=":", label="target")
-    ax_f.set(xlabel="PEs", ylabel="MHz", title=f"{result['part']}: Fmax")
-    ax_f.legend()
-    ticks = sorted({p["n_pe"] for p in result["points"]})
-    for ax in (ax_u, ax_f):
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(ticks, [str(t) for t in ticks])
-        ax.minorticks_off()
-        ax.grid(True, alpha=0.3)
-    ax_f.set_ylim(bottom=0)
-    misses = [p["n_pe"] for p in result["points"] if p["fits"] is False]
-    if misses:
-        fig.text(0.5, 0.01, f"does not fit: {', '.join(map(str, misses))} PEs", ha="center")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)

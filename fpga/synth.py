@@ -34,8 +34,7 @@ from .tools import ToolError, find_tool
 from .protocol import DEFAULT_BAUD
 from .uart import uart_divisor
 
-__all__ = ["SYNTH", "SynthError", "DoesNotFit", "estimate", "build_board", "write_report", "markdown_report",
-           "COLLISIONS_DONT_CARE"]
+__all__ = ["SYNTH", "SynthError", "DoesNotFit", "estimate", "build_board", "COLLISIONS_DONT_CARE"]
 
 #: Yosys command run right after reading the design: every synchronous read port may return anything when its
 #: memory's write port writes the same address in the same cycle. Amaranth's read ports are "read old data",
@@ -310,46 +309,3 @@ def build_board(board, cfg: EngineConfig, out_dir, *, baud: int = DEFAULT_BAUD, 
                    "clock_mhz": clock_mhz, "baud": baud, "bitstream": str(bitstream),
                    "seconds": {"total": round(time.monotonic() - started, 1)}})
     return result
-
-
-def markdown_report(result: dict) -> str:
-    """A Markdown page of an estimate or board build result."""
-    cfg = result["config"]
-    title = f"{result['board']} ({result['part']})" if result.get("board") else result["part"]
-    if result.get("block"):
-        title += f", block `{result['block']}` alone"
-    lines = [f"# OpenEIE synthesis: {title}", ""]
-    met = "met" if result.get("timing_met") else "NOT met"
-    estimate_note = "" if result.get("routed", True) else ", post-placement estimate: routing was stopped"
-    lines += [f"- Fmax: **{result['fmax_mhz']} MHz** (target {result['target_mhz']:g} MHz, {met}{estimate_note})",
-              f"- engine: {cfg['n_pe']} PEs, {cfg['act_bits']}-bit activations, {cfg['weight_bits']}-bit weights, "
-              f"{cfg['acc_bits']}-bit accumulators, {cfg['entries_per_word']} entries x "
-              f"{cfg['spmat_depth_words']} words of sparse matrix per PE, fifo depth {cfg['fifo_depth']}"]
-    if result.get("bitstream"):
-        lines.append(f"- bitstream: `{result['bitstream']}` (clock {result['clock_mhz']:g} MHz, UART {result['baud']} "
-                     f"baud)")
-    lines += ["", "## Utilisation (nextpnr)", "", "| resource | used | available | % |", "|---|---:|---:|---:|"]
-    for bel, u in result["utilization"].items():
-        lines.append(f"| {bel} | {u['used']} | {u['available']} | {u['percent']} |")
-    if result.get("memory_map"):
-        lines += ["", "## Sparse-matrix memories", "", "| memory | width x depth | mapped to | SPRAM blocks |",
-                  "|---|---|---|---:|"]
-        for d in result["memory_map"]:
-            lines.append(f"| {d['memory']} | {d['width_bits']} x {d['depth']} | {d['mapped_to']} | {d['blocks']} |")
-    path = result.get("critical_path")
-    if path:
-        lines += ["", "## Critical path", "", f"`{path['from']}` -> `{path['to']}`: {path['delay_ns']} ns "
-                  f"({path['logic_ns']} ns logic, {path['routing_ns']} ns routing), through "
-                  + " -> ".join(f"`{b}`" for b in path["through"])]
-    lines += ["", "## Engine configuration", "", "```json", json.dumps(cfg, indent=2, sort_keys=True), "```", ""]
-    return "\n".join(lines)
-
-
-def write_report(result: dict, json_path=None, markdown_path=None):
-    """Write ``result`` as JSON and/or Markdown."""
-    if json_path:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(result, indent=2) + "\n")
-    if markdown_path:
-        Path(markdown_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(markdown_path).write_text(markdown_report(result))

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from openeie.layout import act_shape, layer_desc_layout
 
-from .common import act_word_layout, index_shape, mem_read_signature
+from .interfaces import act_word_layout, index_shape, mem_read_signature
 
 __all__ = ["ActivationBanks", "ActivationDrain"]
 

@@ -8,14 +8,11 @@ from amaranth.lib.wiring import In, Out
 
 from openeie.layout import Mem, act_shape, codebook_shape, mem_depth
 
-from .common import (acc_shape, index_shape, issue_layout, layer_shape, mem_addr_shape, mem_read_signature,
-                     mem_write_signature, saturate)
+from .interfaces import (acc_shape, index_shape, issue_layout, layer_shape, mem_addr_shape, mem_read_signature,
+                         mem_write_signature)
+from .logic import saturate
 
-__all__ = ["ARITH_DRAIN", "ArithmeticUnit"]
-
-#: Cycles from the last cycle in which stage S held a slice to the first cycle after the last accumulator write
-#: (E, D, P and M follow S): the ``L + ARITH_DRAIN`` of docs/engine.md "End of COMPUTE".
-ARITH_DRAIN = 5
+__all__ = ["ArithmeticUnit"]
 
 
 class ArithmeticUnit(wiring.Component):

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from openeie.errors import InputError
 from openeie.layout import layer_desc_layout
 
-from .common import act_word_layout, bcast_layout, index_shape, mem_read_signature
+from .interfaces import act_word_layout, bcast_layout, index_shape, mem_read_signature
 
 __all__ = ["LeadingNonZero", "Broadcaster"]
 

@@ -7,9 +7,9 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from openeie.layout import Mem, layer_desc_layout, mem_depth
+from openeie.timing import WB_LATENCY
 
-from .common import Phase, control_signature, count_shape, mem_addr_shape, mem_write_signature
-from .writeback import WB_LATENCY
+from .interfaces import Phase, control_signature, count_shape, mem_addr_shape, mem_write_signature
 
 __all__ = ["Controller"]
 

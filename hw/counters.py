@@ -9,15 +9,13 @@ from amaranth.lib.wiring import In, Out
 from openeie.layout import bits_for
 from openeie.stats import COUNTERS, counter_index
 
-from .common import index_shape, layer_shape
+from .interfaces import index_shape, layer_shape
 
-__all__ = ["COUNTER_BITS", "COUNTER_LATENCY", "increment_layout", "Counters"]
+__all__ = ["COUNTER_BITS", "increment_layout", "Counters"]
 
 #: Width of every counter and of ``counter_value`` (counters wrap modulo ``2**COUNTER_BITS``).
 COUNTER_BITS = 32
 
-#: ``value`` shows the counter selected by ``sel`` this many cycles earlier.
-COUNTER_LATENCY = 2
 
 
 def increment_layout(cfg) -> data.StructLayout:
@@ -27,7 +25,7 @@ def increment_layout(cfg) -> data.StructLayout:
 
 class Counters(wiring.Component):
     """The counters of :mod:`openeie.stats`, kept as a small low part in flip-flops and a ``COUNTER_BITS``-wide
-    high part in one block RAM, with a read port of latency :data:`COUNTER_LATENCY`.
+    high part in one block RAM, with a read port of latency :data:`~openeie.timing.COUNTER_LATENCY`.
 
     Thirty-two-bit counters in logic cost a quarter of an iCE40UP5K (an adder and a flip-flop per bit, plus the
     read multiplexer); here each counter has a ``low_bits``-wide low part that adds its increment every cycle,

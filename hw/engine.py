@@ -10,14 +10,15 @@ from openeie.config import EngineConfig
 from openeie.errors import InputTypeError
 from openeie.layout import Mem, act_shape, load_word_layout
 from openeie.stats import counter_index
+from openeie.timing import WB_LATENCY
 
 from .actbank import ActivationBanks, ActivationDrain
 from .broadcast import Broadcaster
-from .common import Phase, count_shape, index_shape, lsb, popcount
+from .interfaces import Phase, count_shape, index_shape
+from .logic import lsb, popcount
 from .controller import Controller
 from .counters import COUNTER_BITS, Counters
 from .pe import ProcessingElement
-from .writeback import WB_LATENCY
 
 __all__ = ["Engine"]
 
@@ -40,7 +41,7 @@ class Engine(wiring.Component):
     Interface choices the contract leaves open: ``busy`` is high from cycle 0 until the last output has been
     taken from ``act_out`` (plus one cycle); ``start`` is ignored while busy; ``load`` and ``act_in`` are
     ready exactly when not busy; ``counter_value`` shows the counter selected by ``counter_sel``
-    :data:`~openeie.hw.counters.COUNTER_LATENCY` (2) cycles earlier, for addresses given from the cycle after
+    :data:`~openeie.timing.COUNTER_LATENCY` (2) cycles earlier, for addresses given from the cycle after
     ``done`` on (during a run the counters are being flushed and the port shows none of them in particular),
     and is ``COUNTER_BITS`` wide; ``n_layers == 0`` gives ``done`` at
     cycle 0 and no output; ``n_layers > max_layers`` runs ``max_layers`` layers; an ``act_in`` word taken in

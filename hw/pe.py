@@ -8,8 +8,10 @@ from amaranth.lib.wiring import In, Out, connect, flipped
 
 from openeie.layout import Mem, act_shape
 
-from .arith import ARITH_DRAIN, ArithmeticUnit
-from .common import Phase, acc_shape, bcast_layout, control_signature, pe_load_signature
+from openeie.timing import ARITH_DRAIN
+
+from .arith import ArithmeticUnit
+from .interfaces import Phase, acc_shape, bcast_layout, control_signature, pe_load_signature
 from .pointer import PointerReadUnit
 from .queue import ActivationQueue
 from .spmat import SparseMatrixReadUnit

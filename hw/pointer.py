@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from openeie.layout import Mem, act_shape, mem_depth, ptr_shape
 
-from .common import bcast_layout, column_layout, mem_addr_shape, mem_write_signature
+from .interfaces import bcast_layout, column_layout, mem_addr_shape, mem_write_signature
 
 __all__ = ["PointerReadUnit"]
 
@@ -17,7 +17,7 @@ class PointerReadUnit(wiring.Component):
     """Stages P and Q of a PE: pops a (j, a_j) pair from the queue, reads the column's pointers (P) and holds
     them in the pointer result register (Q).
 
-    With ``index = ptr_base + j`` (computed by the broadcaster, :func:`~openeie.hw.common.bcast_layout`): for an even index, ``start = even[index/2]`` and ``end = odd[index/2]``;
+    With ``index = ptr_base + j`` (computed by the broadcaster, :func:`~openeie.hw.interfaces.bcast_layout`): for an even index, ``start = even[index/2]`` and ``end = odd[index/2]``;
     for an odd one, ``start = odd[index//2]`` and ``end = even[index//2 + 1]``. So the even bank is read at
     ``(index+1)//2`` and the odd bank at ``index//2``, both in the same cycle.
 

@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .common import bcast_layout
+from .interfaces import bcast_layout
 
 __all__ = ["ActivationQueue"]
 

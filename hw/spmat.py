@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from openeie.layout import Mem, act_shape, mem_depth, ptr_shape, spmat_word_layout
 
-from .common import column_layout, count_shape, index_shape, issue_layout, mem_addr_shape, mem_write_signature
+from .interfaces import column_layout, count_shape, index_shape, issue_layout, mem_addr_shape, mem_write_signature
 
 __all__ = ["SparseMatrixReadUnit"]
 

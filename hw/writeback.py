@@ -8,14 +8,12 @@ from amaranth.lib.wiring import In, Out
 
 from openeie.layout import Mem, act_shape, bias_shape, mem_depth
 
-from .common import (Phase, acc_shape, control_signature, index_shape, mem_addr_shape, mem_read_signature,
-                     mem_write_signature, saturate)
+from .interfaces import (Phase, acc_shape, control_signature, index_shape, mem_addr_shape, mem_read_signature,
+                         mem_write_signature)
+from .logic import saturate
 
-__all__ = ["WB_LATENCY", "round_saturate_relu", "WriteBack"]
+__all__ = ["round_saturate_relu", "WriteBack"]
 
-#: Cycles from an accumulator read in WB to the write of its activation into the destination bank (read ->
-#: registered read data -> registered round/saturate/ReLU -> write); WB lasts ``out_slots + WB_LATENCY`` cycles.
-WB_LATENCY = 3
 
 
 def round_saturate_relu(cfg, acc, relu):

@@ -23,19 +23,13 @@ import numpy as np
 
 from openeie.errors import InputError, check_int
 from openeie.program import Program
+from openeie.timing import ARITH_DRAIN, DESC_CYCLES, INIT_LATENCY, PUSH_TO_POP, T0, WB_LATENCY
 from openeie.stats import COUNTERS, Stats
 
 from . import golden
 
-__all__ = ["run", "LayerTiming", "T0", "DESC_CYCLES", "INIT_EXTRA", "WB_EXTRA", "ARITH_DRAIN", "layer_cycles"]
+__all__ = ["run", "LayerTiming", "layer_cycles"]
 
-T0 = 1             # first COMPUTE cycle in which the broadcaster holds group 0
-DESC_CYCLES = 2    # layer-table read
-INIT_EXTRA = 1     # INIT lasts out_slots + INIT_EXTRA cycles (bias read -> accumulator write)
-WB_EXTRA = 3       # WB lasts out_slots + WB_EXTRA cycles (accumulator read -> registered data -> registered
-                   # round/saturate/ReLU -> bank write)
-PUSH_TO_POP = 2    # a pair pushed at t is written into the queues at t+1 and poppable from t+2
-ARITH_DRAIN = 5    # cycles from the last S cycle to the first cycle after the last accumulator write
 _NEG = -(1 << 40)  # "minus infinity" for cycle arithmetic
 
 
@@ -113,7 +107,7 @@ def _spmat_word_reads(starts, ends, epw, last_word):
 
 def layer_cycles(out_slots: int, compute: int) -> int:
     """Cycles of one layer: DESC, INIT, COMPUTE (``compute`` cycles) and WB (docs/engine.md)."""
-    return DESC_CYCLES + (out_slots + INIT_EXTRA) + compute + (out_slots + WB_EXTRA)
+    return DESC_CYCLES + (out_slots + INIT_LATENCY) + compute + (out_slots + WB_LATENCY)
 
 
 def run(program: Program, x_q, values: bool = True, fifo_depth: int | None = None):

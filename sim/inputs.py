@@ -13,7 +13,7 @@ import numpy as np
 
 from openeie.errors import FileInputError, InputError, check_int, check_number
 
-__all__ = ["DEFAULT_ACT_DENSITY", "random_inputs", "load_inputs", "describe_density"]
+__all__ = ["DEFAULT_ACT_DENSITY", "random_inputs", "random_activations", "load_inputs", "describe_density"]
 
 #: Fraction of non-zero input activations assumed when no input is given (EIE Table III, fc layers).
 DEFAULT_ACT_DENSITY = 0.35
@@ -67,4 +67,17 @@ def load_inputs(path, n_in: int) -> np.ndarray:
     if not np.all(np.isfinite(x)):
         i = tuple(int(v[0]) for v in np.nonzero(~np.isfinite(x)))
         raise InputError(f"input file {str(path)!r}: value {list(i)} = {x[i]}: expected finite numbers")
+    return x
+
+
+def random_activations(n: int, density: float, bits: int, seed: int = 0) -> np.ndarray:
+    """``n`` fixed-point activations (``bits``-bit), exactly ``round(density * n)`` of them non-zero, at random
+    positions, with random non-zero values."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros(n, dtype=np.int64)
+    k = int(round(density * n))
+    pos = rng.choice(n, size=k, replace=False)
+    hi = (1 << (bits - 1)) - 1
+    vals = rng.integers(1, hi + 1, size=k) * rng.choice([-1, 1], size=k)
+    x[pos] = vals
     return x

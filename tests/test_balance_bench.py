@@ -2,8 +2,9 @@ import json
 
 import numpy as np
 
-from openeie.bench import bench_eie, eie_config
-from openeie.benchmarks import EIE_LAYERS, random_activations, random_layer
+from openeie.flows.bench import bench_eie, eie_config
+from openeie.compiler.benchmarks import EIE_LAYERS, random_layer
+from openeie.sim.inputs import random_activations
 from openeie.compiler.balance import balanced_assignment
 from openeie.compiler.lower import decode, lower
 from openeie.compiler.network import CompressedLayer, CompressedNetwork
@@ -44,8 +45,9 @@ def test_balanced_network_computes_the_same_outputs():
 
 
 def test_bench_eie_schema(tmp_path):
-    lines = []
-    result = bench_eie(n_pe=64, fifo_depth=8, clock_mhz=800, seed=1, layers=["NT-We", "Alex-8"], printer=lines.append)
+    from openeie.report.tables import bench_eie_lines
+    result = bench_eie(n_pe=64, fifo_depth=8, clock_mhz=800, seed=1, layers=["NT-We", "Alex-8"])
+    lines = bench_eie_lines(result)
     json.dumps(result)
     assert set(result) >= {"config", "wall_s", "layers"}
     assert [r["name"] for r in result["layers"]] == ["Alex-8", "NT-We"]

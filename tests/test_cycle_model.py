@@ -7,7 +7,7 @@ from openeie.compiler.lower import lower
 from openeie.compiler.network import CompressedLayer, CompressedNetwork
 from openeie.config import EngineConfig
 from openeie.sim import cycle, golden
-from openeie.sim.stepper import step_compute_phase
+from openeie.testbench.stepper import step_compute_phase
 
 
 def make(n_pe, fifo, shape_list, density, act_density, seed, rel_bits=2, code_bits=2, epw=3):

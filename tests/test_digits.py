@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from openeie.compiler.compress import compress, format_report, network_accuracy, storage_table
+from openeie.compiler.compress import compress, network_accuracy, storage_table
+from openeie.report.tables import compress_table
 from openeie.compiler.digits import (DIGITS_RECIPE, compress_digits, digits_mlp, load_digits_split,
                                      train_digits_mlp)
 from openeie.compiler.frontend import FrontendError, extract_layers
@@ -104,7 +105,7 @@ def test_storage_table_counts(compressed):
     assert s["total"]["dense_bits"] == 32 * (64 * 300 + 300 * 100 + 100 * 10 + 410)
     assert s["total"]["total_bits"] == sum(r["total_bits"] for r in rows)
     assert s["total"]["rate_huffman"] == s["total"]["dense_bits"] / s["total"]["total_bits_huffman"]
-    text = format_report(report)
+    text = compress_table(report)
     assert "fc2" in text and "total" in text and "shared" in text
 
 

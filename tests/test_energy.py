@@ -92,7 +92,7 @@ def test_energy_bench_honours_the_whole_config(tmp_path):
 def test_energy_of_a_network_uses_the_stated_input(tmp_path, capsys):
     from openeie.compiler.netfile import save_network
     from openeie.compiler.network import CompressedNetwork
-    from openeie.benchmarks import random_layer
+    from openeie.compiler.benchmarks import random_layer
     save_network(CompressedNetwork([random_layer(200, 64, 0.2, 4, seed=1)]), tmp_path / "n.npz")
     assert main(["energy", str(tmp_path / "n.npz"), "--json", str(tmp_path / "d.json")]) == 0
     default = json.loads((tmp_path / "d.json").read_text())

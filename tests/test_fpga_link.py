@@ -53,7 +53,7 @@ def program():
 
 
 def test_link_runs_equal_golden_and_cycle_model(program):
-    from openeie.fpga.simlink import simulate_runs
+    from openeie.testbench.simlink import simulate_runs
     inputs = make_inputs()
     runs = simulate_runs(program, list(inputs.values()), build_root=BUILD_ROOT)
     assert len(runs) == len(inputs)
@@ -66,7 +66,7 @@ def test_link_runs_equal_golden_and_cycle_model(program):
 
 
 def test_link_error_statuses(program):
-    from openeie.fpga.simlink import simulate_error_probes
+    from openeie.testbench.simlink import simulate_error_probes
     x = make_inputs()["sparse"]
     found = simulate_error_probes(program, x, build_root=BUILD_ROOT)
     assert "no run was started" in found["wait_before_start"]

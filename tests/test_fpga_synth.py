@@ -15,8 +15,9 @@ from openeie.commands import synth as synth_command
 from openeie.fpga.pll import ecp5_pll
 from openeie.fpga.presets import PRESETS
 from openeie.hw.export import builtin_yosys as _builtin_yosys
-from openeie.fpga.synth import (SynthError, _check_capacity, build_board, estimate, markdown_report,
-                                write_report)
+from openeie.commands.synth import write_report
+from openeie.fpga.synth import SynthError, _check_capacity, build_board, estimate
+from openeie.report.markdown import synth_markdown
 
 # Small engines in each family's formats (the iCE40 one keeps the SPRAM mapping of the iCEBreaker preset).
 SMALL = {
@@ -53,7 +54,7 @@ def test_estimate_small(device, tmp_path):
     else:
         assert util["MULT18X18D"]["used"] == 1 and util["DP16KD"]["used"] > 0
     assert (tmp_path / "est" / "report.json").exists()
-    text = markdown_report(result)
+    text = synth_markdown(result)
     assert f"Fmax: **{result['fmax_mhz']} MHz**" in text and "## Utilisation" in text
     write_report(result, tmp_path / "r.json", tmp_path / "r.md")
     assert json.loads((tmp_path / "r.json").read_text())["fmax_mhz"] == result["fmax_mhz"]

@@ -16,8 +16,8 @@ from amaranth.sim import Simulator
 from openeie.config import EngineConfig
 from openeie.fixed import fixed_range, round_shift, saturate
 from openeie.hw.broadcast import LeadingNonZero
-from openeie.hw.common import acc_shape
-from openeie.hw.counters import COUNTER_LATENCY
+from openeie.hw.interfaces import acc_shape
+from openeie.timing import COUNTER_LATENCY
 from openeie.hw.pointer import PointerReadUnit
 from openeie.hw.queue import ActivationQueue
 from openeie.hw.spmat import SparseMatrixReadUnit
@@ -389,7 +389,7 @@ def test_counters_low_parts_and_read_port():
                                                   (3, True, 4)])
 def test_saturate_exhaustive(width, signed_in, bits):
     from amaranth.hdl import signed, unsigned
-    from openeie.hw.common import saturate as hw_saturate
+    from openeie.hw.logic import saturate as hw_saturate
 
     class Sat(wiring.Component):
         def __init__(self):

@@ -7,8 +7,8 @@ from openeie.compiler.compress import compress
 from openeie.compiler.digits import load_digits_split, single_thread, train_digits_mlp
 from openeie.compiler.images import container_bytes, program_from_bytes
 from openeie.compiler.lower import lower
-from openeie.demo import default_demo_config
-from openeie.hw.run import rtl_available, run_program
+from openeie.flows.demo import default_demo_config
+from openeie.testbench.run import rtl_available, run_program
 from openeie.sim import cycle, golden
 
 

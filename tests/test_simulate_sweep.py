@@ -6,11 +6,11 @@ import pytest
 from openeie.cli import main
 from openeie.compiler.netfile import save_network
 from openeie.config import EngineConfig
-from openeie.benchmarks import random_layer
+from openeie.compiler.benchmarks import random_layer
 from openeie.compiler.network import CompressedLayer, CompressedNetwork
 from openeie.sim import golden
 from openeie.compiler.lower import lower
-from openeie.sweep_sim import run_sweeps
+from openeie.flows.sweep_sim import run_sweeps
 
 
 def small_mlp(seed):
@@ -60,7 +60,7 @@ def test_simulate_refuses_wrong_input_shape(tmp_path, net_and_cfg, capsys):
 
 
 def test_sweeps_write_json_and_png(tmp_path):
-    res = run_sweeps(tmp_path, layers=["NT-We"], progress=False, printer=lambda *_: None,
+    res = run_sweeps(tmp_path, layers=["NT-We"], progress=False,
                      depths=(1, 2, 8), pes=(8, 16), bits=(2, 4))
     eff = res["fifo"]["layers"]["NT-We"]["efficiency"]
     assert eff[0] < eff[1] <= eff[2]                       # deeper queues never hurt here

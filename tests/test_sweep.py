@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from openeie.sweep import eie_context, expand_grid, pareto_front, point_config, run_sweep
+from openeie.flows.sweep import eie_context, expand_grid, pareto_front, point_config, run_sweep
 
 GRID = {"code_bits": [2, 4], "rel_index_bits": [2, 4], "act_bits": [16], "n_pe": [16], "fifo_depth": [8]}
 
@@ -26,7 +26,7 @@ def test_pareto_front():
 
 def test_sweep_local_processes(tmp_path):
     ctx = eie_context("NT-We", code_bits=(2, 4))
-    res = run_sweep(ctx, GRID, tmp_path, workers=2, progress=False, printer=lambda *_: None)
+    res = run_sweep(ctx, GRID, tmp_path, workers=2, progress=False)
     assert res["points"] == 4 and res["failed"] == 0
     rows = list(csv.DictReader(open(tmp_path / "sweep.csv")))
     assert len(rows) == 4
@@ -41,21 +41,20 @@ def test_sweep_local_processes(tmp_path):
 def test_sweep_on_local_dask_cluster(tmp_path):
     distributed = pytest.importorskip("distributed")
     ctx = eie_context("NT-We", code_bits=(2, 4))
-    local = run_sweep(ctx, GRID, tmp_path / "local", workers=1, progress=False, printer=lambda *_: None)
+    local = run_sweep(ctx, GRID, tmp_path / "local", workers=1, progress=False)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
-        res = run_sweep(ctx, GRID, tmp_path / "dask", dask_address=cl.scheduler_address, progress=False,
-                        printer=lambda *_: None)
+        res = run_sweep(ctx, GRID, tmp_path / "dask", dask_address=cl.scheduler_address, progress=False)
     assert res["executor"].startswith("dask")
     assert json.loads(json.dumps(res["rows"])) == local["rows"]
 
 
 def test_accuracy_path_with_labelled_context(tmp_path):
     import numpy as np
-    from openeie.benchmarks import random_layer
+    from openeie.compiler.benchmarks import random_layer
     from openeie.compiler.lower import lower
     from openeie.compiler.network import CompressedNetwork
     from openeie.sim import golden
-    from openeie.sweep import SweepContext, evaluate_point
+    from openeie.flows.sweep import SweepContext, evaluate_point
     rng = np.random.default_rng(0)
     nets = {cb: CompressedNetwork([random_layer(20, 30, 0.3, cb, seed=1, relu=True),
                                    random_layer(30, 5, 0.5, cb, seed=2)]) for cb in (3, 4)}
@@ -63,7 +62,7 @@ def test_accuracy_path_with_labelled_context(tmp_path):
     base = dict(spmat_depth_words=1024, ptr_depth=256, act_depth=64, bias_depth=128, max_layers=2)
     ctx = SweepContext("toy", nets, x, None, base, cycle_inputs=3)
     point = {"code_bits": 4, "rel_index_bits": 4, "act_bits": 16, "n_pe": 4, "fifo_depth": 8}
-    from openeie.sweep import point_config
+    from openeie.flows.sweep import point_config
     program = lower(nets[4], point_config(point, base))
     labels = np.argmax(golden.run_logical(program, golden.quantize_input(program.config, x)), axis=1)
     labels[:10] = (labels[:10] + 1) % 5                      # make exactly 10 of 40 wrong
@@ -78,7 +77,7 @@ def test_accuracy_path_with_labelled_context(tmp_path):
 @pytest.mark.slow
 def test_fpga_area_estimate_per_point(tmp_path):
     from openeie.config import EngineConfig
-    from openeie.sweep import SweepContext, _area
+    from openeie.flows.sweep import SweepContext, _area
     ctx = SweepContext("toy", {}, area_device="up5k", area_dir=str(tmp_path / "area"))
     cfg = EngineConfig(n_pe=1, fifo_depth=2, weight_bits=8, weight_frac_bits=6, act_bits=8, act_frac_bits=4,
                        acc_bits=16, entries_per_word=2, spmat_depth_words=1024, ptr_depth=256, act_depth=32,

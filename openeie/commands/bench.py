@@ -26,14 +26,18 @@ def add_arguments(subparsers) -> None:
 
 def run(args) -> None:
     import json
-    from openeie import bench
+    from openeie.flows import bench
     from openeie.files import check_output_file, write_text
     if args.json:
         check_output_file(args.json, "JSON report")
+    from openeie.report import tables
     if args.what == "compile":
         result = bench.bench_compile(seed=args.seed, repeats=args.repeats)
+        lines = tables.bench_compile_lines(result)
     else:
         result = bench.bench_eie(n_pe=args.pes, fifo_depth=args.fifo, clock_mhz=args.clock_mhz, seed=args.seed,
                                  balance=args.balance, progress=True)
+        lines = tables.bench_eie_lines(result)
+    print("\n".join(lines))
     if args.json:
         write_text(args.json, json.dumps(result, indent=2) + "\n", "JSON report")

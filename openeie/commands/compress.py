@@ -40,7 +40,8 @@ def add_arguments(subparsers) -> None:
 def run(args) -> None:
     import json
     from pathlib import Path
-    from openeie.compiler.compress import compress, format_report
+    from openeie.compiler.compress import compress
+    from openeie.report.tables import compress_table
     from openeie.compiler.datasets import load_dataset
     from openeie.compiler.frontend import checkpoint_metadata, load_checkpoint, mlp_from_state_dict
     from openeie.compiler.netfile import save_network
@@ -71,7 +72,7 @@ def run(args) -> None:
     plain = {"format": REPORT_FORMAT, "checkpoint": str(args.checkpoint), "assumptions": notes,
              **{k: v for k, v in report.items() if k != "pruned_weights"}}
     write_text(report_path, json.dumps(plain, indent=2, default=str) + "\n", "compression report")
-    print(format_report(report))
+    print(compress_table(report))
     print(f"wrote {output} and {report_path}")
 
 

@@ -25,7 +25,7 @@ def add_arguments(subparsers) -> None:
 
 
 def run(args) -> None:
-    from openeie.demo import DEMO, default_demo_config, run_demo
+    from openeie.flows.demo import DEMO, default_demo_config, run_demo
     from openeie.files import check_output_dir
     cfg = load_config(args.config, default_demo_config())
     check_output_dir(args.output, DEMO)

@@ -26,7 +26,7 @@ def add_arguments(subparsers) -> None:
 def run(args) -> None:
     import json
     from openeie.config import EngineConfig
-    from openeie.energy_report import eie_energy, network_energy, summarise
+    from openeie.flows.energy import eie_energy, network_energy, summarise
     from openeie.errors import InputError
     from openeie.files import check_output_file, write_text
     from openeie.sim.energy import load_table
@@ -42,7 +42,6 @@ def run(args) -> None:
         rows, grown = eie_energy(cfg or EngineConfig(), table, args.layer, args.seed)
         result = summarise(rows, table, f"EIE benchmark ({args.layer or 'all layers'})")
         result["grown_memories"] = grown
-        note = "; ".join(f"{name}: {', '.join(f'{k}={v}' for k, v in g.items())}" for name, g in grown.items() if g)
         inputs = "each layer's own seeded input at its Table III activation density"
     else:
         from .targets import load_target
@@ -50,26 +49,8 @@ def run(args) -> None:
         x_q, inputs = inputs_of(args, program)
         rows = network_energy(program, x_q, table, args.layer)
         result = summarise(rows, table, str(args.target))
-        note = ""
     result["input"] = inputs
-    _print(result, note)
+    from openeie.report.tables import energy_lines
+    print("\n".join(energy_lines(result)))
     if args.json:
         write_text(args.json, json.dumps(result, indent=2) + "\n", "JSON report")
-
-
-def _print(result: dict, grown_note: str) -> None:
-    total = result["total_pj"]
-    sc = result["scenarios"]
-    print(f"energy of one inference, {result['source']}, table: {result['table']}")
-    print(f"  input: {result['input']}")
-    if grown_note:
-        print(f"  memories grown to fit: {grown_note}")
-    for k, v in sorted(result["breakdown_pj"].items(), key=lambda kv: -kv[1]):
-        if v:
-            print(f"  {k:<16} {v / 1e3:>12.2f} nJ  {100 * v / total:5.1f} %")
-    print(f"  {'total':<16} {total / 1e3:>12.2f} nJ  ({total / 1e6:.4f} uJ per inference)")
-    print(f"  dense fp32 weights from DRAM: {sc['dense_fp32_dram_pj'] / 1e3:.1f} nJ "
-          f"({sc['dense_over_sram']:.0f}x the on-chip engine); compressed weights from DRAM: "
-          f"{sc['compressed_dram_pj'] / 1e3:.1f} nJ ({sc['compressed_dram_over_sram']:.1f}x)")
-    if result["saturations"]:
-        print(f"  saturation: {result['saturations']:g} clipped accumulation(s) and output(s) per inference")

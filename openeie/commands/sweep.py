@@ -10,7 +10,7 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(subparsers) -> None:
-    from openeie.sweep import KNOBS
+    from openeie.flows.sweep import KNOBS
     p = subparsers.add_parser(
         "sweep", help="design-space exploration: bit widths, PEs, FIFO -> storage, cycles, energy, accuracy, with "
                       "Pareto plots",
@@ -34,10 +34,10 @@ def add_arguments(subparsers) -> None:
 
 
 def run(args) -> None:
-    from openeie.benchmarks import EIE_LAYERS
+    from openeie.compiler.benchmarks import EIE_LAYERS
     from openeie.errors import InputError
     from openeie.files import check_output_dir
-    from openeie.sweep import DEFAULT_GRID, KNOBS, SWEEP, digits_base, digits_context, eie_base, eie_context, \
+    from openeie.flows.sweep import DEFAULT_GRID, KNOBS, SWEEP, digits_base, digits_context, eie_base, eie_context, \
         run_sweep, valid_points
     grid = {k: (getattr(args, k) or DEFAULT_GRID[k]) for k in KNOBS}
     if args.layer and args.bench != "eie":
@@ -48,11 +48,13 @@ def run(args) -> None:
     check_output_dir(args.output, SWEEP)
     valid_points(grid, eie_base() if args.bench == "eie" else digits_base())     # before any compression
     if args.dask:
-        from openeie.sweep import check_scheduler
+        from openeie.flows.sweep import check_scheduler
         check_scheduler(args.dask)
     if args.bench == "eie":
         ctx = eie_context(args.layer or "Alex-8", code_bits=tuple(grid["code_bits"]), seed=args.seed)
     else:
         ctx = digits_context(code_bits=tuple(grid["code_bits"]), cache_dir=args.cache, seed=args.seed)
     ctx.area_device = args.area_device
-    run_sweep(ctx, grid, args.output, workers=args.workers, dask_address=args.dask)
+    result = run_sweep(ctx, grid, args.output, workers=args.workers, dask_address=args.dask)
+    from openeie.report.tables import sweep_lines
+    print("\n".join(sweep_lines(result, args.output, KNOBS)))

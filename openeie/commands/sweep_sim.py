@@ -25,10 +25,13 @@ def add_arguments(subparsers) -> None:
 
 
 def run(args) -> None:
-    from openeie.sweep_sim import run_sweeps
+    from openeie.flows.sweep_sim import run_sweeps
     ranges = {}
     if args.fifo_max:
         ranges["depths"] = tuple(range(1, args.fifo_max + 1))
     if args.pes_max:
         ranges["pes"] = tuple(1 << k for k in range(args.pes_max.bit_length()) if 1 << k <= args.pes_max)
-    run_sweeps(args.output, which=args.sweeps, layers=args.layers, seed=args.seed, **ranges)
+    results = run_sweeps(args.output, which=list(dict.fromkeys(args.sweeps)), layers=args.layers, seed=args.seed,
+                         **ranges)
+    for name, r in results.items():
+        print(f"{name} sweep: {args.output}/sweep_{name}.png and .json ({r['wall_s']:.1f} s)")

@@ -62,10 +62,13 @@ def _say(text: str):
     print(text, file=sys.stderr, flush=True)
 
 
-def _summary(result: dict) -> str:
-    util = ", ".join(f"{bel} {u['used']}/{u['available']}" for bel, u in result["utilization"].items())
-    met = "met" if result["timing_met"] else "NOT met"
-    return f"Fmax {result['fmax_mhz']} MHz (target {result['target_mhz']:g} MHz, {met}); {util}"
+def write_report(result: dict, json_path, markdown_path) -> None:
+    """A synthesis result as JSON and Markdown."""
+    import json
+    from openeie.files import write_text
+    from openeie.report.markdown import synth_markdown
+    write_text(json_path, json.dumps(result, indent=2) + "\n", "JSON report")
+    write_text(markdown_path, synth_markdown(result), "Markdown report")
 
 
 def run(args) -> None:
@@ -75,8 +78,9 @@ def run(args) -> None:
     from openeie.fpga.boards import get_board, get_device
     from openeie.fpga.presets import board_preset, preset
     from openeie.fpga.protocol import DEFAULT_BAUD
-    from openeie.fpga.synth import SYNTH, build_board, estimate, write_report
+    from openeie.fpga.synth import SYNTH, build_board, estimate
     from openeie.fpga.sweep import sweep_pes
+    from openeie.report.tables import synth_summary
     from .arguments import load_config
 
     if args.board:
@@ -105,7 +109,7 @@ def run(args) -> None:
             result = build_board(board, cfg, out, baud=args.baud or DEFAULT_BAUD, clock_mhz=args.clock_mhz,
                                  seed=args.seed)
             write_report(result, args.json or out / "report.json", out / "report.md")
-        print(f"{result['bitstream']}: {_summary(result)}")
+        print(f"{result['bitstream']}: {synth_summary(result)}")
         return
     device = get_device(args.device)
     cfg = load_config(args.config, preset(device.name))
@@ -118,12 +122,14 @@ def run(args) -> None:
             json_path = Path(args.json) if args.json else out / "report.json"
             write_report(result, json_path, json_path.with_suffix(".md"))
         what = f"block {args.block}" if args.block else "engine + link"
-        print(f"{device.part}, {cfg.n_pe} PEs, {what}: {_summary(result)}")
+        print(f"{device.part}, {cfg.n_pe} PEs, {what}: {synth_summary(result)}")
         return
     out = Path(args.output or f"out/sweep-{device.name}")
     with working_dir(out, SYNTH):
         result = sweep_pes(cfg, device, out, pes=args.pes or (1, 2, 4, 8), freq_mhz=args.freq_mhz, seed=args.seed,
                            route_timeout_s=route_timeout_s, progress=_say)
+        from openeie.report.plots import synth_sweep_plot
+        result["plot"] = str(synth_sweep_plot(result, out / "sweep.png"))
     if args.json:
         from openeie.files import write_text
         write_text(args.json, (out / "sweep.json").read_text(), "JSON report")

@@ -7,7 +7,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from openeie.hw import Engine
-from openeie.hw.counters import COUNTER_LATENCY
+from openeie.timing import COUNTER_LATENCY
 from openeie.layout import to_signed, to_unsigned
 from openeie.stats import COUNTERS, counter_index
 

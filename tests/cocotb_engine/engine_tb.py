@@ -18,7 +18,7 @@ from cocotb.clock import Clock
 
 from engine_cases import CONFIGS, make_cases, speed_case
 
-from openeie.hw.tb import CLOCK_PERIOD_NS, EngineTB
+from openeie.testbench.tb import CLOCK_PERIOD_NS, EngineTB
 
 
 @cocotb.test()

@@ -1,12 +1,12 @@
 """Run the engine testbench (``engine_tb.py``) on the named test configurations of ``engine_cases``, through
-:mod:`openeie.hw.verilator` (builds under ``build/cocotb/<config>``, reused while unchanged)."""
+:mod:`openeie.testbench.verilator` (builds under ``build/cocotb/<config>``, reused while unchanged)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from openeie.hw.verilator import build_engine, run_cocotb_test, waves_enabled
+from openeie.testbench.verilator import build_engine, run_cocotb_test, waves_enabled
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "build"

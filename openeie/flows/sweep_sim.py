@@ -13,8 +13,9 @@ import json
 import time
 from pathlib import Path
 
-from .errors import InputError
-from .files import OutputKind
+from openeie.errors import InputError
+from openeie.files import OutputKind
+from openeie.report.plots import architecture_sweep_plot
 
 __all__ = ["sweep_fifo", "sweep_pes", "sweep_rel", "run_sweeps"]
 
@@ -26,7 +27,7 @@ SWEEP_SIM = OutputKind(format="openeie-sweep-sim", marker="index.json",
 
 
 def _layers(names):
-    from .benchmarks import EIE_LAYERS
+    from openeie.compiler.benchmarks import EIE_LAYERS
     chosen = [l for l in EIE_LAYERS if names is None or l.name in names]
     if names is not None:
         unknown = sorted(set(names) - {l.name for l in EIE_LAYERS})
@@ -42,7 +43,7 @@ def _bar(total, desc, enabled):
 
 
 def _simulate(program, x_q, fifo_depth=None):
-    from .sim import cycle
+    from openeie.sim import cycle
     _, stats, timing = cycle.run(program, x_q, values=False, fifo_depth=fifo_depth)
     return timing[0], stats
 
@@ -108,48 +109,10 @@ def sweep_rel(bits=(2, 3, 4, 5, 6, 7, 8), n_pe=64, fifo_depth=8, layers=None, se
     return out
 
 
-def _plot(result: dict, path: Path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    kind = result["sweep"]
-    if kind == "rel":
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-        x = result["rel_index_bits"]
-        for name, r in result["layers"].items():
-            axes[0].plot(x, [100 * v for v in r["filler_overhead"]], marker="o", label=name)
-            axes[1].plot(x, [c / r["cycles"][0] for c in r["cycles"]], marker="o", label=name)
-        axes[0].set(xlabel="relative index bits", ylabel="filler entries / non-zeros (%)", yscale="symlog",
-                    title="Filler overhead")
-        axes[1].set(xlabel="relative index bits", ylabel=f"cycles / cycles at {x[0]} bits", title="Cycles")
-        axes[1].legend(fontsize=7, ncol=2)
-    else:
-        fig, ax = plt.subplots(figsize=(6.5, 4.2))
-        for name, r in result["layers"].items():
-            if kind == "fifo":
-                ax.plot(result["fifo_depths"], r["efficiency"], marker=".", label=name)
-            else:
-                ax.plot(result["n_pe"], r["speedup"], marker="o", label=name)
-        if kind == "fifo":
-            ax.set(xlabel="activation queue depth", ylabel="load-balance efficiency",
-                   title=f"Efficiency vs FIFO depth ({result['n_pe']} PEs)", ylim=(0, 1.02))
-        else:
-            n = result["n_pe"]
-            ax.plot(n, n, "k--", lw=0.8, label="linear")
-            ax.set(xlabel="PEs", ylabel="speedup over 1 PE", xscale="log", yscale="log",
-                   title=f"Scalability (FIFO {result['fifo_depth']})")
-        ax.legend(fontsize=7, ncol=2)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def run_sweeps(out_dir, which=("fifo", "pes", "rel"), layers=None, seed=0, progress=True, printer=print,
-               **ranges) -> dict:
+def run_sweeps(out_dir, which=("fifo", "pes", "rel"), layers=None, seed=0, progress=True, **ranges) -> dict:
     """Run the chosen sweeps, writing JSON and PNG per sweep (and ``index.json``) into ``out_dir``, which must
     be new, empty or an earlier sweep-sim directory (:data:`SWEEP_SIM`); it is written when all sweeps are done."""
-    from .files import check_output_dir, staged_dir
+    from openeie.files import check_output_dir, staged_dir
     funcs = {"fifo": sweep_fifo, "pes": sweep_pes, "rel": sweep_rel}
     unknown = sorted(set(which) - set(funcs))
     if unknown or not which:
@@ -164,10 +127,8 @@ def run_sweeps(out_dir, which=("fifo", "pes", "rel"), layers=None, seed=0, progr
             r = funcs[name](layers=layers, seed=seed, progress=progress, **kwargs)
             r["wall_s"] = time.perf_counter() - t0
             (tmp / f"sweep_{name}.json").write_text(json.dumps(r, indent=2) + "\n")
-            _plot(r, tmp / f"sweep_{name}.png")
+            architecture_sweep_plot(r, tmp / f"sweep_{name}.png")
             results[name] = r
         (tmp / "index.json").write_text(json.dumps({"format": SWEEP_SIM.format, "sweeps": list(which),
                                                      "layers": layers, "seed": seed}, indent=2) + "\n")
-    for name, r in results.items():
-        printer(f"{name} sweep: {Path(out_dir) / f'sweep_{name}.png'} and .json ({r['wall_s']:.1f} s)")
     return results

@@ -11,6 +11,8 @@ from collections import deque
 
 import numpy as np
 
+from openeie.timing import ARITH_DRAIN
+
 __all__ = ["step_compute_phase"]
 
 
@@ -95,8 +97,6 @@ class _Pe:
         self.inflight = pushed_col
 
 
-#: The arithmetic stages after S (E, D, P, M) stay busy this many cycles after S held a slice.
-ARITH_TAIL = 4
 
 
 def step_compute_phase(x_storage, slice_len, n_pe, in_groups, depth, max_cycles=10**7):
@@ -106,7 +106,8 @@ def step_compute_phase(x_storage, slice_len, n_pe, in_groups, depth, max_cycles=
     """
     b = _Broadcaster(np.asarray(x_storage), n_pe, in_groups, depth)
     pes = [_Pe(slice_len[p]) for p in range(n_pe)]
-    s_hist = deque([False] * ARITH_TAIL, maxlen=ARITH_TAIL)   # did any S hold a slice in the last cycles
+    tail = ARITH_DRAIN - 1     # the arithmetic stages stay busy this many cycles after S held a slice
+    s_hist = deque([False] * tail, maxlen=tail)   # did any S hold a slice in the last cycles
     for t in range(max_cycles):
         levels = [len(pe.queue) + (pe.inflight is not None) for pe in pes]
         idle = (b.finished() and not any(levels) and all(pe.inflight is None and pe.p is None and pe.pr is None and pe.s_left is None

@@ -1,4 +1,4 @@
-"""cocotb side of :mod:`openeie.fpga.simlink` (imported only inside the simulator).
+"""cocotb side of :mod:`openeie.testbench.simlink` (imported only inside the simulator).
 
 :class:`SimUartTransport` is a bit-level UART on the simulated board's ``rx``/``tx`` pins, independent of the
 gateware's UART: it drives start, data and stop bits ``divisor`` clock periods each and samples the board's
@@ -22,7 +22,7 @@ import numpy as np
 from openeie.compiler.images import load_container
 from openeie.stats import Stats
 
-from .host import BoardLink, LinkError
+from openeie.fpga.host import BoardLink, LinkError
 
 __all__ = ["SimUartTransport"]
 
@@ -154,7 +154,7 @@ def _plain(value):
 
 @cocotb.test()
 async def host_session(dut):
-    """Run the job of :mod:`openeie.fpga.simlink` through the host driver."""
+    """Run the job of :mod:`openeie.testbench.simlink` through the host driver."""
     job = json.loads(open(os.environ["OPENEIE_LINK_JOB"]).read())
     program = load_container(job["program"])
     outcome = {}

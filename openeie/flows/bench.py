@@ -1,20 +1,20 @@
-"""Benchmarks that print their figures (speed targets live here, not in timed unit tests)."""
+"""Benchmarks behind ``openeie bench`` (speed targets live here, not in timed unit tests): they measure and
+return their figures; :mod:`openeie.report.tables` prints them."""
 
 from __future__ import annotations
 
 import time
 
-__all__ = ["bench_compile"]
+__all__ = ["bench_compile", "bench_eie", "eie_config", "fit_config", "lower_growing", "eie_layer_program"]
 
 
-def bench_compile(seed: int = 0, repeats: int = 3, n_in: int = 25088, n_out: int = 4096, density: float = 0.04,
-                  printer=print) -> dict:
+def bench_compile(seed: int = 0, repeats: int = 3, n_in: int = 25088, n_out: int = 4096, density: float = 0.04) -> dict:
     """Encode throughput of :func:`openeie.compiler.lower.lower` on a VGG-6-sized layer (25088 x 4096 at 4 %
     density, seeded) with EIE's formats on 64 PEs. Reports dense weights per second (the figure the target
     refers to) and non-zeros per second; the best of ``repeats`` runs."""
-    from .benchmarks import random_layer
-    from .compiler.lower import lower
-    from .config import EngineConfig
+    from openeie.compiler.benchmarks import random_layer
+    from openeie.compiler.lower import lower
+    from openeie.config import EngineConfig
     cfg = EngineConfig(n_pe=64, spmat_depth_words=16384, ptr_depth=65536, act_depth=512)
     layer = random_layer(n_in, n_out, density, cfg.code_bits, seed=seed, name="VGG-6")
     times = []
@@ -26,19 +26,16 @@ def bench_compile(seed: int = 0, repeats: int = 3, n_in: int = 25088, n_out: int
     dense = n_in * n_out
     result = {"layer": "VGG-6", "shape": [n_out, n_in], "density": density, "nnz": layer.nnz,
               "fillers": program.layers[0].n_fillers, "seconds": best, "seconds_all": times,
-              "weights_per_s": dense / best, "nnz_per_s": layer.nnz / best, "target_weights_per_s": 10e6}
-    printer(f"encode VGG-6 ({n_out}x{n_in}, {density:.0%} dense, {layer.nnz} non-zeros, "
-            f"{result['fillers']} fillers) on {cfg.n_pe} PEs: best of {len(times)} = {best:.3f} s")
-    printer(f"  {result['weights_per_s'] / 1e6:.1f} M weights/s (target >= 10 M weights/s: "
-            f"{'met' if result['weights_per_s'] >= 10e6 else 'NOT met'}), {result['nnz_per_s'] / 1e6:.2f} M non-zeros/s")
+              "weights_per_s": dense / best, "nnz_per_s": layer.nnz / best, "target_weights_per_s": 10e6,
+              "n_pe": cfg.n_pe}
     return result
 
 
 def eie_config(n_pe: int = 64, fifo_depth: int = 8, **overrides):
     """EIE's engine (formats, 128 KB sparse-matrix SRAM per PE) with pointer and activation memories sized for
     the largest benchmark layer (VGG-6: 25088 inputs)."""
-    from .benchmarks import EIE_LAYERS
-    from .config import EngineConfig
+    from openeie.compiler.benchmarks import EIE_LAYERS
+    from openeie.config import EngineConfig
     widest = max(max(l.n_in, l.n_out) for l in EIE_LAYERS)
     groups = -(-widest // n_pe)
     ptr = groups * n_pe + 2
@@ -62,8 +59,8 @@ def fit_config(cfg, n_in: int, n_out: int):
 def lower_growing(network, cfg, assignments=None):
     """Lower ``network``; if the sparse-matrix SRAM is too small (small n_pe), grow it by powers of two.
     Returns ``(program, cfg_used)``."""
-    from .compiler.lower import lower
-    from .compiler.network import CapacityError
+    from openeie.compiler.lower import lower
+    from openeie.compiler.network import CapacityError
     while True:
         try:
             return lower(network, cfg, assignments), cfg
@@ -78,25 +75,26 @@ def lower_growing(network, cfg, assignments=None):
 
 def eie_layer_program(bench_layer, cfg, seed: int = 0, balance: bool = False):
     """Build one EIE benchmark layer (seeded weights and input) and lower it. Returns ``(program, x_q, cfg)``."""
-    from .benchmarks import random_activations, random_layer
+    from openeie.compiler.benchmarks import random_layer
+    from openeie.sim.inputs import random_activations
     layer = random_layer(bench_layer.n_in, bench_layer.n_out, bench_layer.weight_density, cfg.code_bits,
                          seed=seed, name=bench_layer.name)
     x_q = random_activations(bench_layer.n_in, bench_layer.act_density, cfg.act_bits, seed=seed + 1)
     assignments = None
     if balance:
-        from .compiler.balance import balanced_assignment
+        from openeie.compiler.balance import balanced_assignment
         assignments = [balanced_assignment(layer, cfg.n_pe, cfg.rel_index_bits)]
     program, cfg = lower_growing([layer], cfg, assignments)
     return program, x_q, cfg
 
 
 def bench_eie(n_pe: int = 64, fifo_depth: int = 8, clock_mhz: float = 800.0, seed: int = 0, layers=None,
-              balance: bool = False, printer=print, progress: bool = False) -> dict:
+              balance: bool = False, progress: bool = False) -> dict:
     """The nine layers of EIE Table III through the cycle model. Per layer: cycles, time at ``clock_mhz``, ideal
     cycles (useful MACs / n_pe), load-balance efficiency (useful MACs / (cycles * n_pe)), filler entries; and the
     suite's wall time (building the seeded layers, lowering and simulating)."""
-    from .benchmarks import EIE_LAYERS
-    from .sim import cycle
+    from openeie.compiler.benchmarks import EIE_LAYERS
+    from openeie.sim import cycle
     t0 = time.perf_counter()
     cfg = eie_config(n_pe, fifo_depth)
     chosen = [l for l in EIE_LAYERS if layers is None or l.name in layers]
@@ -116,14 +114,6 @@ def bench_eie(n_pe: int = 64, fifo_depth: int = 8, clock_mhz: float = 800.0, see
     wall = time.perf_counter() - t0
     result = {"config": cfg.to_dict(), "clock_mhz": clock_mhz, "seed": seed, "balance": balance, "wall_s": wall,
               "simulate_s": sim_s, "layers": rows}
-    printer(f"EIE benchmark suite: {n_pe} PEs, FIFO {fifo_depth}, {clock_mhz:g} MHz, seed {seed}"
-            f"{', load-balanced rows' if balance else ''}")
-    printer(f"{'layer':<8} {'cycles':>9} {'time us':>9} {'ideal':>9} {'effic.':>7} {'fillers':>9}")
-    for r in rows:
-        printer(f"{r['name']:<8} {r['cycles']:>9} {r['time_us']:>9.2f} {r['ideal_cycles']:>9} "
-                f"{r['efficiency']:>7.3f} {r['fillers']:>9}")
-    printer(f"suite wall time: {wall:.2f} s (target <= 10 s at 64 PEs), of which cycle-model simulation "
-            f"{sim_s:.2f} s and building + lowering the seeded layers the rest")
     return result
 
 

@@ -1,6 +1,6 @@
 """The board without a board: the linked engine (UART + command decoder + engine, with the board's memory
 mapping and behavioural SPRAM models) compiled by Verilator and driven through its UART pins by the host driver
-:mod:`openeie.fpga.host`, via a bit-level simulated UART (:mod:`openeie.fpga.sim_uart`, a cocotb transport).
+:mod:`openeie.fpga.host`, via a bit-level simulated UART (:mod:`openeie.testbench.sim_uart`, a cocotb transport).
 
 ``simulate_runs(program, inputs)`` returns, for each input vector, what :func:`openeie.fpga.host.run` would
 return on a board: ``(outputs, stats)``. Builds are cached by the hash of the Verilog (``build_root``, default
@@ -26,8 +26,8 @@ from openeie.compiler.images import save_container
 from openeie.program import Program
 from openeie.stats import Stats
 
-from .boards import get_device
-from .link import LinkedEngine
+from openeie.fpga.boards import get_device
+from openeie.fpga.link import LinkedEngine
 
 __all__ = ["SIM_TOP", "DEFAULT_SIM_DIVISOR", "sim_verilog", "build_sim", "simulate_runs", "simulate_error_probes"]
 
@@ -119,7 +119,7 @@ def _simulate(kind: str, program: Program, inputs, *, divisor, device, build_roo
     job.write_text(json.dumps({"kind": kind, "program": str(image), "inputs": [list(map(int, x)) for x in inputs],
                                "divisor": divisor, "max_cycles": max_cycles, "result": str(result)}))
     waves = _waves()
-    get_runner("verilator").test(test_module="openeie.fpga.sim_uart", hdl_toplevel=SIM_TOP,
+    get_runner("verilator").test(test_module="openeie.testbench.sim_uart", hdl_toplevel=SIM_TOP,
                                  hdl_toplevel_lang="verilog", build_dir=build_dir, test_dir=run_dir,
                                  extra_env={"OPENEIE_LINK_JOB": str(job)}, waves=waves,
                                  log_file=run_dir / "sim.log", results_xml=str(run_dir / "results.xml"))

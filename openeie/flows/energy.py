@@ -53,8 +53,8 @@ def eie_energy(cfg, table, layer: str | None = None, seed: int = 0) -> tuple:
     """Energy rows of the EIE benchmark layers (each on its own seeded input at the layer's activation density)
     on ``cfg``'s formats, PEs and queues. Memory depths too small for a layer are grown to fit it (never
     shrunk). Returns ``(rows, grown)``: ``grown[layer]`` names the depths that were grown, with their values."""
-    from openeie.bench import eie_layer_program, fit_config
-    from openeie.benchmarks import EIE_LAYERS
+    from openeie.flows.bench import eie_layer_program, fit_config
+    from openeie.compiler.benchmarks import EIE_LAYERS
     from openeie.errors import InputError
     from openeie.sim import cycle
     names = [l.name for l in EIE_LAYERS]

@@ -1,4 +1,4 @@
-"""Internal word layouts, interfaces and helpers shared by the engine's blocks.
+"""The engine blocks' internal word layouts, shapes and interfaces (signatures), and the controller's phases.
 
 Every width here is derived from :class:`openeie.config.EngineConfig` and :mod:`openeie.layout`; nothing that
 the spine already defines is typed again. Index signals are at least one bit wide (``bits_for``) so that
@@ -7,11 +7,10 @@ configurations with one PE, one layer or one entry per word need no special case
 
 from __future__ import annotations
 
-from amaranth.hdl import C, Mux, Shape, Value, signed, unsigned
+from amaranth.hdl import Shape, signed, unsigned
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
-from openeie.fixed import fixed_range
 from openeie.layout import (Mem, act_shape, bits_for, entry_layout, layer_desc_layout, load_word_layout,
                             mem_depth, ptr_shape)
 
@@ -19,7 +18,6 @@ __all__ = [
     "Phase", "index_shape", "count_shape", "col_shape", "slot_shape", "layer_shape", "acc_shape",
     "act_word_layout", "bcast_layout", "ptr_index_shape", "column_layout", "issue_layout", "mem_addr_shape",
     "mem_write_signature", "mem_read_signature", "pe_load_signature", "control_signature",
-    "popcount", "saturate", "lsb",
 ]
 
 
@@ -124,42 +122,3 @@ def control_signature(cfg) -> wiring.Signature:
         "phase": Out(Phase), "step": Out(slot_shape(cfg)), "layer": Out(layer_shape(cfg)),
         "desc": Out(layer_desc_layout(cfg)), "start": Out(1), "slot_read": Out(1),
     })
-
-
-def popcount(bits) -> Value:
-    """Number of set bits among ``bits`` (an iterable of 1-bit values), as a balanced adder tree."""
-    values = [Value.cast(b) for b in bits]
-    if not values:
-        return C(0, 1)
-    while len(values) > 1:
-        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
-                  for i in range(0, len(values), 2)]
-    return values[0]
-
-
-def saturate(value, bits: int):
-    """``value`` clamped to the signed ``bits``-bit range, and whether it was clamped: ``(result, clamped)``
-    (the result may be wider; truncate on assignment).
-
-    Built from the value's top bits rather than comparisons with the range's ends: a signed value is in range
-    exactly when its bits ``bits-1`` and up are all equal (an unsigned one when they are all zero), so no carry
-    chain follows the one that produced the value."""
-    lo, hi = fixed_range(bits)
-    value = Value.cast(value)
-    width, signed_value = len(value), value.shape().signed
-    if width < bits or (width == bits and signed_value):
-        return value, C(0, 1)
-    top = value[bits - 1:]
-    if signed_value:
-        in_range = top.all() | ~top.any()
-        clamp = Mux(value[-1], C(lo, signed(bits)), C(hi, signed(bits)))
-    else:
-        in_range = ~top.any()
-        clamp = C(hi, signed(bits))
-    return Mux(in_range, value[:bits].as_signed(), clamp), ~in_range
-
-
-def lsb(value) -> Value:
-    """Least significant bit of ``value`` (0 for a zero-width value)."""
-    value = Value.cast(value)
-    return value[0] if len(value) else C(0, 1)

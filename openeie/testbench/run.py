@@ -36,7 +36,7 @@ def run_program(program: Program, x_q, build_root="build/rtl", waves: bool | Non
     in_path = build_dir / f"inputs_{key}.npy"
     save_container(program, prog_path)
     np.save(in_path, x, allow_pickle=False)
-    report = run_cocotb_test(build_dir, "openeie.hw.program_tb", "run_program",
+    report = run_cocotb_test(build_dir, "openeie.testbench.program_tb", "run_program",
                              {"OPENEIE_TB_PROGRAM": str(prog_path), "OPENEIE_TB_INPUTS": str(in_path)}, waves)
     errors = [e for r in report["runs"] for e in r["errors"]]
     if report["run_failed"] or errors:

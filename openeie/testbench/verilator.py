@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from .export import TOP_NAME, export_verilog
+from openeie.hw.export import TOP_NAME, export_verilog
 
 __all__ = ["rtl_available", "waves_enabled", "wave_format", "build_engine", "run_cocotb_test"]
 

@@ -28,7 +28,7 @@ from openeie.layout import to_signed, to_unsigned
 from openeie.sim import golden
 from openeie.stats import COUNTERS, counter_index
 
-from .counters import COUNTER_LATENCY
+from openeie.timing import COUNTER_LATENCY
 
 __all__ = ["StreamDriver", "StreamMonitor", "Scoreboard", "CounterReader", "CaseResult", "EngineTB"]
 
@@ -111,7 +111,7 @@ class Scoreboard:
 
 class CounterReader:
     """Reads the counter port, pipelined: the address set before edge k is sampled at edge k and its value,
-    :data:`~openeie.hw.counters.COUNTER_LATENCY` cycles later, is read at edge ``k + COUNTER_LATENCY``
+    :data:`~openeie.timing.COUNTER_LATENCY` cycles later, is read at edge ``k + COUNTER_LATENCY``
     (cocotb sees a register's value before the edge's update)."""
 
     def __init__(self, dut, cfg):

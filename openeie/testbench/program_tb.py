@@ -1,5 +1,5 @@
 """cocotb test module that runs a compiled program on :class:`openeie.hw.Engine` (used by
-:func:`openeie.hw.run.run_program`). Inputs come from the environment:
+:func:`openeie.testbench.run.run_program`). Inputs come from the environment:
 
 ``OPENEIE_TB_PROGRAM``  image container (``.oeie``) of the program
 ``OPENEIE_TB_INPUTS``   ``.npy`` of fixed-point inputs, shape ``(batch, n_in)``

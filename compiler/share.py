@@ -1,4 +1,4 @@
-"""Trained quantisation by weight sharing (Deep Compression stage 2; Han et al., ICLR 2016, section 3).
+"""Weight sharing (Deep Compression stage 2, "trained quantization"; Han et al., ICLR 2016, section 3).
 
 Per layer, the surviving (unpruned) weights are clustered by one-dimensional k-means into ``2**code_bits - 1``
 shared values; code 0 is reserved for the value zero and marks every pruned weight. The codebook is then
@@ -32,13 +32,13 @@ from .frontend import extract_layers
 from .network import CompressedLayer, CompressedNetwork
 from .prune import train_epochs
 
-__all__ = ["QuantizeError", "KMeansResult", "kmeans_1d", "nearest_centroid", "init_centroids", "quantize_weights",
+__all__ = ["ShareError", "KMeansResult", "kmeans_1d", "nearest_centroid", "init_centroids", "cluster_weights",
            "SharedWeights", "share_weights", "finetune_centroids", "export_network"]
 
 INITS = ("linear", "density", "random")
 
 
-class QuantizeError(OpenEIEError, ValueError):
+class ShareError(OpenEIEError, ValueError):
     """A weight-sharing setting or model state that does not make sense."""
 
 
@@ -68,7 +68,7 @@ class KMeansResult:
 
 def _check_k(k):
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise QuantizeError(f"number of clusters k={k!r}: expected a positive integer")
+        raise ShareError(f"number of clusters k={k!r}: expected a positive integer")
     return int(k)
 
 
@@ -77,7 +77,7 @@ def init_centroids(values, k: int, init: str = "linear", seed: int = 0) -> np.nd
     k = _check_k(k)
     v = np.asarray(values, dtype=np.float64).ravel()
     if init not in INITS:
-        raise QuantizeError(f"k-means initialisation {init!r}: expected one of {INITS}")
+        raise ShareError(f"k-means initialisation {init!r}: expected one of {INITS}")
     if len(v) == 0:
         return np.zeros(k)
     if init == "linear":
@@ -97,7 +97,7 @@ def nearest_centroid(values, centroids) -> np.ndarray:
     v = np.asarray(values, dtype=np.float64).ravel()
     c = np.asarray(centroids, dtype=np.float64).ravel()
     if len(c) == 0:
-        raise QuantizeError("nearest_centroid with no centroids")
+        raise ShareError("nearest_centroid with no centroids")
     order = np.argsort(c, kind="stable")
     cs = c[order]
     pos = np.searchsorted(cs, v, side="left")
@@ -130,13 +130,13 @@ def kmeans_1d(values, k: int, init="linear", seed: int = 0, max_iter: int = 300)
     k = _check_k(k)
     v = np.asarray(values, dtype=np.float64).ravel()
     if not np.all(np.isfinite(v)):
-        raise QuantizeError("k-means over values that include a non-finite number")
+        raise ShareError("k-means over values that include a non-finite number")
     if isinstance(init, str):
         c = init_centroids(v, k, init, seed)
     else:
         c = np.asarray(init, dtype=np.float64).ravel().copy()
         if len(c) != k:
-            raise QuantizeError(f"{len(c)} initial centroids given for k={k}")
+            raise ShareError(f"{len(c)} initial centroids given for k={k}")
     if len(v) == 0:
         return KMeansResult(c, np.zeros(0, dtype=np.int64), 0, True, 0.0)
     labels = nearest_centroid(v, c)
@@ -157,7 +157,7 @@ def kmeans_1d(values, k: int, init="linear", seed: int = 0, max_iter: int = 300)
     return KMeansResult(c, labels, n_iter, converged, inertia)
 
 
-def quantize_weights(weight, mask=None, code_bits: int = 4, init="linear", seed: int = 0, max_iter: int = 300):
+def cluster_weights(weight, mask=None, code_bits: int = 4, init="linear", seed: int = 0, max_iter: int = 300):
     """Weight sharing of one matrix.
 
     Parameters
@@ -178,13 +178,13 @@ def quantize_weights(weight, mask=None, code_bits: int = 4, init="linear", seed:
     result : KMeansResult
     """
     if isinstance(code_bits, bool) or not isinstance(code_bits, (int, np.integer)) or not 1 <= code_bits <= 16:
-        raise QuantizeError(f"code_bits={code_bits!r}: expected an integer in 1..16")
+        raise ShareError(f"code_bits={code_bits!r}: expected an integer in 1..16")
     w = np.asarray(weight, dtype=np.float64)
     if w.ndim != 2:
-        raise QuantizeError(f"weight matrix must be 2-D, got shape {w.shape}")
+        raise ShareError(f"weight matrix must be 2-D, got shape {w.shape}")
     m = (w != 0) if mask is None else np.asarray(mask, dtype=bool)
     if m.shape != w.shape:
-        raise QuantizeError(f"mask shape {m.shape} does not match weight shape {w.shape}")
+        raise ShareError(f"mask shape {m.shape} does not match weight shape {w.shape}")
     res = kmeans_1d(w[m], (1 << code_bits) - 1, init=init, seed=seed, max_iter=max_iter)
     codes = np.zeros(w.shape, dtype=np.int64)
     codes[m] = res.labels + 1
@@ -236,12 +236,12 @@ def share_weights(model: nn.Module, code_bits: int = 4, init="linear", seed: int
     for layer in extract_layers(model):
         name, mod = layer["name"], layer["module"]
         if parametrize.is_parametrized(mod, "weight"):
-            raise QuantizeError(f"layer {name!r}: weight already carries a parametrization "
+            raise ShareError(f"layer {name!r}: weight already carries a parametrization "
                                 f"({type(mod.parametrizations.weight[0]).__name__})")
         mask = layer["mask"] if layer["mask"] is not None else layer["weight"] != 0
         if layer["mask"] is not None:
             torch_prune.remove(mod, "weight")
-        codes, codebook, res = quantize_weights(layer["weight"], mask, code_bits, init, seed, max_iter)
+        codes, codebook, res = cluster_weights(layer["weight"], mask, code_bits, init, seed, max_iter)
         with torch.no_grad():
             # Centroids are the means of their weights, so registering with these weights yields exactly the
             # k-means codebook through right_inverse.
@@ -260,7 +260,7 @@ def _shared(model):
         mod = layer["module"]
         if not parametrize.is_parametrized(mod, "weight") or \
                 not isinstance(mod.parametrizations.weight[0], SharedWeights):
-            raise QuantizeError(f"layer {layer['name']!r} is not weight-shared: run share_weights() first")
+            raise ShareError(f"layer {layer['name']!r} is not weight-shared: run share_weights() first")
         out.append((layer, mod))
     return out
 

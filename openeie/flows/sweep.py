@@ -26,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, OpenEIEError
-from .files import OutputKind
+from openeie.errors import InputError, OpenEIEError
+from openeie.files import OutputKind
+from openeie.report.plots import pareto_plots
 
 __all__ = ["KNOBS", "DEFAULT_GRID", "SweepContext", "point_config", "evaluate_point", "pareto_front",
            "run_sweep", "expand_grid"]
@@ -67,7 +68,7 @@ def expand_grid(grid: dict) -> list:
 def point_config(point: dict, base: dict):
     """EngineConfig of a grid point: the base configuration with the point's knobs; when ``act_bits`` changes,
     the activation format keeps ``ACT_INT_BITS`` integer bits and the accumulator holds a full product."""
-    from .config import EngineConfig
+    from openeie.config import EngineConfig
     kw = dict(base)
     for k, v in point.items():
         if v is not None:
@@ -84,7 +85,7 @@ def point_config(point: dict, base: dict):
 def valid_points(grid: dict, base: dict) -> list:
     """The grid's points whose configuration is valid (each would make an :class:`EngineConfig`); raises
     :class:`~openeie.errors.InputError` when none is, naming why the first point is not."""
-    from .config import ConfigError
+    from openeie.config import ConfigError
     points = expand_grid(grid)
     errors = []
     for p in points:
@@ -105,12 +106,12 @@ class SweepError(OpenEIEError):
 
 def evaluate_point(point: dict, ctx: SweepContext) -> dict:
     """Measure one grid point (runs in a worker process)."""
-    from .compiler.lower import lower
-    from .compiler.network import NetworkError
-    from .compiler.storage import storage_report
-    from .config import ConfigError
-    from .sim import cycle, golden
-    from .sim.energy import energy
+    from openeie.compiler.lower import lower
+    from openeie.compiler.network import NetworkError
+    from openeie.compiler.storage import storage_report
+    from openeie.config import ConfigError
+    from openeie.sim import cycle, golden
+    from openeie.sim.energy import energy
     row = dict(point)
     try:
         cfg = point_config(point, ctx.base)
@@ -140,7 +141,7 @@ def evaluate_point(point: dict, ctx: SweepContext) -> dict:
 
 def _area(cfg, ctx) -> dict:
     """Board-less synthesis estimate of the engine (with its host link) for this point's configuration."""
-    from .fpga.synth import SynthError, estimate
+    from openeie.fpga.synth import SynthError, estimate
     out = Path(ctx.area_dir) / f"{ctx.area_device}_{cfg.hash().hex()[:12]}"
     try:
         r = estimate(cfg, ctx.area_device, out)
@@ -205,48 +206,14 @@ def _run_dask(points, ctx, address, progress):
     return results
 
 
-def _plots(rows, out_dir: Path, has_accuracy: bool):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    ok = [r for r in rows if "error" not in r]
-    pairs = ([("energy_pj", "accuracy"), ("storage_bits", "accuracy")] if has_accuracy
-             else [("energy_pj", "cycles"), ("storage_bits", "cycles")])
-    written = []
-    for x_key, y_key in pairs:
-        maximize = y_key == "accuracy"
-        fig, ax = plt.subplots(figsize=(6.5, 4.5))
-        codes = sorted({r["code_bits"] for r in ok})
-        for cb in codes:
-            sel = [r for r in ok if r["code_bits"] == cb]
-            ax.scatter([r[x_key] for r in sel], [r[y_key] for r in sel], s=14, alpha=0.6, label=f"{cb}-bit codes")
-        front = [ok[i] for i in pareto_front(ok, x_key, y_key, maximize)]
-        ax.plot([r[x_key] for r in front], [r[y_key] for r in front], "k-", lw=1.2, label="Pareto front")
-        ax.set_xscale("log")
-        ax.set(xlabel={"energy_pj": "energy per inference (pJ)", "storage_bits": "storage (bits)"}[x_key],
-               ylabel={"accuracy": "engine accuracy (fixed point)", "cycles": "cycles per inference"}[y_key],
-               title=f"{y_key} vs {x_key.split('_')[0]}")
-        if not maximize:
-            ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        for ext in ("png", "svg"):
-            path = out_dir / f"pareto_{x_key.split('_')[0]}_{y_key}.{ext}"
-            fig.savefig(path, dpi=120)
-            written.append(path)
-        plt.close(fig)
-    return written
-
-
 def run_sweep(ctx: SweepContext, grid: dict, out_dir, workers: int | None = None, dask_address: str | None = None,
-              progress: bool = True, printer=print) -> dict:
+              progress: bool = True) -> dict:
     """Evaluate every grid point; write ``sweep.csv``, ``sweep.json`` and Pareto plots into ``out_dir``.
 
     ``out_dir`` must be new, empty or an earlier sweep (:data:`SWEEP`); it is written when the sweep is complete
     (a failed sweep leaves nothing behind)."""
     import dataclasses
-    from .files import check_output_dir, staged_dir
+    from openeie.files import check_output_dir, staged_dir
     check_output_dir(out_dir, SWEEP)
     points = valid_points(grid, ctx.base)
     with staged_dir(out_dir, SWEEP) as tmp:
@@ -259,12 +226,6 @@ def run_sweep(ctx: SweepContext, grid: dict, out_dir, workers: int | None = None
             rows = _run_local(points, ctx, workers or os.cpu_count() or 1, progress)
         wall = time.perf_counter() - t0
         result = _write_results(rows, ctx, grid, tmp, wall, dask_address, workers)
-    out_dir = Path(out_dir)
-    printer(f"sweep over {len(rows)} points ({result['failed']} did not fit) in {wall:.1f} s on {result['executor']}: "
-            f"{out_dir / 'sweep.csv'}, {result['n_plots']} plots")
-    for key, front in result["pareto"].items():
-        printer(f"  Pareto front {key}: " + ", ".join(
-            "(" + " ".join(f"{k}={r[k]}" for k in KNOBS) + ")" for r in front[:6]) + (" ..." if len(front) > 6 else ""))
     return result
 
 
@@ -288,7 +249,7 @@ def _write_results(rows, ctx, grid, out_dir: Path, wall, dask_address, workers) 
         w.writeheader()
         for r in rows:
             w.writerow(r)
-    result["n_plots"] = len(_plots(rows, out_dir, has_acc)) if ok else 0
+    result["n_plots"] = len(pareto_plots(rows, fronts, out_dir, has_acc)) if ok else 0
     return result
 
 
@@ -296,8 +257,8 @@ def eie_context(layer_name: str = "Alex-8", code_bits=(4,), seed: int = 0, cycle
                 n_inputs: int = 1) -> SweepContext:
     """One EIE benchmark layer as a sweep target (seeded weights per ``code_bits``; no accuracy)."""
     from .bench import eie_config
-    from .benchmarks import EIE_LAYERS, random_layer
-    from .compiler.network import CompressedNetwork
+    from openeie.compiler.benchmarks import EIE_LAYERS, random_layer
+    from openeie.compiler.network import CompressedNetwork
     names = {l.name: l for l in EIE_LAYERS}
     if layer_name not in names:
         raise InputError(f"unknown EIE layer {layer_name!r}: expected one of {sorted(names)}")
@@ -332,8 +293,8 @@ def digits_context(code_bits=(2, 3, 4, 5, 6), cache_dir=".cache/openeie", seed: 
     under ``cache_dir``), with the labelled test split for accuracy."""
     import hashlib
     from tqdm import tqdm
-    from .compiler.digits import DIGITS_RECIPE, compress_digits, load_digits_split, numerics
-    from .compiler.netfile import load_network, save_network
+    from openeie.compiler.digits import DIGITS_RECIPE, compress_digits, load_digits_split, numerics
+    from openeie.compiler.netfile import load_network, save_network
     nets = {}
     for cb in tqdm(code_bits, desc="compressing per code width", disable=not progress, leave=False):
         key = hashlib.sha256(json.dumps({**DIGITS_RECIPE, "code_bits": cb, "seed": seed, "numerics": numerics()},

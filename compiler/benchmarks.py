@@ -1,4 +1,5 @@
-"""Benchmark layers: EIE Table III shapes and densities, and seeded random compressed layers of any size."""
+"""Benchmark layers: EIE Table III shapes and densities, and seeded random compressed layers of any size (their
+seeded inputs: :func:`openeie.sim.inputs.random_activations`)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._np import sorted_unique
-from .errors import InputError
-from .compiler.network import CompressedLayer
+from openeie.dedup import sorted_unique
+from openeie.errors import InputError
 
-__all__ = ["BenchLayer", "EIE_LAYERS", "random_layer", "random_activations"]
+from .network import CompressedLayer
+
+__all__ = ["BenchLayer", "EIE_LAYERS", "random_layer"]
 
 
 @dataclass(frozen=True)
@@ -66,16 +68,3 @@ def random_layer(n_in: int, n_out: int, density: float, code_bits: int = 4, seed
     codes = rng.integers(1, k, size=nnz)
     codebook = np.concatenate([[0.0], np.linspace(-1.0, 1.0, k - 1)])
     return CompressedLayer((n_out, n_in), rows, cols, codes, codebook, None, relu, name)
-
-
-def random_activations(n: int, density: float, bits: int, seed: int = 0) -> np.ndarray:
-    """``n`` fixed-point activations (``bits``-bit), exactly ``round(density * n)`` of them non-zero, at random
-    positions, with random non-zero values."""
-    rng = np.random.default_rng(seed)
-    x = np.zeros(n, dtype=np.int64)
-    k = int(round(density * n))
-    pos = rng.choice(n, size=k, replace=False)
-    hi = (1 << (bits - 1)) - 1
-    vals = rng.integers(1, hi + 1, size=k) * rng.choice([-1, 1], size=k)
-    x[pos] = vals
-    return x

@@ -13,8 +13,8 @@ from torch.nn.utils import prune as torch_prune
 
 from openeie.compiler.network import CompressedNetwork
 from openeie.compiler.prune import single_thread, train_epochs
-from openeie.compiler.quantize import (QuantizeError, SharedWeights, export_network, finetune_centroids,
-                                       init_centroids, kmeans_1d, nearest_centroid, quantize_weights, share_weights)
+from openeie.compiler.share import (ShareError, SharedWeights, export_network, finetune_centroids,
+                                       init_centroids, kmeans_1d, nearest_centroid, cluster_weights, share_weights)
 
 
 @pytest.fixture(autouse=True)
@@ -100,18 +100,18 @@ def test_initialisations():
     np.testing.assert_array_equal(r1, r2)
     assert not np.array_equal(r1, r3) and np.all(np.isin(r1, v)) and len(np.unique(r1)) == 5
     np.testing.assert_array_equal(init_centroids([], 3), np.zeros(3))
-    with pytest.raises(QuantizeError, match="'kmeans\\+\\+'.*linear"):
+    with pytest.raises(ShareError, match="'kmeans\\+\\+'.*linear"):
         init_centroids(v, 3, "kmeans++")
 
 
 @pytest.mark.parametrize("code_bits", [1, 2, 4, 5])
-def test_quantize_weights_codes_and_codebook(code_bits):
+def test_cluster_weights_codes_and_codebook(code_bits):
     rng = np.random.default_rng(code_bits)
     w = rng.normal(size=(40, 30))
     mask = rng.random(w.shape) < 0.3
     w[~mask] = 0.0
     w[0, 0], mask[0, 0] = 0.0, True        # a surviving weight that happens to be exactly zero keeps a code
-    codes, codebook, res = quantize_weights(w, mask, code_bits)
+    codes, codebook, res = cluster_weights(w, mask, code_bits)
     assert codebook.shape == (2 ** code_bits,) and codebook[0] == 0.0
     assert np.all(codes[~mask] == 0) and np.all(codes[mask] >= 1) and codes.max() <= 2 ** code_bits - 1
     assert len(np.unique(codes[mask])) <= 2 ** code_bits - 1
@@ -121,17 +121,17 @@ def test_quantize_weights_codes_and_codebook(code_bits):
     np.testing.assert_array_equal(nearest_centroid(w[mask], codebook[1:]) + 1, codes[mask])
 
 
-def test_quantize_weights_default_mask_and_errors():
+def test_cluster_weights_default_mask_and_errors():
     w = np.array([[0.0, 1.0], [-2.0, 0.0]])
-    codes, codebook, _ = quantize_weights(w, code_bits=2)
+    codes, codebook, _ = cluster_weights(w, code_bits=2)
     assert codes[0, 0] == 0 and codes[1, 1] == 0 and codebook[codes[0, 1]] == 1.0 and codebook[codes[1, 0]] == -2.0
-    with pytest.raises(QuantizeError, match="code_bits=0"):
-        quantize_weights(w, code_bits=0)
-    with pytest.raises(QuantizeError, match="mask shape"):
-        quantize_weights(w, np.ones((3, 2), bool))
-    with pytest.raises(QuantizeError, match="non-finite"):
+    with pytest.raises(ShareError, match="code_bits=0"):
+        cluster_weights(w, code_bits=0)
+    with pytest.raises(ShareError, match="mask shape"):
+        cluster_weights(w, np.ones((3, 2), bool))
+    with pytest.raises(ShareError, match="non-finite"):
         kmeans_1d([1.0, np.nan], 2)
-    with pytest.raises(QuantizeError, match="k=0"):
+    with pytest.raises(ShareError, match="k=0"):
         kmeans_1d([1.0], 0)
 
 
@@ -197,15 +197,15 @@ def test_export_matches_torch_forward_and_layer_metadata():
     np.testing.assert_allclose(net.float_forward(x), ref, rtol=1e-5, atol=1e-5)
     # the shared codebook is the k-means result of the original weights
     w = mlp().fc1.weight.detach().double().numpy()
-    _, codebook, _ = quantize_weights(w, code_bits=4)
+    _, codebook, _ = cluster_weights(w, code_bits=4)
     np.testing.assert_allclose(net[0].codebook, codebook, rtol=1e-6)
 
 
 def test_share_weights_errors():
     m = mlp()
     share_weights(m, code_bits=2)
-    with pytest.raises(QuantizeError, match="already carries a parametrization"):
+    with pytest.raises(ShareError, match="already carries a parametrization"):
         share_weights(m, code_bits=2)
-    with pytest.raises(QuantizeError, match="'fc1' is not weight-shared"):
+    with pytest.raises(ShareError, match="'fc1' is not weight-shared"):
         export_network(mlp())
     assert isinstance(m.fc1.parametrizations.weight[0], SharedWeights)

@@ -1,0 +1,92 @@
+"""Markdown pages of the reports (the demo, synthesis results)."""
+
+from __future__ import annotations
+
+import json
+
+__all__ = ["demo_markdown", "synth_markdown"]
+
+
+def demo_markdown(r: dict) -> str:
+    """``report.md`` of ``openeie demo`` from its ``report.json`` contents."""
+    c = r["config"]
+    acc = r["accuracy"]
+    lines = [
+        "# OpenEIE demo report", "",
+        f"Bundled model: MLP 64-300-100-10 (LeNet-300-100 shape) on scikit-learn's handwritten digits "
+        f"({r['test_images']} test images). Engine: {c['n_pe']} PEs, FIFO {c['fifo_depth']}, {c['code_bits']}-bit codes, "
+        f"{c['rel_index_bits']}-bit relative indices, {c['weight_bits']}-bit weights, {c['act_bits']}-bit activations.",
+        "", "## Accuracy", "", "| stage | top-1 accuracy |", "|---|---|"]
+    for k, label in (("float", "float"), ("pruned", "pruned + retrained"), ("shared_kmeans", "weight-shared (k-means)"),
+                     ("shared", "weight-shared + fine-tuned (float64)"), ("engine", "engine fixed point (golden model)")):
+        if k in acc:
+            lines.append(f"| {label} | {100 * acc[k]:.2f} % |")
+    if r.get("rtl"):
+        rt = r["rtl"]
+        lines.append(f"| RTL (Verilator), {rt['images']} test images | {rt['matches']}/{rt['images']} outputs "
+                     f"bit-exact with the golden model, {rt['correct']}/{rt['images']} correct |")
+    lines += ["", "## Compression ([DC] Table 2 format: one CSC matrix per layer, Huffman-coded streams)", "",
+              "| layer | weights kept | weight bits | index bits | total bits | with Huffman | rate | rate with Huffman |",
+              "|---|---|---|---|---|---|---|---|"]
+    for l in r["compression"]["layers"] + [r["compression"]["total"]]:
+        lines.append(f"| {l['name']} | {l['kept_pct']:.2f} % | {l['code_bits']} | {l['index_bits']} | {l['total_bits']} | "
+                     f"{l['total_bits_huffman']} | {l['rate']:.1f}x | {l['rate_huffman']:.1f}x |")
+    e = r["engine_storage"]
+    lines += ["", f"On the demo engine's images ({c['n_pe']} PEs; pointers per PE): {e['total_bits']} bits, "
+              f"{e['compression_ratio']:.1f}x vs dense fp32.", "",
+              "## Performance and energy (cycle model, mean over test images)", "",
+              "| layer | cycles | efficiency |", "|---|---|---|"]
+    for l in r["layers"]:
+        lines.append(f"| {l['name']} | {l['cycles']:.1f} | {l['efficiency']:.3f} |")
+    lines += [f"| total | {r['cycles']:.1f} | |", "",
+              f"Energy per inference: {r['energy_per_inference_nj']:.2f} nJ (45 nm table); dense fp32 weights from DRAM "
+              f"would take {r['energy_scenarios']['dense_fp32_dram_pj'] / 1e3:.1f} nJ.", "",
+              _saturation_line(r), "",
+              "![energy](energy_breakdown.png)", "", "![histograms](weight_histograms.png)", ""]
+    if r.get("density_sweep"):
+        lines += ["![accuracy vs density](accuracy_vs_density.png)", ""]
+    lines += [f"Images: `{r['images']}`. Wall time {r['wall_s']:.1f} s.", ""]
+    return "\n".join(lines)
+
+
+def _saturation_line(r: dict) -> str:
+    s = r["saturations"]
+    c = r["config"]
+    if not s["accumulations"] and not s["outputs"]:
+        return (f"Saturation: none over the {s['inputs']} test images (no output clipped to the {c['act_bits']}-bit "
+                f"activation range, no accumulation to {c['acc_bits']} bits).")
+    return (f"Saturation over the {s['inputs']} test images: {s['outputs']} output(s) clipped to the {c['act_bits']}-bit "
+            f"activation range, {s['accumulations']} accumulation(s) clipped to {c['acc_bits']} bits.")
+
+
+def synth_markdown(result: dict) -> str:
+    """A Markdown page of an estimate or board build result."""
+    cfg = result["config"]
+    title = f"{result['board']} ({result['part']})" if result.get("board") else result["part"]
+    if result.get("block"):
+        title += f", block `{result['block']}` alone"
+    lines = [f"# OpenEIE synthesis: {title}", ""]
+    met = "met" if result.get("timing_met") else "NOT met"
+    estimate_note = "" if result.get("routed", True) else ", post-placement estimate: routing was stopped"
+    lines += [f"- Fmax: **{result['fmax_mhz']} MHz** (target {result['target_mhz']:g} MHz, {met}{estimate_note})",
+              f"- engine: {cfg['n_pe']} PEs, {cfg['act_bits']}-bit activations, {cfg['weight_bits']}-bit weights, "
+              f"{cfg['acc_bits']}-bit accumulators, {cfg['entries_per_word']} entries x "
+              f"{cfg['spmat_depth_words']} words of sparse matrix per PE, fifo depth {cfg['fifo_depth']}"]
+    if result.get("bitstream"):
+        lines.append(f"- bitstream: `{result['bitstream']}` (clock {result['clock_mhz']:g} MHz, UART {result['baud']} "
+                     f"baud)")
+    lines += ["", "## Utilisation (nextpnr)", "", "| resource | used | available | % |", "|---|---:|---:|---:|"]
+    for bel, u in result["utilization"].items():
+        lines.append(f"| {bel} | {u['used']} | {u['available']} | {u['percent']} |")
+    if result.get("memory_map"):
+        lines += ["", "## Sparse-matrix memories", "", "| memory | width x depth | mapped to | SPRAM blocks |",
+                  "|---|---|---|---:|"]
+        for d in result["memory_map"]:
+            lines.append(f"| {d['memory']} | {d['width_bits']} x {d['depth']} | {d['mapped_to']} | {d['blocks']} |")
+    path = result.get("critical_path")
+    if path:
+        lines += ["", "## Critical path", "", f"`{path['from']}` -> `{path['to']}`: {path['delay_ns']} ns "
+                  f"({path['logic_ns']} ns logic, {path['routing_ns']} ns routing), through "
+                  + " -> ".join(f"`{b}`" for b in path["through"])]
+    lines += ["", "## Engine configuration", "", "```json", json.dumps(cfg, indent=2, sort_keys=True), "```", ""]
+    return "\n".join(lines)

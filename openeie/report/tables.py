@@ -1,0 +1,107 @@
+"""Plain-text tables and summaries printed by the commands."""
+
+from __future__ import annotations
+
+__all__ = ["compress_table", "bench_compile_lines", "bench_eie_lines", "simulate_lines", "energy_lines",
+           "sweep_lines", "synth_summary"]
+
+
+def compress_table(report: dict) -> str:
+    """A plain-text table of a :func:`openeie.compiler.compress.compress` report ([DC] Table 2 columns, plus pointers)."""
+    head = (f"{'layer':<10}{'shape':>12}{'kept%':>7}{'fill':>6}{'w.bits':>7}{'i.bits':>7}{'w.huf':>7}"
+            f"{'i.huf':>7}{'ptr b':>8}{'total b':>9}{'huff b':>9}{'rate':>7}{'rate H':>8}")
+    lines = [head, "-" * len(head)]
+    for r in report["storage"]["layers"] + [report["storage"]["total"]]:
+        shape = "x".join(str(s) for s in r.get("shape", ())) or "-"
+        lines.append(f"{r['name']:<10}{shape:>12}{r['kept_pct']:>7.2f}{r['fillers']:>6}{r['code_bits']:>7}"
+                     f"{r['index_bits']:>7}{r['avg_code_bits_huffman']:>7.2f}{r['avg_index_bits_huffman']:>7.2f}"
+                     f"{r['pointer_bits']:>8}{r['total_bits']:>9}{r['total_bits_huffman']:>9}"
+                     f"{r['rate']:>6.1f}x{r['rate_huffman']:>7.1f}x")
+    acc = report.get("accuracy") or {}
+    if acc:
+        lines.append("accuracy: " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in acc.items()))
+    cfg = report["config"]
+    lines.append(f"engine: n_pe={cfg['n_pe']} code_bits={cfg['code_bits']} rel_index_bits={cfg['rel_index_bits']} "
+                 f"weight_bits={cfg['weight_bits']} act_bits={cfg['act_bits']} "
+                 f"spmat_depth_words={cfg['spmat_depth_words']}")
+    return "\n".join(lines)
+
+
+def bench_compile_lines(r: dict) -> list:
+    n_out, n_in = r["shape"]
+    return [f"encode {r['layer']} ({n_out}x{n_in}, {r['density']:.0%} dense, {r['nnz']} non-zeros, {r['fillers']} "
+            f"fillers) on {r['n_pe']} PEs: best of {len(r['seconds_all'])} = {r['seconds']:.3f} s",
+            f"  {r['weights_per_s'] / 1e6:.1f} M weights/s (target >= {r['target_weights_per_s'] / 1e6:g} M weights/s: "
+            f"{'met' if r['weights_per_s'] >= r['target_weights_per_s'] else 'NOT met'}), "
+            f"{r['nnz_per_s'] / 1e6:.2f} M non-zeros/s"]
+
+
+def bench_eie_lines(r: dict) -> list:
+    c = r["config"]
+    lines = [f"EIE benchmark suite: {c['n_pe']} PEs, FIFO {c['fifo_depth']}, {r['clock_mhz']:g} MHz, seed {r['seed']}"
+             f"{', load-balanced rows' if r['balance'] else ''}",
+             f"{'layer':<8} {'cycles':>9} {'time us':>9} {'ideal':>9} {'effic.':>7} {'fillers':>9}"]
+    for row in r["layers"]:
+        lines.append(f"{row['name']:<8} {row['cycles']:>9} {row['time_us']:>9.2f} {row['ideal_cycles']:>9} "
+                     f"{row['efficiency']:>7.3f} {row['fillers']:>9}")
+    lines.append(f"suite wall time: {r['wall_s']:.2f} s (target <= 10 s at 64 PEs), of which cycle-model simulation "
+                 f"{r['simulate_s']:.2f} s and building + lowering the seeded layers the rest")
+    return lines
+
+
+def simulate_lines(result: dict) -> list:
+    """The per-layer table of ``openeie simulate`` (means over the inputs)."""
+    import numpy as np
+    c = result["config"]
+    lines = [f"{result['inputs']} input(s) through {len(result['layers'])} layer(s) on {c['n_pe']} PEs, FIFO "
+             f"{c['fifo_depth']} ({result['wall_s']:.2f} s); input: {result['input']}",
+             f"{'layer':<12} {'cycles':>9} {'compute':>9} {'bcasts':>7} {'MACs':>9} {'fillers':>8} {'effic.':>7} "
+             f"{'sat.':>5}"]
+    for l in result["layers"]:
+        lines.append(f"{l['name']:<12} {np.mean(l['cycles']):>9.0f} {np.mean(l['compute_cycles']):>9.0f} "
+                     f"{np.mean(l['broadcasts']):>7.0f} {np.mean(l['macs']):>9.0f} {np.mean(l['fillers']):>8.0f} "
+                     f"{np.mean(l['efficiency']):>7.3f} {np.mean(l['saturations']):>5.0f}")
+    lines.append(f"{'total':<12} {np.mean(result['cycles']):>9.0f}" +
+                 ("  (mean over inputs)" if result["inputs"] > 1 else ""))
+    sat = result["saturations"]
+    if sat["outputs"] or sat["accumulations"]:
+        lines.append(f"saturation: {sat['outputs']} output(s) clipped to the {c['act_bits']}-bit activation range, "
+                     f"{sat['accumulations']} accumulation(s) clipped to {c['acc_bits']} bits (summed over inputs)")
+    return lines
+
+
+def energy_lines(result: dict) -> list:
+    """The breakdown of ``openeie energy`` (components by size, then the DRAM comparison)."""
+    total = result["total_pj"]
+    sc = result["scenarios"]
+    lines = [f"energy of one inference, {result['source']}, table: {result['table']}", f"  input: {result['input']}"]
+    grown = "; ".join(f"{name}: {', '.join(f'{k}={v}' for k, v in g.items())}"
+                      for name, g in result.get("grown_memories", {}).items() if g)
+    if grown:
+        lines.append(f"  memories grown to fit: {grown}")
+    for k, v in sorted(result["breakdown_pj"].items(), key=lambda kv: -kv[1]):
+        if v:
+            lines.append(f"  {k:<16} {v / 1e3:>12.2f} nJ  {100 * v / total:5.1f} %")
+    lines += [f"  {'total':<16} {total / 1e3:>12.2f} nJ  ({total / 1e6:.4f} uJ per inference)",
+              f"  dense fp32 weights from DRAM: {sc['dense_fp32_dram_pj'] / 1e3:.1f} nJ "
+              f"({sc['dense_over_sram']:.0f}x the on-chip engine); compressed weights from DRAM: "
+              f"{sc['compressed_dram_pj'] / 1e3:.1f} nJ ({sc['compressed_dram_over_sram']:.1f}x)"]
+    if result["saturations"]:
+        lines.append(f"  saturation: {result['saturations']:g} clipped accumulation(s) and output(s) per inference")
+    return lines
+
+
+def sweep_lines(result: dict, out_dir, knobs) -> list:
+    lines = [f"sweep over {result['points']} points ({result['failed']} did not fit) in {result['wall_s']:.1f} s on "
+             f"{result['executor']}: {out_dir}/sweep.csv, {result['n_plots']} plots"]
+    for key, front in result["pareto"].items():
+        lines.append(f"  Pareto front {key}: " + ", ".join(
+            "(" + " ".join(f"{k}={r[k]}" for k in knobs) + ")" for r in front[:6]) + (" ..." if len(front) > 6 else ""))
+    return lines
+
+
+def synth_summary(result: dict) -> str:
+    """One line: Fmax against the target and the utilisation."""
+    util = ", ".join(f"{bel} {u['used']}/{u['available']}" for bel, u in result["utilization"].items())
+    met = "met" if result["timing_met"] else "NOT met"
+    return f"Fmax {result['fmax_mhz']} MHz (target {result['target_mhz']:g} MHz, {met}); {util}"

@@ -1,0 +1,24 @@
+"""The numbers of the cycle contract (``docs/engine.md``), named once: the RTL (:mod:`openeie.hw`), the cycle
+model (:mod:`openeie.sim.cycle`), the stepper and the host link all read them from here."""
+
+from __future__ import annotations
+
+__all__ = ["T0", "PUSH_TO_POP", "DESC_CYCLES", "INIT_LATENCY", "WB_LATENCY", "ARITH_DRAIN", "COUNTER_LATENCY"]
+
+#: First COMPUTE cycle in which the broadcaster holds group 0.
+T0 = 1
+#: A pair pushed at t is written into the queues at t+1 (from the broadcast register) and poppable from t+2.
+PUSH_TO_POP = 2
+#: DESC lasts this many cycles (layer-table address, then the registered descriptor).
+DESC_CYCLES = 2
+#: INIT lasts ``out_slots + INIT_LATENCY`` cycles (bias read, then the accumulator write one cycle later).
+INIT_LATENCY = 1
+#: WB lasts ``out_slots + WB_LATENCY`` cycles: accumulator read -> registered read data -> registered
+#: round/saturate/ReLU -> bank write.
+WB_LATENCY = 3
+#: Cycles from the last cycle in which stage S held a slice to the first cycle after the last accumulator write
+#: (stages E, D, P and M follow S): the ``L + ARITH_DRAIN`` of "End of COMPUTE"; the arithmetic stages count as
+#: busy for ``ARITH_DRAIN - 1`` cycles after S held a slice.
+ARITH_DRAIN = 5
+#: The counter port shows the counter selected this many cycles earlier.
+COUNTER_LATENCY = 2
