@@ -23,7 +23,7 @@ from openeie.errors import InputError, OpenEIEError
 from openeie.fixed import fixed_range
 from openeie.layout import load_word_layout, pack_struct, to_signed, to_unsigned
 from openeie.program import Program
-from openeie.stats import COUNTERS, Stats, counter_index
+from openeie.stats import Stats, counter_index
 
 from .protocol import (COUNT_BYTES, DEFAULT_BAUD, HASH_BYTES, MAGIC, MAX_COUNT, RESYNC_BYTE_TIMES, VERSION,
                        FrameFormat, Opcode, Status)
@@ -209,9 +209,7 @@ class BoardLink:
     def read_stats(self, n_layers: int) -> Stats:
         """All counters of the last run as a :class:`~openeie.stats.Stats` (``layer_cycles`` of ``n_layers``)."""
         values = dict(zip(counter_index(self.cfg), self.read_counters()))
-        return Stats(counters={name: values[name] for name in COUNTERS},
-                     pe_busy=np.array([values[f"pe_busy[{p}]"] for p in range(self.cfg.n_pe)], dtype=np.int64),
-                     layer_cycles=[values[f"layer_cycles[{l}]"] for l in range(n_layers)])
+        return Stats.from_counter_values(self.cfg, values, n_layers)
 
     # ---- whole runs ---------------------------------------------------------------------------------------
     def _check_program(self, program: Program):

@@ -123,6 +123,12 @@ def check_output_file(path, what: str = "output", inputs=()) -> Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _made_parents(path: Path) -> list:
     """Create the missing parents of ``path``; return the ones created (deepest last)."""
     missing = []
@@ -153,6 +159,7 @@ def write_bytes(path, data: bytes, what: str = "output") -> Path:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())             # as open() would create it (mkstemp makes it private)
         os.replace(tmp, path)
         tmp = None
     except OSError as e:
@@ -241,6 +248,7 @@ def staged_dir(path, kind: OutputKind):
     try:
         made = _made_parents(path)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        os.chmod(tmp, 0o777 & ~_umask())             # as mkdir() would create it (mkdtemp makes it private)
     except OSError as e:
         _remove_empty(made)
         raise OutputError(f"cannot create {kind.what} {_show(path)}: {e.strerror}") from None

@@ -85,6 +85,15 @@ class Stats:
         return out
 
     @classmethod
+    def from_counter_values(cls, cfg, values: dict, n_layers: int) -> "Stats":
+        """The Stats of a run from the counter port's values (``{name: value}`` over :func:`counter_index`
+        names), with ``layer_cycles`` of its ``n_layers`` layers. The one place counter values become Stats
+        (the RTL testbench and the board's host driver both use it)."""
+        return cls(counters={name: int(values[name]) for name in COUNTERS},
+                   pe_busy=np.array([values[f"pe_busy[{p}]"] for p in range(cfg.n_pe)], dtype=np.int64),
+                   layer_cycles=[int(values[f"layer_cycles[{l}]"]) for l in range(n_layers)])
+
+    @classmethod
     def from_dict(cls, d: dict) -> "Stats":
         return cls(counters={k: int(d[k]) for k in COUNTERS}, pe_busy=np.asarray(d["pe_busy"], dtype=np.int64),
                    layer_cycles=[int(v) for v in d["layer_cycles"]])

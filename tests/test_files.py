@@ -27,6 +27,8 @@ def test_staged_dir_replaces_our_own_directory(tmp_path):
         (tmp / "b.txt").write_text("new")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b.txt", "index.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]            # no temporary left
+    (tmp_path / "plain").mkdir()
+    assert (tmp_path / "out").stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777
 
 
 @pytest.mark.parametrize("setup, match", [
@@ -86,6 +88,8 @@ def test_inputs_must_be_bounded_regular_files(tmp_path):
 def test_write_text_is_atomic_and_names_the_users_path(tmp_path):
     write_text(tmp_path / "a" / "b.txt", "hello")
     assert (tmp_path / "a" / "b.txt").read_text() == "hello"
+    (tmp_path / "plain.txt").write_text("x")                       # what open() makes
+    assert (tmp_path / "a" / "b.txt").stat().st_mode & 0o777 == (tmp_path / "plain.txt").stat().st_mode & 0o777
     (tmp_path / "dir").mkdir()
     with pytest.raises(OutputError, match=r"'.*dir' is a directory"):
         write_text(tmp_path / "dir", "x")

@@ -173,6 +173,6 @@ async def host_session(dut):
             raise AssertionError(f"{transport.framing_errors} framing errors on the board's tx line")
     except Exception:
         outcome = {"error": traceback.format_exc()}
-    with open(job["result"], "w") as f:
+    with open(os.environ["OPENEIE_TB_OUT"], "w") as f:
         json.dump(_plain(outcome), f)
     assert "error" not in outcome, outcome.get("error")

@@ -26,7 +26,7 @@ from cocotb.triggers import RisingEdge, with_timeout
 
 from openeie.layout import to_signed, to_unsigned
 from openeie.sim import golden
-from openeie.stats import COUNTERS, counter_index
+from openeie.stats import Stats, counter_index
 
 from openeie.timing import COUNTER_LATENCY
 
@@ -131,10 +131,8 @@ class CounterReader:
         return values
 
     def as_stats(self, values: dict, n_layers: int) -> dict:
-        stats = {name: values[name] for name in COUNTERS}
-        stats["pe_busy"] = [values[f"pe_busy[{p}]"] for p in range(self.cfg.n_pe)]
-        stats["layer_cycles"] = [values[f"layer_cycles[{l}]"] for l in range(n_layers)]
-        return stats
+        """``Stats.as_dict()`` of the run (see :meth:`Stats.from_counter_values`)."""
+        return Stats.from_counter_values(self.cfg, values, n_layers).as_dict()
 
 
 @dataclass
