@@ -23,9 +23,10 @@ from .frontend import extract_layers
 from .lower import lower
 from .network import CompressedNetwork
 from .prune import PruneError, accuracy, clone_model, iterate_batches, prune_and_retrain
+from .storage import storage_report
 from .share import INITS, export_network, finetune_centroids, share_weights
 
-__all__ = ["compress", "network_accuracy", "report_config", "storage_table"]
+__all__ = ["compress", "network_accuracy", "report_config"]
 
 
 def network_accuracy(network: CompressedNetwork, data) -> float:
@@ -53,59 +54,12 @@ def report_config(network: CompressedNetwork, code_bits: int, rel_index_bits: in
     network, so that column pointers are as narrow as this network allows; as many entries per 64-bit word as
     fit, at most 8. ``fields`` are further EngineConfig fields (e.g. ``weight_bits``).
     """
-    from openeie.layout import Mem
-    in_groups = [-(-layer.n_in // n_pe) for layer in network]          # what the lowering allocates
-    out_slots = [-(-layer.n_out // n_pe) for layer in network]
-    n_ptr = sum(g * n_pe + 1 + (g * n_pe + 1) % 2 for g in in_groups)  # n_cols + 1 pointers, even count
-    groups, n_bias = in_groups + out_slots, sum(out_slots)
+    from .plan import plan_network
     base = EngineConfig(n_pe=n_pe, code_bits=code_bits, rel_index_bits=rel_index_bits,
-                        act_depth=max(EngineConfig.act_depth, _pow2_at_least(max(groups))),
-                        ptr_depth=max(2, _pow2_at_least(n_ptr)),
-                        bias_depth=max(EngineConfig.bias_depth, _pow2_at_least(n_bias)),
-                        max_layers=max(EngineConfig.max_layers, len(network)), spmat_depth_words=1 << 24,
                         **{"entries_per_word": min(8, 64 // (code_bits + rel_index_bits)), **fields})
-    need = int(lower(network, base).used[Mem.SPMAT].max())
-    return base.replace(spmat_depth_words=_pow2_at_least(max(need, 1)))
-
-
-def storage_table(program) -> dict:
-    """Storage of a compiled network in bits, per layer and in total, in the columns of [DC] Table 2.
-
-    Every count comes from :func:`openeie.compiler.storage.layer_storage` (with Huffman coding); this only
-    names the columns. Returns ``layers``: one dict per layer with ``name``, ``shape`` (n_out, n_in),
-    ``weights`` (count), ``nnz``, ``kept_pct`` (weights kept, %), ``fillers``, ``entries``, ``code_bits`` and
-    ``index_bits`` (field widths per entry), ``entry_bits``, ``pointer_bits``, ``codebook_bits``, ``bias_bits``,
-    ``total_bits``, ``code_bits_huffman`` / ``index_bits_huffman`` (payload plus code table),
-    ``total_bits_huffman``, ``avg_code_bits_huffman`` / ``avg_index_bits_huffman`` (bits per entry),
-    ``dense_bits`` (fp32), ``rate`` and ``rate_huffman`` (dense / stored); and ``total``: the same over the network.
-    """
-    from .storage import layer_storage
-    cfg = program.config
-    rows = []
-    for i in range(program.n_layers):
-        s = layer_storage(program, i, huffman=True)
-        n_out, n_in = s["shape"]
-        rows.append({
-            "name": s["name"], "shape": (n_out, n_in), "weights": n_out * n_in, "nnz": s["nnz"],
-            "kept_pct": 100.0 * s["density"], "fillers": s["fillers"], "entries": s["entries"],
-            "code_bits": cfg.code_bits, "index_bits": cfg.rel_index_bits, "entry_bits": s["spmat_bits"],
-            "pointer_bits": s["ptr_bits"], "codebook_bits": s["codebook_bits"], "bias_bits": s["bias_bits"],
-            "code_bits_huffman": s["code_bits_huffman"], "index_bits_huffman": s["index_bits_huffman"],
-            "dense_bits": s["dense_fp32_bits"], "total_bits": s["total_bits"],
-            "total_bits_huffman": s["total_bits_huffman"],
-            "avg_code_bits_huffman": s["code_bits_huffman"] / max(s["entries"], 1),
-            "avg_index_bits_huffman": s["index_bits_huffman"] / max(s["entries"], 1),
-            "rate": s["compression_ratio"], "rate_huffman": s["compression_ratio_huffman"]})
-    summed = ("weights", "nnz", "fillers", "entries", "entry_bits", "pointer_bits", "codebook_bits", "bias_bits",
-              "code_bits_huffman", "index_bits_huffman", "total_bits", "total_bits_huffman", "dense_bits")
-    total = {k: sum(r[k] for r in rows) for k in summed}
-    total.update(name="total", kept_pct=100.0 * total["nnz"] / total["weights"],
-                 code_bits=cfg.code_bits, index_bits=cfg.rel_index_bits,
-                 avg_code_bits_huffman=total["code_bits_huffman"] / max(total["entries"], 1),
-                 avg_index_bits_huffman=total["index_bits_huffman"] / max(total["entries"], 1),
-                 rate=total["dense_bits"] / total["total_bits"],
-                 rate_huffman=total["dense_bits"] / total["total_bits_huffman"])
-    return {"layers": rows, "total": total}
+    return plan_network(network, base).fit(base, round_up=_pow2_at_least, minimum={
+        "act_depth": EngineConfig.act_depth, "bias_depth": EngineConfig.bias_depth, "ptr_depth": 2,
+        "max_layers": EngineConfig.max_layers})
 
 
 def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits: int = 4,
@@ -155,7 +109,7 @@ def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits
         ``accuracy`` (fractions; ``float``, ``pruned``, ``shared_kmeans`` before and ``shared`` after centroid
         fine-tuning, the last measured on the exported network in float64; empty without ``eval_data``),
         ``density`` (per layer, after pruning), ``kmeans`` (per layer: iterations, converged), ``storage``
-        (:func:`storage_table`), ``config`` (the report's EngineConfig as a dict), ``time_s`` per stage,
+        (:func:`openeie.compiler.storage.storage_report` with Huffman accounting, as JSON), ``config`` (the report's EngineConfig as a dict), ``time_s`` per stage,
         ``codebooks`` (per layer: the non-zero centroids after k-means and after fine-tuning) and
         ``pruned_weights`` (per layer: the surviving float weights before sharing, as NumPy arrays: not JSON).
     """
@@ -213,7 +167,7 @@ def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits
     if cfg is None:
         cfg = report_config(network, code_bits, rel_index_bits)
     program = lower(network, cfg)
-    storage = storage_table(program)
+    storage = storage_report(program, huffman=True).to_json()
     times["report_s"] = time.perf_counter() - t0
     report = {
         "accuracy": acc, "density": dens,

@@ -80,7 +80,7 @@ def manifest(program: Program) -> dict:
                     "entries": int(l.entries.sum()), "entries_per_pe_max": int(l.entries.max())}
                    for l in program.layers],
         "memories": mems,
-        "storage": storage_report(program),
+        "storage": storage_report(program).to_json(),
     }
 
 

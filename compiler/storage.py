@@ -1,75 +1,157 @@
 """Storage accounting of compiled images: bits per memory per layer, filler overhead, compression ratio.
 
-Counted per layer (all bits are what the engine stores, summed over PEs):
+Typed records (:class:`LayerStorage`, :class:`StorageReport`) whose names carry their units: ``*_bits`` is a
+total number of bits stored, ``*_width_bits`` the width of one field (the two never share a name). Counted per
+layer (all totals are what the engine stores, summed over PEs):
 
-* ``spmat_bits``: entries x (code_bits + rel_index_bits), filler entries included;
+* ``spmat_bits``: entries x (code + relative-index width), filler entries included;
 * ``filler_bits``: the part of ``spmat_bits`` spent on filler entries;
-* ``ptr_bits``: ``(n_cols + 1)`` pointers per PE x ``ptr_bits`` (the pad pointer that keeps the next layer's base
-  even is counted too);
-* ``codebook_bits``: one codebook (``2**code_bits`` x ``weight_bits``; the engine holds a copy per PE, reported
-  separately as ``codebook_bits_onchip``);
-* ``bias_bits``: ``out_slots`` x ``n_pe`` x ``act_bits``;
+* ``pointer_bits``: the layer's pointers per PE (``n_cols + 1``, plus the pad that keeps the next layer's base
+  even) x the pointer width;
+* ``codebook_bits``: one codebook (``2**code_bits`` x ``weight_bits``; the engine holds a copy per PE:
+  ``codebook_onchip_bits``);
+* ``bias_bits``: ``out_slots`` x ``n_pe`` x ``act_bits`` (0 without a bias);
 * ``dense_fp32_bits``: ``n_in x n_out x 32`` (+ 32 per bias), the uncompressed reference.
 
-``compression_ratio`` = dense_fp32_bits / (spmat + ptr + codebook + bias bits).
-
-With ``huffman=True`` the code and relative-index streams are also counted Huffman-coded, code tables included
-(:mod:`openeie.compiler.huffman`): ``code_bits_huffman``, ``index_bits_huffman``, ``total_bits_huffman`` and
+``total_bits`` = spmat + pointer + codebook + bias bits; ``compression_ratio`` = dense_fp32_bits / total_bits.
+With Huffman accounting (:mod:`openeie.compiler.huffman`) the code and relative-index streams are also counted
+Huffman-coded, code tables included: ``code_huffman_bits``, ``index_huffman_bits``, ``total_huffman_bits``,
 ``compression_ratio_huffman``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+
 from openeie.program import Program
 
-__all__ = ["layer_storage", "storage_report"]
+__all__ = ["LayerStorage", "StorageReport", "layer_storage", "storage_report"]
 
 
-def layer_storage(program: Program, index: int, huffman: bool = False) -> dict:
+@dataclass(frozen=True)
+class LayerStorage:
+    """Storage of one compiled layer (or, named ``"total"``, of a network), in bits (see the module docstring)."""
+
+    name: str
+    weights: int                  # dense weights (n_in x n_out)
+    nnz: int
+    entries: int
+    fillers: int
+    code_width_bits: int
+    index_width_bits: int
+    spmat_bits: int
+    filler_bits: int
+    pointer_bits: int
+    codebook_bits: int
+    codebook_onchip_bits: int
+    bias_bits: int
+    dense_fp32_bits: int
+    code_huffman_bits: int | None = None
+    index_huffman_bits: int | None = None
+    shape: tuple | None = None    # (n_out, n_in) of a layer
+
+    @property
+    def density(self) -> float:
+        return self.nnz / self.weights
+
+    @property
+    def kept_pct(self) -> float:
+        return 100.0 * self.density
+
+    @property
+    def total_bits(self) -> int:
+        return self.spmat_bits + self.pointer_bits + self.codebook_bits + self.bias_bits
+
+    @property
+    def total_huffman_bits(self) -> int | None:
+        if self.code_huffman_bits is None:
+            return None
+        return self.code_huffman_bits + self.index_huffman_bits + self.pointer_bits + self.codebook_bits + \
+            self.bias_bits
+
+    @property
+    def compression_ratio(self) -> float:
+        return self.dense_fp32_bits / self.total_bits
+
+    @property
+    def compression_ratio_huffman(self) -> float | None:
+        total = self.total_huffman_bits
+        return None if total is None else self.dense_fp32_bits / total
+
+    @property
+    def filler_overhead(self) -> float:
+        return self.fillers / max(self.nnz, 1)
+
+    @property
+    def bits_per_weight(self) -> float:
+        """Stored bits per non-zero weight."""
+        return self.total_bits / max(self.nnz, 1)
+
+    @property
+    def code_huffman_bits_per_entry(self) -> float | None:
+        return None if self.code_huffman_bits is None else self.code_huffman_bits / max(self.entries, 1)
+
+    @property
+    def index_huffman_bits_per_entry(self) -> float | None:
+        return None if self.index_huffman_bits is None else self.index_huffman_bits / max(self.entries, 1)
+
+    _DERIVED = ("density", "kept_pct", "total_bits", "total_huffman_bits", "compression_ratio",
+                "compression_ratio_huffman", "filler_overhead", "bits_per_weight", "code_huffman_bits_per_entry",
+                "index_huffman_bits_per_entry")
+
+    def to_json(self) -> dict:
+        """Every field and derived figure (None where Huffman accounting was not asked for)."""
+        out = dataclasses.asdict(self)
+        out["shape"] = list(self.shape) if self.shape is not None else None
+        out.update({k: getattr(self, k) for k in self._DERIVED})
+        return out
+
+
+@dataclass(frozen=True)
+class StorageReport:
+    """Per-layer storage of a compiled network and the network's total."""
+
+    layers: tuple
+    total: LayerStorage
+
+    def to_json(self) -> dict:
+        return {"layers": [l.to_json() for l in self.layers], "total": self.total.to_json()}
+
+
+def layer_storage(program: Program, index: int, huffman: bool = False) -> LayerStorage:
+    """The storage of layer ``index`` of ``program``."""
     cfg = program.config
     info = program.layers[index]
     n_ptr = info.n_cols + 1 + ((info.n_cols + 1) % 2)
     entries = int(info.entries.sum())
-    out = {
-        "name": info.name,
-        "shape": [info.n_out, info.n_in],
-        "nnz": info.nnz,
-        "density": info.nnz / (info.n_in * info.n_out),
-        "entries": entries,
-        "fillers": info.n_fillers,
-        "spmat_bits": entries * cfg.entry_bits,
-        "filler_bits": info.n_fillers * cfg.entry_bits,
-        "ptr_bits": n_ptr * cfg.n_pe * cfg.ptr_bits,
-        "codebook_bits": cfg.codebook_size * cfg.weight_bits,
-        "codebook_bits_onchip": cfg.codebook_size * cfg.weight_bits * cfg.n_pe,
-        "bias_bits": info.out_slots * cfg.n_pe * cfg.act_bits if info.has_bias else 0,
-        "dense_fp32_bits": 32 * info.n_in * info.n_out + (32 * info.n_out if info.has_bias else 0),
-    }
-    out["total_bits"] = out["spmat_bits"] + out["ptr_bits"] + out["codebook_bits"] + out["bias_bits"]
-    out["filler_overhead"] = out["fillers"] / max(out["nnz"], 1)
-    out["bits_per_weight"] = out["total_bits"] / max(out["nnz"], 1)
-    out["compression_ratio"] = out["dense_fp32_bits"] / out["total_bits"]
+    h = {}
     if huffman:
         from .huffman import layer_huffman_bits
-        h = layer_huffman_bits(program, index)
-        out["code_bits_huffman"] = h["code_bits_huffman"] + h["code_table_bits"]
-        out["index_bits_huffman"] = h["index_bits_huffman"] + h["index_table_bits"]
-        out["total_bits_huffman"] = (out["code_bits_huffman"] + out["index_bits_huffman"] + out["ptr_bits"]
-                                     + out["codebook_bits"] + out["bias_bits"])
-        out["compression_ratio_huffman"] = out["dense_fp32_bits"] / out["total_bits_huffman"]
-    return out
+        counted = layer_huffman_bits(program, index)
+        h = {"code_huffman_bits": counted["code_bits_huffman"] + counted["code_table_bits"],
+             "index_huffman_bits": counted["index_bits_huffman"] + counted["index_table_bits"]}
+    return LayerStorage(
+        name=info.name, shape=(info.n_out, info.n_in), weights=info.n_in * info.n_out, nnz=info.nnz,
+        entries=entries, fillers=info.n_fillers, code_width_bits=cfg.code_bits,
+        index_width_bits=cfg.rel_index_bits, spmat_bits=entries * cfg.entry_bits,
+        filler_bits=info.n_fillers * cfg.entry_bits, pointer_bits=n_ptr * cfg.n_pe * cfg.ptr_bits,
+        codebook_bits=cfg.codebook_size * cfg.weight_bits,
+        codebook_onchip_bits=cfg.codebook_size * cfg.weight_bits * cfg.n_pe,
+        bias_bits=info.out_slots * cfg.n_pe * cfg.act_bits if info.has_bias else 0,
+        dense_fp32_bits=32 * info.n_in * info.n_out + (32 * info.n_out if info.has_bias else 0), **h)
 
 
-def storage_report(program: Program, huffman: bool = False) -> dict:
-    """Per-layer storage and network totals (see module docstring)."""
-    layers = [layer_storage(program, i, huffman) for i in range(program.n_layers)]
-    keys = ("nnz", "entries", "fillers", "spmat_bits", "filler_bits", "ptr_bits", "codebook_bits",
-            "codebook_bits_onchip", "bias_bits", "dense_fp32_bits", "total_bits")
+_SUMMED = ("weights", "nnz", "entries", "fillers", "spmat_bits", "filler_bits", "pointer_bits", "codebook_bits",
+           "codebook_onchip_bits", "bias_bits", "dense_fp32_bits")
+
+
+def storage_report(program: Program, huffman: bool = False) -> StorageReport:
+    """Per-layer storage and the network's total (see the module docstring)."""
+    layers = tuple(layer_storage(program, i, huffman) for i in range(program.n_layers))
+    total = {k: sum(getattr(l, k) for l in layers) for k in _SUMMED}
     if huffman:
-        keys += ("code_bits_huffman", "index_bits_huffman", "total_bits_huffman")
-    totals = {k: sum(l[k] for l in layers) for k in keys}
-    totals["compression_ratio"] = totals["dense_fp32_bits"] / totals["total_bits"]
-    if huffman:
-        totals["compression_ratio_huffman"] = totals["dense_fp32_bits"] / totals["total_bits_huffman"]
-    totals["filler_overhead"] = totals["fillers"] / max(totals["nnz"], 1)
-    return {"layers": layers, "totals": totals}
+        total.update({k: sum(getattr(l, k) for l in layers) for k in ("code_huffman_bits", "index_huffman_bits")})
+    cfg = program.config
+    return StorageReport(layers, LayerStorage(name="total", code_width_bits=cfg.code_bits,
+                                              index_width_bits=cfg.rel_index_bits, **total))

@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from openeie.compiler.compress import compress, network_accuracy, storage_table
+from openeie.compiler.compress import compress, network_accuracy
+from openeie.compiler.storage import storage_report
 from openeie.report.tables import compress_table
 from openeie.compiler.digits import (DIGITS_RECIPE, compress_digits, digits_mlp, load_digits_split,
                                      train_digits_mlp)
@@ -69,8 +70,8 @@ def test_headline_compression_and_accuracy(compressed):
     network, report = compressed
     acc, total = report["accuracy"], report["storage"]["total"]
     assert acc["float"] - acc["shared"] <= 0.005, acc
-    assert total["rate_huffman"] >= 40.0, total
-    assert total["rate"] >= 35.0, total
+    assert total["compression_ratio_huffman"] >= 40.0, total
+    assert total["compression_ratio"] >= 35.0, total
     assert [layer.name for layer in network] == ["fc1", "fc2", "fc3"]
     for layer, (name, d) in zip(network, DIGITS_RECIPE["density"].items()):
         assert len(layer.codebook) == 16 and layer.codebook[0] == 0.0
@@ -95,16 +96,17 @@ def test_storage_table_counts(compressed):
     rows = s["layers"]
     for row, layer, n_ptr in zip(rows, network, (66, 302, 102)):      # n_in + 1 pointers, padded to even
         assert row["nnz"] == layer.nnz and row["entries"] == layer.nnz + row["fillers"]
-        assert row["entry_bits"] == row["entries"] * 9
+        assert row["spmat_bits"] == row["entries"] * 9
+        assert (row["code_width_bits"], row["index_width_bits"]) == (4, 5)
         assert row["pointer_bits"] == n_ptr * cfg.ptr_bits
         assert row["codebook_bits"] == 16 * 16 and row["bias_bits"] == 16 * layer.n_out
-        assert row["dense_bits"] == 32 * (layer.n_out * layer.n_in + layer.n_out)
-        assert row["total_bits"] == row["entry_bits"] + row["pointer_bits"] + 256 + row["bias_bits"]
-        assert row["code_bits_huffman"] <= row["entries"] * 4 + 64
-        assert row["rate"] == row["dense_bits"] / row["total_bits"]
-    assert s["total"]["dense_bits"] == 32 * (64 * 300 + 300 * 100 + 100 * 10 + 410)
+        assert row["dense_fp32_bits"] == 32 * (layer.n_out * layer.n_in + layer.n_out)
+        assert row["total_bits"] == row["spmat_bits"] + row["pointer_bits"] + 256 + row["bias_bits"]
+        assert row["code_huffman_bits"] <= row["entries"] * 4 + 64
+        assert row["compression_ratio"] == row["dense_fp32_bits"] / row["total_bits"]
+    assert s["total"]["dense_fp32_bits"] == 32 * (64 * 300 + 300 * 100 + 100 * 10 + 410)
     assert s["total"]["total_bits"] == sum(r["total_bits"] for r in rows)
-    assert s["total"]["rate_huffman"] == s["total"]["dense_bits"] / s["total"]["total_bits_huffman"]
+    assert s["total"]["compression_ratio_huffman"] == s["total"]["dense_fp32_bits"] / s["total"]["total_huffman_bits"]
     text = compress_table(report)
     assert "fc2" in text and "total" in text and "shared" in text
 
@@ -118,7 +120,7 @@ def test_compress_leaves_the_input_model_alone_and_checks_arguments(trained):
                                prune_epochs=1, finetune_epochs=1, progress=False)
     assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
     assert report["accuracy"] == {} and len(net[0].codebook) == 8
-    assert storage_table(lower(net, EngineConfig(code_bits=3)))["total"]["nnz"] == sum(layer.nnz for layer in net)
+    assert storage_report(lower(net, EngineConfig(code_bits=3))).total.nnz == sum(layer.nnz for layer in net)
     with pytest.raises(ValueError, match="cfg.code_bits=4 differs from code_bits=3"):
         compress(model, (x_tr, y_tr), code_bits=3, cfg=EngineConfig(), progress=False)
     with pytest.raises(FrontendError, match="Tanh"):

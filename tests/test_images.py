@@ -80,7 +80,7 @@ def test_save_images_writes_hex_manifest_and_container(program, tmp_path):
     man = json.loads((out / "manifest.json").read_text())
     assert man["format_version"] == 1 and man["config"]["n_pe"] == 4
     assert [l["nnz"] for l in man["layers"]] == [program.layers[0].nnz, program.layers[1].nnz]
-    assert man["storage"]["totals"]["compression_ratio"] > 1
+    assert man["storage"]["total"]["compression_ratio"] > 1
     cfg = program.config
     for pe in range(cfg.n_pe):
         lines = (out / "hex" / f"pe{pe:03d}_spmat.hex").read_text().split("\n")

@@ -32,6 +32,6 @@ def run(args) -> None:
     network = load_network(args.net)
     program = lower(network, cfg)
     out = save_images(program, args.output)
-    t = storage_report(program)["totals"]
-    print(f"compiled {len(network)} layer(s) for {cfg.n_pe} PEs into {out}/: {t['nnz']} non-zeros, "
-          f"{t['fillers']} fillers, {t['total_bits'] / 8 / 1024:.1f} KiB, {t['compression_ratio']:.1f}x vs dense fp32")
+    t = storage_report(program).total
+    print(f"compiled {len(network)} layer(s) for {cfg.n_pe} PEs into {out}/: {t.nnz} non-zeros, "
+          f"{t.fillers} fillers, {t.total_bits / 8 / 1024:.1f} KiB, {t.compression_ratio:.1f}x vs dense fp32")

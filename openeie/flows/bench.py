@@ -35,11 +35,11 @@ def eie_config(n_pe: int = 64, fifo_depth: int = 8, **overrides):
     """EIE's engine (formats, 128 KB sparse-matrix SRAM per PE) with pointer and activation memories sized for
     the largest benchmark layer (VGG-6: 25088 inputs)."""
     from openeie.compiler.benchmarks import EIE_LAYERS
+    from openeie.compiler.plan import layer_geometry
     from openeie.config import EngineConfig
     widest = max(max(l.n_in, l.n_out) for l in EIE_LAYERS)
-    groups = -(-widest // n_pe)
-    ptr = groups * n_pe + 2
-    kw = dict(n_pe=n_pe, fifo_depth=fifo_depth, act_depth=groups, ptr_depth=ptr + ptr % 2,
+    groups, _, n_pointers = layer_geometry(widest, widest, n_pe)
+    kw = dict(n_pe=n_pe, fifo_depth=fifo_depth, act_depth=groups, ptr_depth=n_pointers,
               bias_depth=max(1024, groups), max_layers=1)
     kw.update(overrides)
     return EngineConfig(**kw)
@@ -49,28 +49,24 @@ def fit_config(cfg, n_in: int, n_out: int):
     """``cfg`` with the activation, pointer and bias depths grown (never shrunk) to hold an ``n_in x n_out``
     layer; every other field as given. Returns ``(config, grown)``: ``grown`` maps each grown field to its new
     value (the sparse-matrix depth is grown by :func:`lower_growing`, which knows the entries)."""
-    groups = -(-max(n_in, n_out) // cfg.n_pe)
-    ptr = groups * cfg.n_pe + 2
-    need = {"act_depth": groups, "ptr_depth": ptr + ptr % 2, "bias_depth": groups}
+    from openeie.compiler.plan import layer_geometry
+    in_groups, out_slots, n_pointers = layer_geometry(n_in, n_out, cfg.n_pe)
+    need = {"act_depth": max(in_groups, out_slots), "ptr_depth": n_pointers, "bias_depth": out_slots}
     grown = {k: v for k, v in need.items() if v > getattr(cfg, k)}
     return cfg.replace(**grown), grown
 
 
 def lower_growing(network, cfg, assignments=None):
-    """Lower ``network``; if the sparse-matrix SRAM is too small (small n_pe), grow it by powers of two.
-    Returns ``(program, cfg_used)``."""
+    """Lower ``network``; if the sparse-matrix SRAM is too small (small n_pe), double it until the network's
+    memory plan fits. Returns ``(program, cfg_used)``."""
     from openeie.compiler.lower import lower
-    from openeie.compiler.network import CapacityError
-    while True:
-        try:
-            return lower(network, cfg, assignments), cfg
-        except CapacityError as e:
-            if e.field != "spmat_depth_words" or cfg.spmat_depth_words >= 1 << 24:
-                raise
-            depth = cfg.spmat_depth_words
-            while depth < e.need and depth < 1 << 24:
-                depth *= 2
-            cfg = cfg.replace(spmat_depth_words=depth)
+    from openeie.compiler.plan import plan_network
+    plan = plan_network(network, cfg, assignments)
+    depth, need = cfg.spmat_depth_words, plan.needs["spmat_depth_words"]
+    while depth < need and depth < 1 << 24:
+        depth *= 2
+    cfg = cfg.replace(spmat_depth_words=depth)
+    return lower(network, cfg, assignments, plan=plan), cfg
 
 
 def eie_layer_program(bench_layer, cfg, seed: int = 0, balance: bool = False):

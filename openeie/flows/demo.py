@@ -66,7 +66,6 @@ def run_demo(out_dir, cfg=None, quick: bool = False, seed: int = 0, cache_dir=".
 
 def _demo(out_dir: Path, final_dir: Path, cfg, quick, seed, cache_dir, rtl, progress) -> dict:
     """The demo's work, written into ``out_dir`` (the staging directory of ``final_dir``)."""
-    from openeie.compiler.compress import storage_table
     from openeie.compiler.digits import DIGITS_RECIPE, compress_digits, load_digits_split, single_thread, train_digits_mlp
     from openeie.compiler.images import save_images
     from openeie.compiler.lower import lower
@@ -103,8 +102,8 @@ def _demo(out_dir: Path, final_dir: Path, cfg, quick, seed, cache_dir, rtl, prog
     report = {
         "format": DEMO.format, "network": "digits MLP 64-300-100-10", "config": cfg.to_dict(), "test_images": int(len(y_te)),
         "accuracy": acc, "accuracy_float": acc["float"], "accuracy_engine": acc["engine"],
-        "compression": storage_table(lower(network, EngineConfig.from_dict(comp["config"]))),
-        "engine_storage": storage_report(program)["totals"],
+        "compression": storage_report(lower(network, EngineConfig.from_dict(comp["config"])), huffman=True).to_json(),
+        "engine_storage": storage_report(program).total.to_json(),
         "cycles": float(np.mean(total_cycles)), "cycle_inputs": n_cycle,
         "layers": [{"name": l.name, "cycles": float(c), "efficiency": float(e)}
                    for l, (c, e) in zip(program.layers, per_layer)],
@@ -114,8 +113,8 @@ def _demo(out_dir: Path, final_dir: Path, cfg, quick, seed, cache_dir, rtl, prog
         "saturations": {"inputs": int(len(x_q)), "accumulations": int(sum(a.sum() for a, _ in sats)),
                         "outputs": int(sum(o.sum() for _, o in sats))},
     }
-    report["compression_ratio"] = report["compression"]["total"]["rate_huffman"]
-    report["compression_ratio_plain"] = report["compression"]["total"]["rate"]
+    report["compression_ratio"] = report["compression"]["total"]["compression_ratio_huffman"]
+    report["compression_ratio_plain"] = report["compression"]["total"]["compression_ratio"]
 
     if rtl is None:
         rtl = not quick

@@ -120,9 +120,9 @@ def evaluate_point(point: dict, ctx: SweepContext) -> dict:
     except (ConfigError, NetworkError) as e:
         row["error"] = str(e)
         return row
-    totals = storage_report(program)["totals"]
-    row["storage_bits"] = totals["total_bits"]
-    row["compression_ratio"] = totals["compression_ratio"]
+    totals = storage_report(program).total
+    row["storage_bits"] = totals.total_bits
+    row["compression_ratio"] = totals.compression_ratio
     x_q = golden.quantize_input(cfg, ctx.x_test, saturate_ok=True)
     if ctx.y_test is not None:
         y = golden.run_logical(program, x_q)

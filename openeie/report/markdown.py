@@ -29,8 +29,9 @@ def demo_markdown(r: dict) -> str:
               "| layer | weights kept | weight bits | index bits | total bits | with Huffman | rate | rate with Huffman |",
               "|---|---|---|---|---|---|---|---|"]
     for l in r["compression"]["layers"] + [r["compression"]["total"]]:
-        lines.append(f"| {l['name']} | {l['kept_pct']:.2f} % | {l['code_bits']} | {l['index_bits']} | {l['total_bits']} | "
-                     f"{l['total_bits_huffman']} | {l['rate']:.1f}x | {l['rate_huffman']:.1f}x |")
+        lines.append(f"| {l['name']} | {l['kept_pct']:.2f} % | {l['code_width_bits']} | {l['index_width_bits']} | "
+                     f"{l['total_bits']} | {l['total_huffman_bits']} | {l['compression_ratio']:.1f}x | "
+                     f"{l['compression_ratio_huffman']:.1f}x |")
     e = r["engine_storage"]
     lines += ["", f"On the demo engine's images ({c['n_pe']} PEs; pointers per PE): {e['total_bits']} bits, "
               f"{e['compression_ratio']:.1f}x vs dense fp32.", "",

@@ -12,11 +12,11 @@ def compress_table(report: dict) -> str:
             f"{'i.huf':>7}{'ptr b':>8}{'total b':>9}{'huff b':>9}{'rate':>7}{'rate H':>8}")
     lines = [head, "-" * len(head)]
     for r in report["storage"]["layers"] + [report["storage"]["total"]]:
-        shape = "x".join(str(s) for s in r.get("shape", ())) or "-"
-        lines.append(f"{r['name']:<10}{shape:>12}{r['kept_pct']:>7.2f}{r['fillers']:>6}{r['code_bits']:>7}"
-                     f"{r['index_bits']:>7}{r['avg_code_bits_huffman']:>7.2f}{r['avg_index_bits_huffman']:>7.2f}"
-                     f"{r['pointer_bits']:>8}{r['total_bits']:>9}{r['total_bits_huffman']:>9}"
-                     f"{r['rate']:>6.1f}x{r['rate_huffman']:>7.1f}x")
+        shape = "x".join(str(s) for s in r["shape"] or ()) or "-"
+        lines.append(f"{r['name']:<10}{shape:>12}{r['kept_pct']:>7.2f}{r['fillers']:>6}{r['code_width_bits']:>7}"
+                     f"{r['index_width_bits']:>7}{r['code_huffman_bits_per_entry']:>7.2f}"
+                     f"{r['index_huffman_bits_per_entry']:>7.2f}{r['pointer_bits']:>8}{r['total_bits']:>9}"
+                     f"{r['total_huffman_bits']:>9}{r['compression_ratio']:>6.1f}x{r['compression_ratio_huffman']:>7.1f}x")
     acc = report.get("accuracy") or {}
     if acc:
         lines.append("accuracy: " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in acc.items()))
