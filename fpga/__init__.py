@@ -12,10 +12,11 @@ module             what
 ``tools``          discovery of the YoWASP tools and the error a failed tool raises
 ``pll``            ECP5 PLL (``--clock-mhz``)
 ``synth``          board-less estimates and board bitstreams, JSON + Markdown reports
-``sweep``          PE count vs utilisation and Fmax, with a plot
+``sweep``          PE count vs utilisation and Fmax
 ``host``           host driver (pyserial or any transport): ``run(program, x_q) -> (outputs, stats)``
-``simlink``        the board in Verilator, driven by the host driver over a simulated UART (``sim_uart``)
 =================  ===========================================================================================
 
-The command line (``openeie synth``) is :mod:`openeie.commands.synth`. See ``fpga/README.md`` for the protocol, the commands and measured results.
+The command line (``openeie synth``) is :mod:`openeie.commands.synth`, its reports are rendered by
+:mod:`openeie.report`, and the board in Verilator is :mod:`openeie.testbench.simlink`. See ``fpga/README.md`` for
+the protocol, the commands and measured results.
 """

@@ -6,13 +6,16 @@ only Python loop runs over the broadcast (non-zero) input columns of a layer.
 
 Stages (sections of docs/engine.md) and where they live here:
 
-* layer sequencing (DESC, INIT, COMPUTE, WB)           :func:`run`, :func:`_phase_cycles`
+* layer sequencing (DESC, INIT, COMPUTE, WB)           :func:`run`, :func:`layer_cycles` (the phase lengths of
+                                                      :mod:`openeie.timing`)
 * broadcast / LNZD over activation groups             :func:`_broadcast_schedule`
 * activation queues + pointer read + sparse-matrix
   read, coupled through the queue-full stall          :func:`_compute_phase`
 * sparse-matrix word reads                            :func:`_spmat_word_reads`
-* arithmetic with bypass, write-back                  values from :mod:`openeie.sim.golden` (same per-row
-                                                      accumulation order: storage column order)
+* arithmetic with bypass, write-back                  values and saturation counts from :mod:`openeie.sim.golden`
+                                                      (same per-row accumulation order: storage column order)
+
+The images are read through :attr:`openeie.program.Program.decoded` (pointers and real-entry prefix sums).
 """
 
 from __future__ import annotations

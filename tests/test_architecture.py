@@ -38,10 +38,16 @@ def test_import_contracts_are_kept_and_would_catch_an_upward_import(tmp_path):
     assert out.returncode != 0 and "sim needs neither the compiler nor the gateware BROKEN" in out.stdout
 
 
-def test_rtl_export_needs_no_torch(tmp_path):
+def test_rtl_simulate_and_energy_need_no_torch(tmp_path):
+    from openeie.compiler.benchmarks import random_layer
+    from openeie.compiler.netfile import save_network
+    from openeie.compiler.network import CompressedNetwork
+    save_network(CompressedNetwork([random_layer(50, 20, 0.3, 4)]), tmp_path / "n.npz")
+    runs = [["rtl", "--config", str(tmp_path / "cfg.json"), "-o", str(tmp_path / "e.v")],
+            ["simulate", str(tmp_path / "n.npz")], ["energy", "--bench", "eie", "--layer", "NT-We"]]
     code = ("import sys; sys.modules['torch'] = None\n"      # any 'import torch' now raises ImportError
             "from openeie.cli import main\n"
-            f"sys.exit(main(['rtl', '--config', {str(tmp_path / 'cfg.json')!r}, '-o', {str(tmp_path / 'e.v')!r}]))\n")
+            f"sys.exit(max(main(argv) for argv in {runs!r}))\n")
     (tmp_path / "cfg.json").write_text('{"n_pe": 2, "spmat_depth_words": 16, "ptr_depth": 32, "act_depth": 4, '
                                        '"bias_depth": 8, "max_layers": 2}')
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -7,7 +7,7 @@ backpressure on the output stream. Per configuration it checks:
 * every output bit-exact with ``openeie.sim.golden`` (in the testbench's scoreboard), ``done`` exactly
   ``cycles`` cycles after ``start``;
 * every counter equal to the recurrences of docs/engine.md (``cocotb_engine.reference.ref_stats``);
-* every counter equal to ``openeie.sim.cycle`` (skipped while that module does not exist);
+* every counter equal to ``openeie.sim.cycle``;
 * throughput: a PE with work queued processes one entry (or one empty slice) per cycle.
 
 The RTL statistics land in ``build/rtl_stats/<config>.json`` (``{case_id: Stats.as_dict()}``). Waveforms:
