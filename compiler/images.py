@@ -33,9 +33,9 @@ import numpy as np
 
 from openeie.config import ConfigError, EngineConfig
 from openeie.errors import FileInputError
-from openeie.layout import Mem, mem_depth, mem_word_bits
+from openeie.layout import Mem, mem_depth, mem_word_bits, table_ints
 from openeie.files import OutputKind, read_bytes, staged_dir, write_bytes
-from openeie.program import LayerInfo, Program, ProgramError
+from openeie.program import CONV_GEOMETRY, LayerInfo, Program, ProgramError
 
 __all__ = ["ImageError", "FORMAT_VERSION", "MAGIC", "IMAGES", "container_bytes", "program_from_bytes", "save_container",
            "load_container", "hex_text", "write_hex", "hex_files", "manifest", "save_images", "check_directory",
@@ -51,6 +51,11 @@ MANIFEST_NAME = "manifest.json"
 
 _LAYER_ARRAYS = ("row_pe", "row_slot", "in_pos", "entries", "fillers", "nnz_pe", "spmat_base", "codebook")
 _LAYER_SCALARS = ("name", "n_in", "n_out", "in_groups", "out_slots", "ptr_base", "bias_base", "relu", "has_bias")
+
+
+def _layer_scalars(cfg) -> tuple:
+    """The metadata fields of a layer: a convolution engine's also carry the geometry."""
+    return _LAYER_SCALARS + (CONV_GEOMETRY if cfg.conv else ())
 
 
 class ImageError(ProgramError):
@@ -77,7 +82,8 @@ def manifest(program: Program) -> dict:
         "layers": [{"name": l.name, "n_in": l.n_in, "n_out": l.n_out, "in_groups": l.in_groups,
                     "out_slots": l.out_slots, "ptr_base": l.ptr_base, "bias_base": l.bias_base,
                     "relu": bool(l.relu), "has_bias": bool(l.has_bias), "nnz": l.nnz, "fillers": l.n_fillers,
-                    "entries": int(l.entries.sum()), "entries_per_pe_max": int(l.entries.max())}
+                    "entries": int(l.entries.sum()), "entries_per_pe_max": int(l.entries.max()),
+                    **({k: getattr(l, k) for k in CONV_GEOMETRY} if l.is_conv else {})}
                    for l in program.layers],
         "memories": mems,
         "storage": storage_report(program).to_json(),
@@ -109,7 +115,7 @@ def container_bytes(program: Program) -> bytes:
         offset += len(raw)
     meta = {"config": program.config.to_dict(), "arrays": table,
             "layers": [{k: (bool(getattr(l, k)) if k in ("relu", "has_bias") else getattr(l, k))
-                        for k in _LAYER_SCALARS} for l in program.layers]}
+                        for k in _layer_scalars(program.config)} for l in program.layers]}
     meta_raw = json.dumps(meta, sort_keys=True).encode()
     payload = struct.pack("<I", len(meta_raw)) + meta_raw + b"".join(blobs)
     header = _HEADER.pack(MAGIC, FORMAT_VERSION, _HEADER.size, 0, program.config.hash(), len(payload),
@@ -166,15 +172,15 @@ def _container_arrays(meta: dict, area: bytes, what: str) -> dict:
     return arrays
 
 
-def _layer_infos(meta: dict, arrays: dict, what: str) -> list:
+def _layer_infos(meta: dict, arrays: dict, what: str, cfg) -> list:
     layers = meta["layers"]
     if not isinstance(layers, list) or not layers:
         raise ImageError(f"{what}: the layer list is empty or not a list")
     infos = []
     expected_arrays = {f"mem.{m.key}" for m in Mem} | {f"used.{m.key}" for m in Mem}
     for i, scalars in enumerate(layers):
-        if not isinstance(scalars, dict) or set(scalars) != set(_LAYER_SCALARS):
-            raise ImageError(f"{what}: layer {i}'s metadata is malformed: expected exactly {list(_LAYER_SCALARS)}")
+        if not isinstance(scalars, dict) or set(scalars) != set(_layer_scalars(cfg)):
+            raise ImageError(f"{what}: layer {i}'s metadata is malformed: expected exactly {list(_layer_scalars(cfg))}")
         names = [f"layer{i}.{k}" for k in _LAYER_ARRAYS]
         missing = [n for n in names if n not in arrays]
         if missing:
@@ -220,7 +226,7 @@ def program_from_bytes(raw: bytes, expected_config: EngineConfig | None = None, 
     if expected_config is not None and expected_config.hash() != cfg_hash:
         raise ImageError(f"{what}: compiled for another engine configuration ({_config_diff(cfg, expected_config)})")
     arrays = _container_arrays(meta, area, what)
-    layers = _layer_infos(meta, arrays, what)
+    layers = _layer_infos(meta, arrays, what, cfg)
     program = Program(config=cfg, layers=layers, mems={mem: arrays[f"mem.{mem.key}"] for mem in Mem},
                       used={mem: arrays[f"used.{mem.key}"] for mem in Mem})
     try:
@@ -270,7 +276,7 @@ def hex_files(program: Program) -> dict:
                 files[f"hex/pe{pe:03d}_{mem.key}.hex"] = hex_text(
                     program.mems[mem][pe, :int(program.used[mem][pe])], bits, f"{mem.key} PE {pe}, {bits}-bit words")
         else:
-            files[f"hex/{mem.key}.hex"] = hex_text(program.mems[mem], bits, f"{mem.key}, {bits}-bit words")
+            files[f"hex/{mem.key}.hex"] = hex_text(table_ints(program.mems[mem]), bits, f"{mem.key}, {bits}-bit words")
     return files
 
 

@@ -22,8 +22,8 @@ import numpy as np
 from openeie.config import EngineConfig
 from openeie.errors import InputTypeError
 from openeie.fixed import FixedRangeError, quantize
-from openeie.layout import Mem, layer_desc_layout, mem_depth, pack_entries, pack_struct, to_unsigned
-from openeie.program import LayerInfo, Program
+from openeie.layout import Mem, layer_desc_layout, mem_depth, pack_entries, pack_table, to_unsigned
+from openeie.program import Program
 
 from .network import CapacityError, CompressedLayer, CompressedNetwork, NetworkError
 from .plan import modulo_assignment, plan_network
@@ -88,23 +88,21 @@ def lower(network, cfg: EngineConfig, assignments=None, plan=None) -> Program:
     infos, descs, codebook_words = [], [], []
     ptr_words = [[] for _ in range(n)]
     bias_words = [[] for _ in range(n)]
+    desc_fields = layer_desc_layout(cfg)
     for lp in plan.layers:
-        layer = lp.layer
+        layer, info = lp.layer, lp.info
         codebook_words.append(quantized_codebook(cfg, layer))
-        bias_slots = np.zeros((n, lp.out_slots), dtype=np.int64)
-        bias_slots[lp.row_pe, lp.row_slot] = quantized_bias(cfg, layer)
+        # one bias per accumulator slot: a convolution's channel bias once per output position
+        bias_slots = np.zeros((n, info.acc_slots), dtype=np.int64)
+        positions = np.arange(info.out_h * info.out_w, dtype=np.int64)[None, :] * info.out_slots
+        bias_slots[info.row_pe[:, None], positions + info.row_slot[:, None]] = quantized_bias(cfg, layer)[:, None]
         for p in range(n):
-            ptr_words[p].append(lp.ptr[p] + lp.spmat_base[p])
+            ptr_words[p].append(lp.ptr[p] + info.spmat_base[p])
             if lp.n_pointers > lp.n_cols + 1:
-                ptr_words[p].append(lp.ptr[p][-1:] + lp.spmat_base[p])   # keep the next layer's base even
+                ptr_words[p].append(lp.ptr[p][-1:] + info.spmat_base[p])   # keep the next layer's base even
             bias_words[p].append(bias_slots[p])
-        infos.append(LayerInfo(
-            name=layer.name, n_in=layer.n_in, n_out=layer.n_out, in_groups=lp.in_groups, out_slots=lp.out_slots,
-            ptr_base=lp.ptr_base, bias_base=lp.bias_base, relu=layer.relu, row_pe=lp.row_pe, row_slot=lp.row_slot,
-            in_pos=lp.in_pos, entries=lp.entries, fillers=lp.fillers, nnz_pe=lp.nnz_pe, spmat_base=lp.spmat_base,
-            codebook=np.concatenate([layer.codebook, np.zeros(cfg.codebook_size - len(layer.codebook))]),
-            has_bias=layer.bias is not None))
-        descs.append((lp.in_groups, lp.out_slots, lp.ptr_base, lp.bias_base, int(layer.relu)))
+        infos.append(info)
+        descs.append({name: int(getattr(info, name)) for name, _ in desc_fields})
     need = plan.needs
 
     mems, used = {}, {}
@@ -126,10 +124,8 @@ def lower(network, cfg: EngineConfig, assignments=None, plan=None) -> Program:
     used[Mem.CODEBOOK] = np.full(n, len(codebook), dtype=np.int64)
     mems[Mem.BIAS] = to_unsigned(np.stack([np.concatenate(bias_words[p]) for p in range(n)]), cfg.act_bits)
     used[Mem.BIAS] = np.full(n, need["bias_depth"], dtype=np.int64)
-    d = np.array(descs, dtype=np.int64)
-    mems[Mem.LAYERS] = pack_struct(layer_desc_layout(cfg), in_groups=d[:, 0], out_slots=d[:, 1],
-                                   ptr_base=d[:, 2], bias_base=d[:, 3], relu=d[:, 4])
-    used[Mem.LAYERS] = np.array([len(d)], dtype=np.int64)
+    mems[Mem.LAYERS] = pack_table(desc_fields, descs)
+    used[Mem.LAYERS] = np.array([len(descs)], dtype=np.int64)
     for mem in Mem:
         assert mems[mem].shape[-1] <= mem_depth(cfg, mem) or mem is Mem.SPMAT and width == 1
     return Program(config=cfg, layers=infos, mems=mems, used=used)
@@ -137,26 +133,40 @@ def lower(network, cfg: EngineConfig, assignments=None, plan=None) -> Program:
 
 # ---- decoding -------------------------------------------------------------------------------------------
 
+def _weight_columns(info):
+    """Storage column -> logical weight column of a layer (-1 where none), and the number of weight columns."""
+    pos_to_col = np.full(info.n_cols, -1, dtype=np.int64)
+    if not info.is_conv:
+        pos_to_col[info.in_pos] = np.arange(info.n_in)
+        return pos_to_col, info.n_in
+    k2 = info.kernel ** 2
+    in_c = info.n_in // (info.in_h * info.in_w)
+    channel_pos = info.in_pos.reshape(in_c, -1)[:, 0]
+    for offset in range(k2):
+        pos_to_col[offset * info.in_groups * info.n_pe + channel_pos] = np.arange(in_c) * k2 + offset
+    return pos_to_col, in_c * k2
+
+
 def decode_layer_coo(program: Program, index: int):
-    """Non-zero codes of one layer as logical ``(rows, cols, codes)``, re-derived from the memory images (through
-    :attr:`Program.decoded`, which has already refused entries that address holes)."""
+    """Non-zero codes of one layer as logical ``(rows, cols, codes)`` of its weight matrix (a convolution's in
+    PyTorch's weight order), re-derived from the memory images (through :attr:`Program.decoded`, which has
+    already refused entries that address holes)."""
     cfg = program.config
     info = program.layers[index]
     layer = program.decoded.layers[index]
     slot_to_row = np.full((cfg.n_pe, info.out_slots), -1, dtype=np.int64)
-    slot_to_row[info.row_pe, info.row_slot] = np.arange(info.n_out)
-    pos_to_col = np.full(info.n_cols, -1, dtype=np.int64)
-    pos_to_col[info.in_pos] = np.arange(info.n_in)
+    slot_to_row[info.row_pe, info.row_slot] = np.arange(len(info.row_pe))
+    pos_to_col, _ = _weight_columns(info)
     real = layer.code != 0
     return slot_to_row[layer.pe[real], layer.slot[real]], pos_to_col[layer.col[real]], layer.code[real]
 
 
 def decode(program: Program) -> list:
-    """Dense code matrices ``(n_out, n_in)`` of every layer, re-derived from the memory images."""
+    """Dense code matrices (rows x weight columns) of every layer, re-derived from the memory images."""
     out = []
     for index, info in enumerate(program.layers):
         r, c, k = decode_layer_coo(program, index)
-        m = np.zeros((info.n_out, info.n_in), dtype=np.int64)
+        m = np.zeros((len(info.row_pe), _weight_columns(info)[1]), dtype=np.int64)
         m[r, c] = k
         out.append(m)
     return out

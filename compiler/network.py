@@ -17,7 +17,7 @@ import numpy as np
 from openeie.dedup import has_duplicates
 from openeie.errors import OpenEIEError, check_type
 
-__all__ = ["NetworkError", "CapacityError", "CompressedLayer", "CompressedNetwork"]
+__all__ = ["NetworkError", "CapacityError", "ConvSpec", "CompressedLayer", "CompressedNetwork", "conv_patches"]
 
 
 class NetworkError(OpenEIEError, ValueError):
@@ -34,6 +34,86 @@ class CapacityError(NetworkError):
     def __init__(self, message: str, field: str, need: int, limit: int):
         super().__init__(message)
         self.field, self.need, self.limit = field, int(need), int(limit)
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """The geometry of a convolution layer: ``in_channels`` x ``in_h`` x ``in_w`` inputs (PyTorch's (C, H, W)
+    order), a ``kernel`` x ``kernel`` kernel with ``stride`` and zero padding ``pad``, then optionally a
+    non-overlapping ``pool_size`` x ``pool_size`` pooling (``pool`` ``"max"`` or ``"avg"``; the last partial
+    window dropped). The layer's weight matrix has one row per output channel and ``in_channels * kernel**2``
+    columns in PyTorch's weight order (column ``(c * kernel + ky) * kernel + kx``)."""
+
+    in_channels: int
+    in_h: int
+    in_w: int
+    kernel: int
+    stride: int = 1
+    pad: int = 0
+    pool: str | None = None
+    pool_size: int = 1
+
+    def __post_init__(self):
+        for key in ("in_channels", "in_h", "in_w", "kernel", "stride", "pool_size"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise NetworkError(f"convolution {key}={value!r}: expected an integer >= 1")
+        if isinstance(self.pad, bool) or not isinstance(self.pad, numbers.Integral) or not 0 <= self.pad < self.kernel:
+            raise NetworkError(f"convolution pad={self.pad!r}: expected 0 .. kernel-1 = {self.kernel - 1}")
+        if self.pool not in (None, "max", "avg"):
+            raise NetworkError(f"pooling {self.pool!r}: expected None, 'max' or 'avg'")
+        if (self.pool is None) != (self.pool_size == 1):
+            raise NetworkError(f"pooling {self.pool!r} with pool_size={self.pool_size}: expected a window of 2 or "
+                               f"more with a pool, 1 without")
+        if self.pool == "avg" and self.pool_size & (self.pool_size - 1):
+            raise NetworkError(f"average pooling over {self.pool_size} x {self.pool_size}: the engine averages "
+                               f"power-of-two windows only")
+        if self.out_h < 1 or self.out_w < 1 or self.pooled_h < 1 or self.pooled_w < 1:
+            raise NetworkError(f"convolution of {self.in_h} x {self.in_w} with kernel {self.kernel}, stride "
+                               f"{self.stride}, pad {self.pad}, pool {self.pool_size}: no output position")
+
+    @property
+    def out_h(self) -> int:
+        return (self.in_h + 2 * self.pad - self.kernel) // self.stride + 1
+
+    @property
+    def out_w(self) -> int:
+        return (self.in_w + 2 * self.pad - self.kernel) // self.stride + 1
+
+    @property
+    def pooled_h(self) -> int:
+        return self.out_h // self.pool_size
+
+    @property
+    def pooled_w(self) -> int:
+        return self.out_w // self.pool_size
+
+    @property
+    def in_size(self) -> int:
+        return self.in_channels * self.in_h * self.in_w
+
+
+def conv_patches(spec: ConvSpec) -> np.ndarray:
+    """``(out_h * out_w, in_channels * kernel**2)`` indices into an input in (C, H, W) order of every output
+    position's patch (rows in row-major position order, columns in PyTorch's weight order); -1 where the patch
+    lies in the zero padding."""
+    k = spec.kernel
+    oy, ox = np.meshgrid(np.arange(spec.out_h), np.arange(spec.out_w), indexing="ij")
+    c, ky, kx = np.meshgrid(np.arange(spec.in_channels), np.arange(k), np.arange(k), indexing="ij")
+    iy = oy.reshape(-1, 1) * spec.stride - spec.pad + ky.reshape(1, -1)
+    ix = ox.reshape(-1, 1) * spec.stride - spec.pad + kx.reshape(1, -1)
+    inside = (iy >= 0) & (iy < spec.in_h) & (ix >= 0) & (ix < spec.in_w)
+    index = (c.reshape(1, -1) * spec.in_h + iy) * spec.in_w + ix
+    return np.where(inside, index, -1)
+
+
+def _pool(y: np.ndarray, spec: ConvSpec) -> np.ndarray:
+    """``(batch, channels, out_h, out_w)`` -> pooled ``(batch, channels, pooled_h, pooled_w)`` (float)."""
+    if spec.pool is None:
+        return y
+    k, ph, pw = spec.pool_size, spec.pooled_h, spec.pooled_w
+    windows = y[:, :, :ph * k, :pw * k].reshape(y.shape[0], y.shape[1], ph, k, pw, k)
+    return windows.max(axis=(3, 5)) if spec.pool == "max" else windows.mean(axis=(3, 5))
 
 
 def _integers(value, where: str, what: str) -> np.ndarray:
@@ -93,10 +173,13 @@ class CompressedLayer:
     bias: np.ndarray | None = None
     relu: bool = False
     name: str = "layer"
+    conv: ConvSpec | None = None
 
     def __post_init__(self):
         check_type(self.name, str, "layer name")
         where = f"layer {self.name!r}"
+        if self.conv is not None:
+            check_type(self.conv, ConvSpec, f"{where}: conv")
         shape = self.shape
         if (not isinstance(shape, (tuple, list)) or len(shape) != 2
                 or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in shape)):
@@ -138,10 +221,14 @@ class CompressedLayer:
         object.__setattr__(self, "codes", codes)
         object.__setattr__(self, "codebook", codebook)
         object.__setattr__(self, "relu", _flag(self.relu, f"{where}: relu"))
+        if self.conv is not None and n_in != self.conv.in_channels * self.conv.kernel ** 2:
+            raise NetworkError(f"{where}: {n_in} weight columns: a {self.conv.kernel} x {self.conv.kernel} "
+                               f"convolution of {self.conv.in_channels} channels has "
+                               f"{self.conv.in_channels * self.conv.kernel ** 2}")
 
     # ---- constructors -----------------------------------------------------------------------------------
     @classmethod
-    def from_dense_codes(cls, codes, codebook, bias=None, relu=False, name="layer") -> "CompressedLayer":
+    def from_dense_codes(cls, codes, codebook, bias=None, relu=False, name="layer", conv=None) -> "CompressedLayer":
         """From a dense ``(n_out, n_in)`` integer matrix of codes (0 = zero weight)."""
         codes = np.asarray(codes)
         if codes.ndim != 2:
@@ -149,10 +236,10 @@ class CompressedLayer:
         if not np.issubdtype(codes.dtype, np.integer):
             raise NetworkError(f"layer {name!r}: code matrix must be integers, got {codes.dtype}")
         r, c = np.nonzero(codes)
-        return cls(codes.shape, r, c, codes[r, c], codebook, bias, relu, name)
+        return cls(codes.shape, r, c, codes[r, c], codebook, bias, relu, name, conv)
 
     @classmethod
-    def from_float(cls, weights, codebook, bias=None, relu=False, name="layer") -> "CompressedLayer":
+    def from_float(cls, weights, codebook, bias=None, relu=False, name="layer", conv=None) -> "CompressedLayer":
         """Quantise a float matrix against ``codebook``: zeros stay zero (code 0); every non-zero weight takes
         the nearest non-zero-code entry (a pruned weight is never created by quantisation).
 
@@ -192,7 +279,7 @@ class CompressedLayer:
                                    f"codebook ({sorted_cb[0]:g} .. {sorted_cb[-1]:g}): expected weights the codebook "
                                    f"was made for")
         codes = order[idx] + 1
-        return cls(w.shape, r, c, codes, cb, bias, relu, name)
+        return cls(w.shape, r, c, codes, cb, bias, relu, name, conv)
 
     # ---- views --------------------------------------------------------------------------------------------
     @property
@@ -202,6 +289,21 @@ class CompressedLayer:
     @property
     def n_in(self) -> int:
         return self.shape[1]
+
+    @property
+    def in_size(self) -> int:
+        """Input activations (``n_in`` of a fully connected layer; ``C * H * W`` of a convolution)."""
+        return self.conv.in_size if self.conv else self.n_in
+
+    @property
+    def out_size(self) -> int:
+        """Output activations (``n_out``; of a convolution, channels x pooled positions)."""
+        return self.n_out * self.conv.pooled_h * self.conv.pooled_w if self.conv else self.n_out
+
+    @property
+    def weight_count(self) -> int:
+        """Dense weights of the layer (``n_out * n_in``)."""
+        return self.n_out * self.n_in
 
     @property
     def nnz(self) -> int:
@@ -236,9 +338,14 @@ class CompressedNetwork:
             if not isinstance(layer, CompressedLayer):
                 raise NetworkError(f"network layer {i} is a {type(layer).__name__}: expected a CompressedLayer")
         for a, b in zip(self.layers, self.layers[1:]):
-            if a.n_out != b.n_in:
-                raise NetworkError(f"layer {b.name!r} takes {b.n_in} inputs but layer {a.name!r} "
-                                   f"produces {a.n_out} outputs")
+            if a.out_size != b.in_size:
+                raise NetworkError(f"layer {b.name!r} takes {b.in_size} inputs but layer {a.name!r} "
+                                   f"produces {a.out_size} outputs")
+            if b.conv is not None and a.conv is not None and (b.conv.in_channels, b.conv.in_h, b.conv.in_w) != (
+                    a.n_out, a.conv.pooled_h, a.conv.pooled_w):
+                raise NetworkError(f"layer {b.name!r} takes {b.conv.in_channels} x {b.conv.in_h} x {b.conv.in_w} "
+                                   f"inputs but layer {a.name!r} produces {a.n_out} x {a.conv.pooled_h} x "
+                                   f"{a.conv.pooled_w}")
 
     def __len__(self):
         return len(self.layers)
@@ -251,19 +358,31 @@ class CompressedNetwork:
 
     @property
     def n_in(self) -> int:
-        return self.layers[0].n_in
+        """Input activations of the network."""
+        return self.layers[0].in_size
 
     @property
     def n_out(self) -> int:
-        return self.layers[-1].n_out
+        """Output activations of the network."""
+        return self.layers[-1].out_size
 
     def float_forward(self, x) -> np.ndarray:
-        """Float64 reference of the network (codebook values, float bias, ReLU), for one input vector or a
-        batch of row vectors."""
+        """Float64 reference of the network (codebook values, float bias, pooling, ReLU), for one input vector or
+        a batch of row vectors (a convolution's activations in PyTorch's (C, H, W) order, flattened)."""
         h = np.asarray(x, dtype=np.float64)
+        single = h.ndim == 1
+        h = np.atleast_2d(h)
         for layer in self.layers:
             w = layer.dense_weights()
-            h = h @ w.T + layer.bias_or_zeros()
+            if layer.conv is None:
+                h = h @ w.T + layer.bias_or_zeros()
+            else:
+                spec = layer.conv
+                idx = conv_patches(spec)
+                patches = np.where(idx >= 0, h[:, np.maximum(idx, 0)], 0.0)           # (batch, P, C*k*k)
+                y = patches @ w.T + layer.bias_or_zeros()                               # (batch, P, out_c)
+                y = y.transpose(0, 2, 1).reshape(h.shape[0], layer.n_out, spec.out_h, spec.out_w)
+                h = _pool(y, spec).reshape(h.shape[0], -1)
             if layer.relu:
                 h = np.maximum(h, 0.0)
-        return h
+        return h[0] if single else h

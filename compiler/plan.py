@@ -18,6 +18,9 @@ import numpy as np
 from openeie.config import EngineConfig
 from openeie.dedup import has_duplicates
 
+from openeie.layout import POOL_AVG, POOL_MAX, POOL_NONE
+from openeie.program import LayerInfo
+
 from .network import CapacityError, CompressedLayer, CompressedNetwork, NetworkError
 
 __all__ = ["LayerPlan", "MemoryPlan", "plan_network", "layer_geometry", "modulo_assignment", "CAPACITY_FIELDS"]
@@ -102,22 +105,14 @@ def _encode_layer(cfg, layer: CompressedLayer, in_pos, n_cols, row_pe, row_slot)
 
 @dataclass(eq=False)
 class LayerPlan:
-    """One layer laid out on the PEs. ``streams[p]``: PE p's ``(codes, rels)`` entries; ``ptr``: each PE's
-    ``n_cols + 1`` column pointers relative to the layer's first entry in that PE (``spmat_base``)."""
+    """One layer laid out on the PEs: its :class:`~openeie.program.LayerInfo` (geometry, row assignment,
+    storage positions, entry counts; the one place the images' geometry formulas live), ``streams[p]``: PE p's
+    ``(codes, rels)`` entries, and ``ptr``: each PE's ``n_cols + 1`` column pointers relative to the layer's first
+    entry in that PE (``info.spmat_base``)."""
     layer: CompressedLayer
-    in_groups: int
-    out_slots: int
-    ptr_base: int
-    bias_base: int
-    row_pe: np.ndarray
-    row_slot: np.ndarray
-    in_pos: np.ndarray
+    info: LayerInfo
     streams: list
     ptr: np.ndarray
-    entries: np.ndarray
-    fillers: np.ndarray
-    nnz_pe: np.ndarray
-    spmat_base: np.ndarray
 
     @property
     def n_cols(self) -> int:
@@ -138,7 +133,7 @@ class MemoryPlan:
 
     @property
     def entries_per_pe(self) -> np.ndarray:
-        return sum((l.entries for l in self.layers), np.zeros(self.n_pe, dtype=np.int64))
+        return sum((l.info.entries for l in self.layers), np.zeros(self.n_pe, dtype=np.int64))
 
     @property
     def words_per_pe(self) -> np.ndarray:
@@ -150,10 +145,10 @@ class MemoryPlan:
         """What the network needs of each :data:`CAPACITY_FIELDS` field."""
         last = self.layers[-1]
         return {"max_layers": len(self.layers),
-                "act_depth": max(max(l.in_groups, l.out_slots) for l in self.layers),
+                "act_depth": max(max(l.info.in_words, l.info.acc_slots, l.info.out_words) for l in self.layers),
                 "spmat_depth_words": int(self.words_per_pe.max()),
-                "ptr_depth": last.ptr_base + last.n_pointers,
-                "bias_depth": last.bias_base + last.out_slots}
+                "ptr_depth": last.info.ptr_base + last.n_pointers,
+                "bias_depth": last.info.bias_base + last.info.acc_slots}
 
     def check(self, cfg: EngineConfig) -> None:
         """Raise :class:`CapacityError` for the first memory of ``cfg`` too small for the network."""
@@ -162,10 +157,26 @@ class MemoryPlan:
             raise CapacityError(f"network has {need['max_layers']} layers: the engine's layer table holds "
                                 f"max_layers={cfg.max_layers}", "max_layers", need["max_layers"], cfg.max_layers)
         for l in self.layers:
-            for what, value in (("input groups (inputs / n_pe)", l.in_groups), ("output rows per PE", l.out_slots)):
+            for what, value in (("input words per PE", l.info.in_words),
+                                ("accumulator slots per PE", l.info.acc_slots),
+                                ("output words per PE", l.info.out_words)):
                 if value > cfg.act_depth:
                     raise CapacityError(f"layer {l.layer.name!r}: {value} {what} exceed act_depth={cfg.act_depth}",
                                         "act_depth", value, cfg.act_depth)
+        if not cfg.conv and any(l.layer.conv is not None for l in self.layers):
+            raise CapacityError("the network has convolution layers: the engine has max_image_side=1", "max_image_side",
+                                max(max(l.layer.conv.in_h, l.layer.conv.in_w) for l in self.layers if l.layer.conv),
+                                cfg.max_image_side)
+        for l in self.layers:
+            spec = l.layer.conv
+            if spec is None:
+                continue
+            for what, field, value in (("image side", "max_image_side", max(spec.in_h, spec.in_w)),
+                                       ("kernel side", "max_kernel", spec.kernel),
+                                       ("pooling window", "max_pool", spec.pool_size)):
+                if value > getattr(cfg, field):
+                    raise CapacityError(f"layer {l.layer.name!r}: {what} {value} exceeds {field}="
+                                        f"{getattr(cfg, field)}", field, value, getattr(cfg, field))
         for what, field in (("sparse-matrix words per PE", "spmat_depth_words"), ("column pointers per PE", "ptr_depth"),
                             ("biases per PE", "bias_depth")):
             limit = getattr(cfg, field)
@@ -203,21 +214,50 @@ def plan_network(network, cfg: EngineConfig, assignments=None) -> MemoryPlan:
     layers = []
     pe_entries = np.zeros(n, dtype=np.int64)
     ptr_base = bias_base = 0
-    in_pos = np.arange(network.n_in, dtype=np.int64)
-    in_groups = -(-network.n_in // n)
+    in_pos = np.arange(network.n_in, dtype=np.int64)       # storage position of each logical input activation
     for index, layer in enumerate(network):
-        if assignments[index] is None:
+        prev = layers[-1].info if layers else None
+        if layer.conv is not None:      # words per input pixel
+            in_groups = prev.out_slots if prev else -(-layer.conv.in_channels // n)
+        else:                           # all input words
+            in_groups = prev.out_words if prev else -(-layer.n_in // n)
+        if layer.conv is not None:
+            if assignments[index] is not None:
+                raise NetworkError(f"layer {layer.name!r}: a convolution's channels sit in PE t mod n_pe: no other row "
+                                   f"assignment")
+            spec = layer.conv
+            if index == 0:   # the image itself: pixel (y, x), channel c at (y * in_w + x) * in_groups * n_pe + c
+                pixels = np.arange(spec.in_h * spec.in_w, dtype=np.int64) * (in_groups * n)
+                in_pos = (np.arange(spec.in_channels, dtype=np.int64)[:, None] + pixels[None, :]).reshape(-1)
+            elif in_groups * (spec.in_h * spec.in_w) != layers[-1].info.out_words:
+                raise NetworkError(f"layer {layer.name!r} reads {spec.in_h} x {spec.in_w} pixels of {in_groups} words "
+                                   f"but layer {layers[-1].layer.name!r} writes {layers[-1].info.out_words} words")
+            channel_pos = in_pos.reshape(spec.in_channels, -1)[:, 0]      # a channel's position within a pixel
+            k2 = spec.kernel ** 2
+            col_pos = (np.arange(k2, dtype=np.int64)[None, :] * (in_groups * n) + channel_pos[:, None]).reshape(-1)
+            geometry = dict(in_w=spec.in_w, in_h=spec.in_h, kernel=spec.kernel, stride=spec.stride, pad=spec.pad,
+                            out_w=spec.out_w, out_h=spec.out_h, pool={None: POOL_NONE, "max": POOL_MAX,
+                                                                        "avg": POOL_AVG}[spec.pool],
+                            pool_size=spec.pool_size)
+            n_cols = k2 * in_groups * n
             row_pe, row_slot = modulo_assignment(layer.n_out, n)
         else:
-            row_pe, row_slot = _check_assignment(layer, assignments[index], n)
+            geometry, col_pos, n_cols = {}, in_pos, in_groups * n
+            if assignments[index] is None:
+                row_pe, row_slot = modulo_assignment(layer.n_out, n)
+            else:
+                row_pe, row_slot = _check_assignment(layer, assignments[index], n)
         out_slots = int(row_slot.max()) + 1
-        streams, ptr, entries, fillers, nnz_pe = _encode_layer(cfg, layer, in_pos, in_groups * n, row_pe, row_slot)
-        plan = LayerPlan(layer, in_groups, out_slots, ptr_base, bias_base, row_pe, row_slot, in_pos, streams, ptr,
-                         entries, fillers, nnz_pe, pe_entries.copy())
-        layers.append(plan)
+        streams, ptr, entries, fillers, nnz_pe = _encode_layer(cfg, layer, col_pos, n_cols, row_pe, row_slot)
+        info = LayerInfo(
+            name=layer.name, n_in=layer.in_size, n_out=layer.out_size, in_groups=in_groups, out_slots=out_slots,
+            ptr_base=ptr_base, bias_base=bias_base, relu=layer.relu, row_pe=row_pe, row_slot=row_slot,
+            in_pos=in_pos, entries=entries, fillers=fillers, nnz_pe=nnz_pe, spmat_base=pe_entries.copy(),
+            codebook=np.concatenate([layer.codebook, np.zeros(max(0, cfg.codebook_size - len(layer.codebook)))]),
+            has_bias=layer.bias is not None, **geometry)
+        layers.append(LayerPlan(layer, info, streams, ptr))
         pe_entries = pe_entries + entries
-        ptr_base += plan.n_pointers
-        bias_base += out_slots
-        in_pos = row_slot * n + row_pe
-        in_groups = out_slots
+        ptr_base += layers[-1].n_pointers
+        bias_base += info.acc_slots
+        in_pos = info.out_pos
     return MemoryPlan(n, cfg.entries_per_word, layers)

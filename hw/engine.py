@@ -7,7 +7,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from openeie.config import EngineConfig
-from openeie.errors import InputTypeError
+from openeie.errors import InputError, InputTypeError
 from openeie.layout import Mem, act_shape, load_word_layout
 from openeie.stats import counter_index
 from openeie.timing import WB_LATENCY
@@ -72,6 +72,10 @@ class Engine(wiring.Component):
         if not isinstance(cfg, EngineConfig):
             self._MustUse__silence = True           # no "created but never used" warning on top of the error
             raise InputTypeError(f"Engine needs an EngineConfig, not {type(cfg).__name__}")
+        if cfg.conv:
+            self._MustUse__silence = True
+            raise InputError(f"the gateware runs fully connected engines only so far (max_image_side="
+                             f"{cfg.max_image_side}): convolution layers run in the golden and cycle models")
         self._cfg = cfg
         super().__init__({
             "load": In(stream.Signature(load_word_layout(cfg))),

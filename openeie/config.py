@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 
 from .errors import OpenEIEError
 
-__all__ = ["EngineConfig", "ConfigError", "CONFIG_RANGES"]
+__all__ = ["EngineConfig", "ConfigError", "CONFIG_RANGES", "CONV_FIELDS"]
 
 
 class ConfigError(OpenEIEError, ValueError):
@@ -38,7 +38,14 @@ CONFIG_RANGES = {
     "act_depth": (1, 1 << 20),
     "bias_depth": (1, 1 << 24),
     "max_layers": (1, 256),
+    "max_image_side": (1, 1024),
+    "max_kernel": (1, 15),
+    "max_pool": (1, 8),
 }
+
+#: The fields that make an engine run convolutions; with their defaults (1) the engine is the fully connected one,
+#: word for word and cycle for cycle, and they are left out of the configuration's hash.
+CONV_FIELDS = ("max_image_side", "max_kernel", "max_pool")
 
 
 def _unique_keys(pairs) -> dict:
@@ -88,6 +95,9 @@ class EngineConfig:
         Bias SRAM depth per PE, in activation-format words, over all layers.
     max_layers : int
         Number of entries in the layer table (and of codebooks in the codebook SRAM).
+    max_image_side, max_kernel, max_pool : int
+        Largest image side (pixels), convolution kernel side and pooling window side of the engine's
+        convolution layers (docs/engine.md, "Convolution layers"). All 1 (the default): a fully connected engine.
     """
 
     n_pe: int = 64
@@ -105,6 +115,9 @@ class EngineConfig:
     act_depth: int = 512
     bias_depth: int = 1024
     max_layers: int = 8
+    max_image_side: int = 1
+    max_kernel: int = 1
+    max_pool: int = 1
 
     def __post_init__(self):
         for f in fields(self):
@@ -130,10 +143,17 @@ class EngineConfig:
                               f"{self.entry_bits} bits is {self.spmat_word_bits} bits: expected at most 64")
         if self.ptr_depth % 2:
             raise ConfigError(f"EngineConfig.ptr_depth={self.ptr_depth} must be even (two pointer banks)")
+        if self.conv:
+            if self.max_kernel > self.max_image_side or self.max_pool > self.max_image_side:
+                raise ConfigError(f"EngineConfig.max_kernel={self.max_kernel} and max_pool={self.max_pool} must not "
+                                  f"exceed max_image_side={self.max_image_side}")
+        elif self.max_kernel != 1 or self.max_pool != 1:
+            raise ConfigError(f"EngineConfig.max_kernel={self.max_kernel}, max_pool={self.max_pool}: expected 1 "
+                              f"without convolutions (max_image_side=1); set max_image_side for a convolution engine")
         # Import here: layout depends on this module.
         from .layout import layer_desc_layout
         width = layer_desc_layout(self).size
-        if width > 64:
+        if width > 64 and not self.conv:
             raise ConfigError(f"layer descriptor is {width} bits with these depths: expected at most 64; "
                               f"reduce act_depth, ptr_depth or bias_depth")
 
@@ -235,9 +255,16 @@ class EngineConfig:
         from .files import write_text
         write_text(path, self.to_json() + "\n", "engine configuration")
 
+    @property
+    def conv(self) -> bool:
+        """The engine runs convolution layers (``max_image_side > 1``)."""
+        return self.max_image_side > 1
+
     def hash(self) -> bytes:
-        """SHA-256 of the canonical JSON form (32 bytes); stored in image containers."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """SHA-256 of the canonical JSON form (32 bytes); stored in image containers. The convolution fields are
+        left out at their defaults, so a fully connected engine's hash is what it was before they existed."""
+        fields_ = {k: v for k, v in self.to_dict().items() if not (k in CONV_FIELDS and v == 1)}
+        canonical = json.dumps(fields_, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).digest()
 
     def replace(self, **changes) -> "EngineConfig":

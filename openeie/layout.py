@@ -31,7 +31,8 @@ __all__ = [
     "Mem", "entry_layout", "spmat_word_layout", "ptr_shape", "codebook_shape", "act_shape", "bias_shape",
     "layer_desc_layout", "mem_word_bits", "mem_depth", "bits_for",
     "pack_entries", "unpack_entries", "pack_struct", "pack_word", "unpack_struct", "to_unsigned", "to_signed",
-    "load_word_layout",
+    "load_word_layout", "CONV_DESC_FIELDS", "POOL_NONE", "POOL_MAX", "POOL_AVG", "table_limbs", "pack_table",
+    "table_ints", "unpack_table",
 ]
 
 
@@ -84,20 +85,73 @@ def bias_shape(cfg) -> Shape:
     return signed(cfg.act_bits)
 
 
+#: The layer-table fields of a convolution engine beyond the fully connected ones (docs/engine.md,
+#: "Convolution layers"), in layout order.
+CONV_DESC_FIELDS = ("in_w", "in_h", "kernel", "stride", "pad", "out_w", "out_h", "acc_slots", "pool", "pool_size",
+                    "pooled_w", "pooled_h", "out_words", "line_words", "col_step", "row_step")
+
+#: ``pool`` field values.
+POOL_NONE, POOL_MAX, POOL_AVG = 0, 1, 2
+
+
 def layer_desc_layout(cfg) -> data.StructLayout:
     """One layer-table entry.
 
     ``in_groups``: input columns / n_pe (storage order: column k is activation address k // n_pe of PE
-    k % n_pe). ``out_slots``: output rows held by each PE. ``ptr_base``: index of the layer's first pointer
-    (even). ``bias_base``: address of the layer's first bias. ``relu``: apply ReLU on write-back.
+    k % n_pe; of a convolution engine: the words of one input pixel). ``out_slots``: output rows held by each PE
+    (of a convolution: per output position). ``ptr_base``: index of the layer's first pointer (even).
+    ``bias_base``: address of the layer's first bias. ``relu``: apply ReLU on write-back. A convolution engine
+    (``cfg.conv``) adds the fields of :data:`CONV_DESC_FIELDS` (docs/engine.md, "Convolution layers").
     """
-    return data.StructLayout({
+    fields = {
         "in_groups": unsigned(bits_for(cfg.act_depth)),
         "out_slots": unsigned(bits_for(cfg.act_depth)),
         "ptr_base": unsigned(bits_for(cfg.ptr_depth)),
         "bias_base": unsigned(bits_for(cfg.bias_depth)),
         "relu": unsigned(1),
-    })
+    }
+    if cfg.conv:
+        side = unsigned(bits_for(cfg.max_image_side))
+        words = unsigned(bits_for(cfg.act_depth))
+        steps = unsigned(bits_for(cfg.act_depth * cfg.max_image_side))
+        fields.update({
+            "in_w": side, "in_h": side, "kernel": unsigned(bits_for(cfg.max_kernel)), "stride": side,
+            "pad": unsigned(bits_for(cfg.max_kernel - 1)), "out_w": side, "out_h": side, "acc_slots": words,
+            "pool": unsigned(2), "pool_size": unsigned(bits_for(cfg.max_pool)), "pooled_w": side, "pooled_h": side,
+            "out_words": words, "line_words": steps, "col_step": steps, "row_step": steps,
+        })
+    return data.StructLayout(fields)
+
+
+def table_limbs(layout) -> int:
+    """uint64 limbs per word of a table whose words are ``layout`` (1 up to 64 bits)."""
+    return max(1, -(-layout.size // 64))
+
+
+def pack_table(layout, rows: list) -> np.ndarray:
+    """Words of ``rows`` (dicts of field values) as uint64: shape ``(n,)`` for words of at most 64 bits, else
+    ``(n, limbs)`` with limb 0 in the least significant bits."""
+    ints = [pack_word(layout, **row) for row in rows]
+    limbs = table_limbs(layout)
+    if limbs == 1:
+        return np.array(ints, dtype=np.uint64)
+    return np.array([[(w >> (64 * k)) & ((1 << 64) - 1) for k in range(limbs)] for w in ints], dtype=np.uint64)
+
+
+def table_ints(words) -> list:
+    """Python ints of table words (1-D uint64, or 2-D uint64 limbs as :func:`pack_table` makes them)."""
+    words = np.asarray(words, dtype=np.uint64)
+    if words.ndim == 1:
+        return [int(w) for w in words]
+    return [sum(int(limb) << (64 * k) for k, limb in enumerate(row)) for row in words]
+
+
+def unpack_table(layout, words) -> list:
+    """Inverse of :func:`pack_table`: one dict of ints per word."""
+    out = []
+    for w in table_ints(words):
+        out.append({name: (w >> field.offset) & ((1 << _shape_width(field.shape)) - 1) for name, field in layout})
+    return out
 
 
 def _shape_width(shape) -> int:

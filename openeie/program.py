@@ -25,13 +25,16 @@ import numpy as np
 from .config import EngineConfig
 from .errors import OpenEIEError
 from .fixed import quantize
-from .layout import (Mem, layer_desc_layout, load_word_layout, mem_depth, mem_word_bits, pack_word, to_signed,
-                     unpack_entries, unpack_struct)
+from .layout import (CONV_DESC_FIELDS, POOL_AVG, POOL_NONE, Mem, layer_desc_layout, load_word_layout, mem_depth,
+                     mem_word_bits, pack_word, table_ints, table_limbs, to_signed, unpack_entries, unpack_table)
 
-__all__ = ["LayerInfo", "Program", "ProgramError", "DecodedProgram", "DecodedLayer", "PeStream"]
+__all__ = ["LayerInfo", "Program", "ProgramError", "DecodedProgram", "DecodedLayer", "PeStream", "CONV_GEOMETRY"]
 
-#: The layer-table fields, in :func:`~openeie.layout.layer_desc_layout` order, that LayerInfo repeats.
+#: The layer-table fields, in :func:`~openeie.layout.layer_desc_layout` order, that LayerInfo repeats (a
+#: convolution engine's also :data:`~openeie.layout.CONV_DESC_FIELDS`, LayerInfo fields or properties).
 DESC_FIELDS = ("in_groups", "out_slots", "ptr_base", "bias_base", "relu")
+#: The stored convolution geometry of a LayerInfo (the other convolution fields derive from it).
+CONV_GEOMETRY = ("in_w", "in_h", "kernel", "stride", "pad", "out_w", "out_h", "pool", "pool_size")
 
 
 class ProgramError(OpenEIEError, ValueError):
@@ -64,11 +67,87 @@ class LayerInfo:
     spmat_base: np.ndarray
     codebook: np.ndarray          # float codebook (before fixed-point quantisation), for reports
     has_bias: bool = True
+    # convolution geometry (docs/engine.md, "Convolution layers"); a fully connected layer is a 1 x 1 image
+    in_w: int = 1
+    in_h: int = 1
+    kernel: int = 1
+    stride: int = 1
+    pad: int = 0
+    out_w: int = 1
+    out_h: int = 1
+    pool: int = 0                 # openeie.layout.POOL_NONE / POOL_MAX / POOL_AVG
+    pool_size: int = 1
+
+    @property
+    def n_pe(self) -> int:
+        return len(self.entries)
 
     @property
     def n_cols(self) -> int:
-        """Input columns in storage order (``in_groups * n_pe``)."""
-        return self.in_groups * len(self.entries)
+        """Weight columns in storage order: ``kernel**2 * in_groups * n_pe`` (``in_groups * n_pe`` for a fully
+        connected layer)."""
+        return self.kernel * self.kernel * self.in_groups * self.n_pe
+
+    @property
+    def is_conv(self) -> bool:
+        return (self.in_w, self.in_h, self.kernel, self.out_w, self.out_h, self.pool) != (1, 1, 1, 1, 1, 0)
+
+    @property
+    def in_words(self) -> int:
+        """Activation words of the layer's input (``in_h * in_w * in_groups``)."""
+        return self.in_h * self.in_w * self.in_groups
+
+    @property
+    def acc_slots(self) -> int:
+        """Accumulator slots per PE (``out_h * out_w * out_slots``)."""
+        return self.out_h * self.out_w * self.out_slots
+
+    @property
+    def pooled_w(self) -> int:
+        return self.out_w // self.pool_size if self.pool else self.out_w
+
+    @property
+    def pooled_h(self) -> int:
+        return self.out_h // self.pool_size if self.pool else self.out_h
+
+    @property
+    def out_words(self) -> int:
+        """Activation words the layer writes (``pooled_h * pooled_w * out_slots``)."""
+        return self.pooled_h * self.pooled_w * self.out_slots
+
+    @property
+    def wb_reads(self) -> int:
+        """Accumulator slots write-back reads per PE."""
+        if self.pool:
+            return self.pooled_h * self.pooled_w * self.pool_size ** 2 * self.out_slots
+        return self.acc_slots
+
+    def patch_index(self) -> np.ndarray:
+        """The broadcast walk (docs/engine.md, "Convolution layers"): ``(positions, n_cols)`` storage positions
+        of the input activation that weight column j multiplies at each output position, in walk order, -1 in the
+        zero padding. A fully connected layer: one position, ``arange(n_cols)``."""
+        n, k = self.n_pe, self.kernel
+        oy, ox = np.divmod(np.arange(self.out_h * self.out_w, dtype=np.int64), self.out_w)
+        ky, kx = np.divmod(np.arange(k * k, dtype=np.int64), k)
+        iy = oy[:, None] * self.stride - self.pad + ky[None, :]          # (P, k*k)
+        ix = ox[:, None] * self.stride - self.pad + kx[None, :]
+        inside = (iy >= 0) & (iy < self.in_h) & (ix >= 0) & (ix < self.in_w)
+        pixel = np.where(inside, iy * self.in_w + ix, -1)
+        within = np.arange(self.in_groups * n, dtype=np.int64)            # group g, lane: g * n_pe + lane
+        index = pixel[:, :, None] * (self.in_groups * n) + within[None, None, :]
+        return np.where(pixel[:, :, None] >= 0, index, -1).reshape(len(oy), -1)
+
+    @property
+    def line_words(self) -> int:
+        return self.in_w * self.in_groups
+
+    @property
+    def col_step(self) -> int:
+        return self.stride * self.in_groups
+
+    @property
+    def row_step(self) -> int:
+        return self.stride * self.in_w * self.in_groups
 
     @property
     def nnz(self) -> int:
@@ -80,8 +159,14 @@ class LayerInfo:
 
     @property
     def out_pos(self) -> np.ndarray:
-        """Storage position of each logical output row."""
-        return self.row_slot * len(self.entries) + self.row_pe
+        """Storage position of each logical output: of a row of a fully connected layer; of a convolution's
+        outputs in PyTorch's (channel, y, x) order, at ``(y * pooled_w + x) * out_slots * n_pe`` plus the
+        channel's slot and PE."""
+        channel = self.row_slot * self.n_pe + self.row_pe
+        if not self.is_conv:
+            return channel
+        pixels = np.arange(self.pooled_h * self.pooled_w, dtype=np.int64) * (self.out_slots * self.n_pe)
+        return (channel[:, None] + pixels[None, :]).reshape(-1)
 
 
 @dataclass(eq=False)
@@ -137,8 +222,8 @@ class Program:
                     for addr in range(int(self.used[mem][pe])):
                         yield mem, pe, addr, int(words[pe, addr])
             else:
-                for addr, w in enumerate(words):
-                    yield mem, 0, addr, int(w)
+                for addr, w in enumerate(table_ints(words)):
+                    yield mem, 0, addr, w
 
     def load_port_words(self) -> list:
         """Every :meth:`load_words` item packed as one load-port word (``load_word_layout``), as Python ints
@@ -153,7 +238,7 @@ class Program:
         x = np.asarray(x_q)
         if x.shape != (layer.n_in,):
             raise ProgramError(f"input has shape {x.shape}: expected ({layer.n_in},) fixed-point activations")
-        out = np.zeros(layer.n_cols, dtype=np.int64)
+        out = np.zeros(layer.in_words * layer.n_pe, dtype=np.int64)
         out[layer.in_pos] = x.astype(np.int64)
         return out
 
@@ -236,6 +321,30 @@ def _is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def _check_geometry(cfg, info, where: str) -> None:
+    """A convolution's geometry: within the engine's limits and consistent (docs/engine.md)."""
+    for key, high in (("in_w", cfg.max_image_side), ("in_h", cfg.max_image_side), ("kernel", cfg.max_kernel),
+                      ("pool_size", cfg.max_pool)):
+        if not 1 <= getattr(info, key) <= high:
+            _fail(where, f"{key}={getattr(info, key)} is out of range: expected 1..{high}")
+    if not 0 <= info.pad < info.kernel or info.stride < 1:
+        _fail(where, f"pad={info.pad}, stride={info.stride}: expected 0 <= pad < kernel={info.kernel}, stride >= 1")
+    for axis in ("w", "h"):
+        size = getattr(info, f"in_{axis}")
+        out = (size + 2 * info.pad - info.kernel) // info.stride + 1
+        if getattr(info, f"out_{axis}") != out or out < 1:
+            _fail(where, f"out_{axis}={getattr(info, f'out_{axis}')}: the geometry gives {out}")
+    if info.pool not in (POOL_NONE, 1, POOL_AVG) or (info.pool == POOL_NONE) != (info.pool_size == 1):
+        _fail(where, f"pool={info.pool}, pool_size={info.pool_size}: expected none (0, 1) or max/average (1/2, >= 2)")
+    if info.pool == POOL_AVG and info.pool_size & (info.pool_size - 1):
+        _fail(where, f"average pooling over {info.pool_size} x {info.pool_size}: expected a power-of-two window")
+    if info.pool and (info.pooled_w < 1 or info.pooled_h < 1):
+        _fail(where, f"a {info.pool_size} x {info.pool_size} pool does not fit {info.out_h} x {info.out_w} outputs")
+    for key in ("in_words", "acc_slots", "out_words"):
+        if getattr(info, key) > cfg.act_depth:
+            _fail(where, f"{key}={getattr(info, key)} exceeds act_depth={cfg.act_depth}")
+
+
 class DecodedProgram:
     """Decoded, checked memory images of a :class:`Program` (see the module docstring). Build it through
     :attr:`Program.decoded`."""
@@ -247,11 +356,8 @@ class DecodedProgram:
         self.config = cfg
         self._check_memories(program)
         self.pes = [self._pe_stream(program, p) for p in range(cfg.n_pe)]
-        descs = unpack_struct(layer_desc_layout(cfg), program.mems[Mem.LAYERS])
-        self.layers = []
-        for index, info in enumerate(program.layers):
-            desc = {k: int(v[index]) for k, v in descs.items()}
-            self.layers.append(self._layer(program, index, info, desc))
+        descs = unpack_table(layer_desc_layout(cfg), program.mems[Mem.LAYERS])
+        self.layers = [self._layer(program, index, info, descs[index]) for index, info in enumerate(program.layers)]
         self._check_chain(program)
 
     # -- memories --------------------------------------------------------------------------------------------
@@ -275,7 +381,10 @@ class DecodedProgram:
             if words.dtype != np.uint64:
                 _fail(where, f"words are {words.dtype}: expected uint64")
             bits = mem_word_bits(cfg, mem)
-            if bits < 64 and words.size and int(words.max()) >> bits:
+            if mem is Mem.LAYERS and words.ndim == 2:
+                if any(w >> bits for w in table_ints(words)):
+                    _fail(where, f"a word does not fit its {bits} bits")
+            elif bits < 64 and words.size and int(words.max()) >> bits:
                 _fail(where, f"word {int(words.max()):#x} does not fit its {bits} bits")
             if mem.per_pe:
                 if words.ndim != 2 or words.shape[0] != cfg.n_pe:
@@ -286,8 +395,10 @@ class DecodedProgram:
                 if used.min() < 0 or used.max() > words.shape[1]:
                     _fail(where, f"used word counts {used.tolist()} lie outside 0..{words.shape[1]}")
             else:
-                if words.shape != (len(program.layers),):
-                    _fail(where, f"has shape {words.shape}: expected one word per layer ({len(program.layers)},)")
+                limbs = table_limbs(layer_desc_layout(cfg))
+                shape = (len(program.layers),) if limbs == 1 else (len(program.layers), limbs)
+                if words.shape != shape:
+                    _fail(where, f"has shape {words.shape}: expected one word per layer {shape}")
                 used = _int_array(program.used[mem], where, "used", (1,))
                 if int(used[0]) != len(program.layers):
                     _fail(where, f"used count {int(used[0])}: expected {len(program.layers)}")
@@ -313,13 +424,16 @@ class DecodedProgram:
         if not isinstance(info.name, str):
             _fail(where, f"name = {info.name!r:.40}: expected a string")
         where = f"layer {index} ({info.name!r})"
-        for key in ("n_in", "n_out", "in_groups", "out_slots", "ptr_base", "bias_base"):
+        geometry = CONV_GEOMETRY if cfg.conv else ()
+        for key in ("n_in", "n_out", "in_groups", "out_slots", "ptr_base", "bias_base") + geometry:
             if not _is_int(getattr(info, key)):
                 _fail(where, f"{key} = {getattr(info, key)!r}: expected an integer")
         for key in ("relu", "has_bias"):
             if not isinstance(getattr(info, key), (bool, np.bool_)):
                 _fail(where, f"{key} = {getattr(info, key)!r}: expected true or false")
-        for key in DESC_FIELDS:
+        if not cfg.conv and info.is_conv:
+            _fail(where, "metadata describes a convolution: the engine has max_image_side=1")
+        for key in DESC_FIELDS + (CONV_DESC_FIELDS if cfg.conv else ()):
             if int(getattr(info, key)) != desc[key]:
                 _fail(where, f"metadata says {key}={int(getattr(info, key))} but the layer-table word says "
                              f"{desc[key]}")
@@ -329,22 +443,31 @@ class DecodedProgram:
         for key, value in (("in_groups", in_groups), ("out_slots", out_slots)):
             if not 1 <= value <= cfg.act_depth:
                 _fail(where, f"{key}={value} is out of range: expected 1..act_depth={cfg.act_depth}")
-        n_cols = in_groups * n
-        if info.n_in > n_cols:
-            _fail(where, f"{info.n_in} inputs do not fit in_groups={in_groups} x {n} PEs")
-        if info.n_out > out_slots * n:
-            _fail(where, f"{info.n_out} outputs do not fit out_slots={out_slots} x {n} PEs")
+        if info.is_conv:
+            _check_geometry(cfg, info, where)
+        n_cols = info.n_cols
+        n_inputs = info.in_words * n
+        if info.n_in > n_inputs:
+            _fail(where, f"{info.n_in} inputs do not fit {info.in_words} words x {n} PEs")
+        channels = len(np.asarray(info.row_pe).reshape(-1))
+        if channels > out_slots * n:
+            _fail(where, f"{channels} output rows do not fit out_slots={out_slots} x {n} PEs")
+        if info.n_out != channels * info.pooled_h * info.pooled_w:
+            _fail(where, f"metadata says {info.n_out} outputs but the row assignment holds {channels} rows"
+                         + (f" x {info.pooled_h * info.pooled_w} positions" if info.is_conv else ""))
 
-        row_pe = _int_array(info.row_pe, where, "row_pe", (info.n_out,))
-        row_slot = _int_array(info.row_slot, where, "row_slot", (info.n_out,))
+        row_pe = _int_array(info.row_pe, where, "row_pe", (channels,))
+        row_slot = _int_array(info.row_slot, where, "row_slot", (channels,))
         if row_pe.min() < 0 or row_pe.max() >= n or row_slot.min() < 0 or row_slot.max() >= out_slots:
             _fail(where, f"row assignment uses a PE outside 0..{n - 1} or a slot outside 0..{out_slots - 1}")
         out_pos = row_slot * n + row_pe
         if len(np.unique(out_pos)) != len(out_pos):
             _fail(where, "row assignment puts two rows in the same PE slot")
+        if info.is_conv and not np.array_equal(out_pos, np.arange(channels)):
+            _fail(where, "a convolution's channels must sit in PE t mod n_pe, slot t // n_pe")
         in_pos = _int_array(info.in_pos, where, "in_pos", (info.n_in,))
-        if in_pos.min() < 0 or in_pos.max() >= n_cols or len(np.unique(in_pos)) != len(in_pos):
-            _fail(where, f"input positions are not distinct storage columns 0..{n_cols - 1}")
+        if in_pos.min() < 0 or in_pos.max() >= n_inputs or len(np.unique(in_pos)) != len(in_pos):
+            _fail(where, f"input positions are not distinct storage positions 0..{n_inputs - 1}")
         for key in ("entries", "fillers", "nnz_pe", "spmat_base"):
             arr = _int_array(getattr(info, key), where, key, (n,))
             if arr.min() < 0:
@@ -394,7 +517,12 @@ class DecodedProgram:
         if not np.all(is_row[slot[real] * n + pe[real]]):
             _fail(where, "an entry addresses an output slot that holds no row")
         is_col = np.zeros(n_cols, dtype=bool)
-        is_col[in_pos] = True
+        if info.is_conv:     # kernel offset k, channel c: column k * in_groups * n_pe + (position of c in a pixel)
+            channel_pos = in_pos.reshape(-1, info.in_h * info.in_w)[:, 0]
+            offsets = np.arange(info.kernel ** 2, dtype=np.int64)[:, None] * (in_groups * n)
+            is_col[(offsets + channel_pos[None, :]).reshape(-1)] = True
+        else:
+            is_col[in_pos] = True
         if not np.all(is_col[col[real]]):
             _fail(where, "an entry lies in a storage column that holds no input")
 
@@ -410,10 +538,10 @@ class DecodedProgram:
         stated = quantize(cb, cfg.weight_bits, cfg.weight_frac_bits, saturate_ok=True)
         if not np.array_equal(stated, codebook):
             _fail(where, "the float codebook of the metadata does not round to the codebook words")
-        bias_base = desc["bias_base"]
-        if np.any(program.used[Mem.BIAS] < bias_base + out_slots):
-            _fail(where, f"biases {bias_base}..{bias_base + out_slots - 1} are not all loaded")
-        bias = to_signed(program.mems[Mem.BIAS][:, bias_base: bias_base + out_slots], cfg.act_bits).T.reshape(-1)
+        bias_base, acc_slots = desc["bias_base"], info.acc_slots
+        if np.any(program.used[Mem.BIAS] < bias_base + acc_slots):
+            _fail(where, f"biases {bias_base}..{bias_base + acc_slots - 1} are not all loaded")
+        bias = to_signed(program.mems[Mem.BIAS][:, bias_base: bias_base + acc_slots], cfg.act_bits).T.reshape(-1)
         return DecodedLayer(index, info.name, desc, ptr, pe, col, slot, code, rel, codebook,
                             bias.astype(np.int64))
 
@@ -422,7 +550,7 @@ class DecodedProgram:
             where = f"layer {index + 1} ({b.name!r})"
             if b.n_in != a.n_out:
                 _fail(where, f"takes {b.n_in} inputs but layer {index} produces {a.n_out}")
-            if b.in_groups != a.out_slots:
-                _fail(where, f"in_groups={b.in_groups} but layer {index} writes out_slots={a.out_slots}")
+            if b.in_words != a.out_words:
+                _fail(where, f"reads {b.in_words} activation words but layer {index} writes {a.out_words}")
             if not np.array_equal(np.asarray(b.in_pos), np.asarray(a.out_pos)):
                 _fail(where, f"input positions differ from layer {index}'s output positions")

@@ -108,9 +108,10 @@ def _spmat_word_reads(starts, ends, epw, last_word):
     return reads, int(last_w[-1])
 
 
-def layer_cycles(out_slots: int, compute: int) -> int:
-    """Cycles of one layer: DESC, INIT, COMPUTE (``compute`` cycles) and WB (docs/engine.md)."""
-    return DESC_CYCLES + (out_slots + INIT_LATENCY) + compute + (out_slots + WB_LATENCY)
+def layer_cycles(info, compute: int) -> int:
+    """Cycles of one layer (a :class:`~openeie.program.LayerInfo`): DESC, INIT, COMPUTE (``compute`` cycles) and
+    WB (docs/engine.md; a pooling write-back has one stage more)."""
+    return DESC_CYCLES + (info.acc_slots + INIT_LATENCY) + compute + (info.wb_reads + WB_LATENCY + bool(info.pool))
 
 
 def run(program: Program, x_q, values: bool = True, fifo_depth: int | None = None):
@@ -143,8 +144,12 @@ def run(program: Program, x_q, values: bool = True, fifo_depth: int | None = Non
     h = program.input_storage(x_q)
     for index, (info, layer) in enumerate(zip(program.layers, decoded.layers)):
         before = dict(counters)
-        cols, z, z_end = _broadcast_schedule(h, n, layer.in_groups)
+        walk = info.patch_index().reshape(-1)                          # the broadcast walk over the input
+        stream = np.where(walk >= 0, h[np.maximum(walk, 0)], 0)
+        cols, z, z_end = _broadcast_schedule(stream, n, len(walk) // n)
+        words_read = int(np.count_nonzero(walk[::n] >= 0))             # padding words are not read
         k_total = len(cols)
+        cols = cols % layer.n_cols                                     # the same pointers at every position
         starts = layer.ptr[:, cols].T                                  # (K, n)
         ends = layer.ptr[:, cols + 1].T
         entries = ends - starts
@@ -156,8 +161,8 @@ def run(program: Program, x_q, values: bool = True, fifo_depth: int | None = Non
         for p in range(n):
             reads, last_word[p] = _spmat_word_reads(starts[:, p], ends[:, p], cfg.entries_per_word, last_word[p])
             counters["spmat_reads"] += reads
-        cycles = layer_cycles(layer.out_slots, compute)
-        slots = layer.out_slots * n
+        cycles = layer_cycles(info, compute)
+        slots = info.acc_slots * n
         counters["broadcasts"] += k_total
         counters["bcast_stalls"] += stalls
         counters["fifo_pushes"] += k_total * n
@@ -165,11 +170,11 @@ def run(program: Program, x_q, values: bool = True, fifo_depth: int | None = Non
         counters["codebook_reads"] += n_entries
         counters["macs"] += macs
         counters["fillers"] += n_entries - macs
-        counters["acc_reads"] += macs + slots
+        counters["acc_reads"] += macs + info.wb_reads * n
         counters["acc_writes"] += macs + slots
         counters["bias_reads"] += slots
-        counters["act_reads"] += layer.in_groups * n
-        counters["act_writes"] += slots
+        counters["act_reads"] += words_read * n
+        counters["act_writes"] += info.out_words * n
         counters["layer_reads"] += 1
         counters["acc_saturations"] += int(saturations[index][0])
         counters["out_saturations"] += int(saturations[index][1])

@@ -33,6 +33,7 @@ import numpy as np
 
 from openeie.errors import InputError, InputTypeError
 from openeie.fixed import dequantize, fixed_range, quantize, round_shift, saturate
+from openeie.layout import POOL_MAX
 from openeie.program import Program
 
 __all__ = ["quantize_input", "layer_entries", "run_layer", "run_layer_counted", "run", "run_counted",
@@ -77,52 +78,81 @@ def run_layer_counted(program: Program, index: int, x_storage):
     """
     program = _program(program)
     cfg = program.config
+    info = program.layers[index]
     layer = program.decoded.layers[index]
     x = _fixed_inputs(x_storage, "storage-order inputs")
     single = x.ndim == 1
     x = np.atleast_2d(x)
-    if x.ndim != 2 or x.shape[1] != layer.n_cols:
-        raise InputError(f"layer {layer.name!r} takes {layer.n_cols} storage-order inputs, got shape "
+    n_inputs = info.in_words * cfg.n_pe
+    if x.ndim != 2 or x.shape[1] != n_inputs:
+        raise InputError(f"layer {layer.name!r} takes {n_inputs} storage-order inputs, got shape "
                          f"{np.shape(x_storage)}")
+    batch = x.shape[0]
     wf = cfg.weight_frac_bits
-    n_pos = layer.out_slots * cfg.n_pe
-    pos, col, w = layer.real_entries
-    init = layer.bias << wf                                      # (n_pos,)
-    acc = np.broadcast_to(init[:, None], (n_pos, x.shape[0])).copy()
-    acc_sat = np.zeros(x.shape[0], dtype=np.int64)
+    n_local = info.out_slots * cfg.n_pe                        # output storage positions of one output position
+    positions = info.out_h * info.out_w
+    idx = info.patch_index()                                   # (positions, n_cols)
+    columns = np.where(idx >= 0, x[:, np.maximum(idx, 0)], 0).reshape(batch * positions, -1)   # (batch*P, n_cols)
+    init = (layer.bias << wf).reshape(positions, n_local)                                    # (P, n_local)
+    init = np.broadcast_to(init[None], (batch, positions, n_local)).reshape(batch * positions, n_local).T
+    acc, acc_sat = _accumulate(cfg, layer.real_entries, columns, init.copy())                 # (n_local, batch*P)
+    acc_sat = acc_sat.reshape(batch, positions).sum(axis=1)
+    acc = acc.T.reshape(batch, info.out_h, info.out_w, n_local)
+    shift = wf
+    if info.pool:
+        k, ph, pw = info.pool_size, info.pooled_h, info.pooled_w
+        windows = acc[:, :ph * k, :pw * k].reshape(batch, ph, k, pw, k, n_local)
+        if info.pool == POOL_MAX:
+            acc = windows.max(axis=(2, 4))
+        else:
+            acc = windows.sum(axis=(2, 4))
+            shift += (k * k).bit_length() - 1
+    acc = acc.reshape(batch, -1)                               # pooled positions x n_local, storage order
+    rounded = round_shift(acc, shift)
+    alo, ahi = fixed_range(cfg.act_bits)
+    relu = bool(layer.desc["relu"])
+    clipped = (rounded > ahi) | ((rounded < alo) & (not relu))
+    y = saturate(rounded, cfg.act_bits)
+    if relu:
+        y = np.maximum(y, 0)
+    out_sat = clipped.sum(axis=1).astype(np.int64)
+    return (y[0], acc_sat[0], out_sat[0]) if single else (y, acc_sat, out_sat)
+
+
+def _accumulate(cfg, entries, columns, acc):
+    """Step 2 for every row of ``columns`` (``(m, n_cols)`` inputs): ``acc`` (``(n_local, m)``, the bias
+    initialisation) plus the products of the real ``entries`` in column order, saturating. Returns ``(acc,
+    clamps per input row)``."""
+    pos, col, w = entries
+    m = columns.shape[0]
+    acc_sat = np.zeros(m, dtype=np.int64)
     lo, hi = fixed_range(cfg.acc_bits)
     if len(pos):
-        prod = w[:, None] * x.T[col]                             # (nnz, batch), exact in int64
+        init = acc
+        prod = w[:, None] * columns.T[col]                     # (nnz, m), exact in int64
         starts = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]])
         rows = pos[starts]
         # Exact prefix sums per row (int64): |acc| < 2**47 and |prod| < 2**47 keep every partial sum exact.
         csum = np.cumsum(prod, axis=0)
         before = np.where(starts[:, None] > 0, csum[starts - 1], 0)
         seg_len = np.diff(np.r_[starts, len(pos)])
-        partial = csum - np.repeat(before, seg_len, axis=0) + init[np.repeat(rows, seg_len)][:, None]
+        partial = csum - np.repeat(before, seg_len, axis=0) + np.repeat(init[rows], seg_len, axis=0)
         pmin = np.minimum.reduceat(partial, starts, axis=0)
         pmax = np.maximum.reduceat(partial, starts, axis=0)
         total = partial[np.r_[starts[1:], len(pos)] - 1]
+        acc = init.copy()
         acc[rows] = total
         # Rows whose running sum left the accumulator's range: replay with saturation, in order.
         for r_i, b_i in zip(*np.nonzero((pmin < lo) | (pmax > hi))):
             seg = slice(starts[r_i], starts[r_i] + seg_len[r_i])
-            a = int(init[rows[r_i]])
+            a = int(init[rows[r_i], b_i])
             for p in prod[seg, b_i]:
                 a += int(p)
                 if a < lo or a > hi:
                     a = min(max(a, lo), hi)
                     acc_sat[b_i] += 1
             acc[rows[r_i], b_i] = a
-    rounded = round_shift(acc, wf)
-    alo, ahi = fixed_range(cfg.act_bits)
-    clipped = (rounded > ahi) | ((rounded < alo) & (not layer.desc["relu"]))
-    y = saturate(rounded, cfg.act_bits)
-    if layer.desc["relu"]:
-        y = np.maximum(y, 0)
-    y = y.T
-    out_sat = clipped.sum(axis=0).astype(np.int64)
-    return (y[0], acc_sat[0], out_sat[0]) if single else (y, acc_sat, out_sat)
+    return acc, acc_sat
 
 
 def run_layer(program: Program, index: int, x_storage) -> np.ndarray:
@@ -148,7 +178,7 @@ def run_counted(program: Program, x_q):
                          f"format: expected {lo}..{hi}")
     single = x_q.ndim == 1
     x = np.atleast_2d(x_q)
-    h = np.zeros((x.shape[0], program.layers[0].n_cols), dtype=np.int64)
+    h = np.zeros((x.shape[0], program.layers[0].in_words * program.config.n_pe), dtype=np.int64)
     h[:, program.layers[0].in_pos] = x
     outs, sats = [], []
     for index in range(program.n_layers):

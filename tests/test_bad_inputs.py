@@ -531,8 +531,8 @@ def _set_layer(i, key, value):
 
 
 for _id, _meta, _arrays, _expect in [
-    ("n_out_vs_arrays", _set_layer(1, "n_out", 5), None, ("5 outputs do not fit out_slots=2 x 2 PEs",)),
-    ("n_out_vs_rows", _set_layer(1, "n_out", 4), None, ("row_pe is int64 of shape (3,)", "shape (4,)")),
+    ("n_out_vs_arrays", _set_layer(1, "n_out", 5), None, ("metadata says 5 outputs", "holds 3 rows")),
+    ("rows_do_not_fit", None, lambda v: v("layer1.row_slot").__setitem__(2, 7), ("slot outside 0..1",)),
     ("n_in_text", _set_layer(0, "n_in", "6"), None, ("n_in = '6'", "expected an integer")),
     ("relu_vs_table", _set_layer(0, "relu", False), None, ("relu=0", "layer-table word says 1")),
     ("in_groups_vs_table", _set_layer(1, "in_groups", 7), None, ("in_groups=7", "layer-table word says 6")),

@@ -34,7 +34,7 @@ CASES_PER_CONFIG = 80
 
 def _compute_cycles(info, layer_cycles):
     """COMPUTE length of a layer from its total (the other phases' lengths: docs/engine.md)."""
-    return layer_cycles - cycle.layer_cycles(info.out_slots, 0)
+    return layer_cycles - cycle.layer_cycles(info, 0)
 
 
 def _check_throughput(case, stats):
