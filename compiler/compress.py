@@ -17,9 +17,9 @@ import numpy as np
 from torch import nn
 
 from openeie.config import CONFIG_RANGES, EngineConfig
-from openeie.errors import InputError, check_int, check_number
+from openeie.errors import InputError, check_int, check_number, check_type
 
-from .frontend import extract_layers
+from .frontend import extract_layers, fold_batchnorm
 from .lower import lower
 from .network import CompressedNetwork
 from .prune import PruneError, accuracy, clone_model, iterate_batches, prune_and_retrain
@@ -30,10 +30,11 @@ __all__ = ["compress", "network_accuracy", "report_config"]
 
 
 def network_accuracy(network: CompressedNetwork, data) -> float:
-    """Top-1 accuracy (fraction) of a compressed network's float64 reference (``float_forward``) on ``data``."""
+    """Top-1 accuracy (fraction) of a compressed network's float64 reference (``float_forward``) on ``data``
+    (images are flattened in (C, H, W) order)."""
     correct = total = 0
     for xb, yb in iterate_batches(data, 4096):
-        pred = network.float_forward(xb.numpy()).argmax(axis=1)
+        pred = network.float_forward(xb.numpy().reshape(len(xb), -1)).argmax(axis=1)
         correct += int((pred == yb.numpy()).sum())
         total += len(yb)
     if total == 0:
@@ -62,25 +63,30 @@ def report_config(network: CompressedNetwork, code_bits: int, rel_index_bits: in
         "max_layers": EngineConfig.max_layers})
 
 
-def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits: int = 4,
+def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits=4,
              rel_index_bits: int = 4, eval_data=None, prune_steps: int = 3, prune_epochs: int = 3,
              finetune_epochs: int = 3, lr: float = 1e-3, finetune_lr: float = 1e-4, weight_decay: float = 0.0,
              init: str = "linear",
-             batch_size: int = 64, seed: int = 0, cfg: EngineConfig | None = None, progress: bool = True):
-    """Deep-compress a model of Linear / ReLU layers.
+             batch_size: int = 64, seed: int = 0, cfg: EngineConfig | None = None, progress: bool = True,
+             input_shape=None):
+    """Deep-compress a model of Linear, Conv2d, pooling and ReLU layers (BatchNorm is folded first).
 
     Parameters
     ----------
     model : torch.nn.Module
-        Accepted by :func:`openeie.compiler.frontend.extract_layers`; not modified (a copy is compressed).
+        Accepted by :func:`openeie.compiler.frontend.extract_layers` after
+        :func:`~openeie.compiler.frontend.fold_batchnorm`; not modified (a copy is compressed).
     train_data : (X, y) or iterable of (x, y) batches
         For retraining and centroid fine-tuning (see :func:`openeie.compiler.prune.iterate_batches`).
     density : float or dict of str -> float, optional
         Fraction of weights kept (all layers, or per qualified layer name). Ignored when ``quality`` is given.
     quality : float or dict of str -> float, optional
         Sensitivity-based pruning instead: threshold = quality x std of the layer's weights.
-    code_bits : int
-        Weight code width: ``2**code_bits - 1`` shared values per layer plus zero.
+    code_bits : int or dict of str -> int
+        Weight code width: ``2**code_bits - 1`` shared values per layer plus zero; one for all layers or one per
+        layer ([DC] Table 3: 8 bits for convolutions, 5 for fully connected layers). The engine stores every
+        code in a field of the widest layer's width (``cfg.code_bits``); the Huffman count sees each layer's
+        smaller alphabet.
     rel_index_bits : int
         Relative row index width of the storage report's engine configuration (when ``cfg`` is None).
     eval_data : (X, y), optional
@@ -98,9 +104,12 @@ def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits
     batch_size, seed : int
     cfg : EngineConfig, optional
         Engine configuration of the storage report; default :func:`report_config` (1 PE, sized to the network).
-        Its ``code_bits`` must equal ``code_bits``.
+        Its ``code_bits`` must equal the (widest) ``code_bits``.
     progress : bool
         tqdm progress bars.
+    input_shape : (C, H, W), optional
+        The image a convolutional model takes; default the shape of one ``train_data`` input when that is an
+        ``(X, y)`` pair.
 
     Returns
     -------
@@ -114,7 +123,14 @@ def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits
         ``pruned_weights`` (per layer: the surviving float weights before sharing, as NumPy arrays: not JSON).
     """
     # Every setting is checked before any work (the widths against the engine's ranges: the result must compile).
-    code_bits = check_int(code_bits, "code_bits", *CONFIG_RANGES["code_bits"])
+    if isinstance(code_bits, dict):
+        widths = {check_type(k, str, "code_bits layer name"): check_int(v, f"code_bits[{k!r}]", *CONFIG_RANGES["code_bits"])
+                  for k, v in code_bits.items()}
+        if not widths:
+            raise InputError("code_bits = {}: expected a width for every layer")
+        code_bits = max(widths.values())
+    else:
+        code_bits = widths = check_int(code_bits, "code_bits", *CONFIG_RANGES["code_bits"])
     rel_index_bits = check_int(rel_index_bits, "rel_index_bits", *CONFIG_RANGES["rel_index_bits"])
     check_int(prune_steps, "prune_steps", 1)
     check_int(prune_epochs, "prune_epochs", 0)
@@ -130,7 +146,12 @@ def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits
         raise InputError(f"cfg must be an EngineConfig, not {type(cfg).__name__}")
     if cfg is not None and cfg.code_bits != code_bits:
         raise InputError(f"cfg.code_bits={cfg.code_bits} differs from code_bits={code_bits}: expected equal widths")
-    extract_layers(model)                                    # refuse unsupported models before any work
+    model = fold_batchnorm(model)
+    if input_shape is None and isinstance(train_data, tuple) and len(train_data) == 2 and np.ndim(train_data[0]) == 4:
+        input_shape = tuple(np.shape(train_data[0])[1:])
+    names = [l["name"] for l in extract_layers(model, input_shape)]   # refuse unsupported models before any work
+    if isinstance(widths, dict) and sorted(widths) != sorted(names):
+        raise InputError(f"code_bits for the layers {sorted(widths)}: expected one for each of {names}")
     work = clone_model(model)
     work.train()
     acc, times = {}, {}
@@ -151,7 +172,7 @@ def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits
         w = np.asarray(layer["weight"], dtype=np.float64)
         survivors[layer["name"]] = w[w != 0]
     t0 = time.perf_counter()
-    km = share_weights(work, code_bits=code_bits, init=init, seed=seed)
+    km = share_weights(work, code_bits=widths, init=init, seed=seed)
     times["kmeans_s"] = time.perf_counter() - t0
     if evaluate:
         acc["shared_kmeans"] = evaluate(work)
@@ -159,7 +180,7 @@ def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits
     finetune_centroids(work, train_data, epochs=finetune_epochs, lr=finetune_lr, batch_size=batch_size,
                        seed=seed + 1000, progress=progress)
     times["finetune_s"] = time.perf_counter() - t0
-    network = export_network(work)
+    network = export_network(work, input_shape)
     if eval_data is not None:
         acc["shared"] = network_accuracy(network, eval_data)
 
@@ -172,6 +193,7 @@ def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits
     report = {
         "accuracy": acc, "density": dens,
         "kmeans": {k: {"n_iter": r.n_iter, "converged": r.converged} for k, r in km.items()},
+        "code_bits": dict.fromkeys(names, widths) if isinstance(widths, int) else {n: widths[n] for n in names},
         "storage": storage, "config": cfg.to_dict(), "time_s": times,
         "codebooks": {name: {"kmeans": km[name].centroids.tolist(), "finetuned": layer.codebook[1:].tolist()}
                       for name, layer in zip(km, network)},

@@ -1,9 +1,10 @@
-"""A bundled real model: LeNet-300-100's shape on scikit-learn's 8x8 handwritten digits (no download).
+"""Bundled real models on scikit-learn's 8x8 handwritten digits (no download): LeNet-300-100's shape (an MLP) and
+LeNet-5's layer sizes (a CNN).
 
 ``load_digits`` ships inside scikit-learn (1797 images of 8x8 pixels with values 0..16, 10 classes). The split
 is fixed (stratified 70/30, seed 0), inputs are scaled to [0, 1] (pixel / 16). The MLP 64-300-100-10 (ReLU after
 the two hidden layers) trains deterministically (seeded init and shuffling, one intra-op thread) in a few
-seconds on a laptop CPU. Trained float weights are cached as safetensors (never pickles) under a name that
+seconds on a laptop CPU; so does :func:`digits_lenet5`, on the images as 1 x 8 x 8 inputs. Trained float weights are cached as safetensors (never pickles) under a name that
 hashes every training setting, so a changed setting never loads stale weights.
 """
 
@@ -24,7 +25,8 @@ from openeie.errors import InputError
 from .frontend import FrontendError, load_into
 from .prune import accuracy, single_thread, train_epochs
 
-__all__ = ["DIGITS_SHAPE", "DIGITS_RECIPE", "numerics", "load_digits_split", "digits_mlp", "train_digits_mlp",
+__all__ = ["DIGITS_SHAPE", "DIGITS_RECIPE", "LENET5_RECIPE", "DIGITS_MODELS", "numerics", "load_digits_split",
+           "digits_mlp", "digits_lenet5", "digits_inputs", "train_digits", "train_digits_mlp", "train_digits_lenet5",
            "compress_digits", "single_thread"]
 
 DIGITS_SHAPE = (64, 300, 100, 10)
@@ -40,6 +42,16 @@ DIGITS_RECIPE = {
 1-PE report configuration, the command line's pinned torch numerics): 40.9-41.2x with Huffman coding (37.4-37.5x
 without), accuracy 98.33-98.89 % after sharing vs 98.15 % for the float model (a gain of 0.19-0.74 points);
 checked by tests/test_digits.py."""
+
+
+LENET5_RECIPE = {
+    "density": {"conv1": 0.66, "conv2": 0.12, "ip1": 0.06, "ip2": 0.19},   # [DC] Table 3, ip1 8% -> 6%
+    "code_bits": {"conv1": 8, "conv2": 8, "ip1": 5, "ip2": 5}, "rel_index_bits": 5,  # [DC] Table 3
+    "prune_steps": 4, "prune_epochs": 10, "lr": 1e-3, "weight_decay": 1e-4,
+    "finetune_epochs": 10, "finetune_lr": 1e-4, "init": "linear", "batch_size": 64,
+}
+"""Keyword arguments of :func:`openeie.compiler.compress.compress` for :func:`digits_lenet5`: [DC] Table 3's
+kept fractions and code widths."""
 
 
 def numerics() -> dict:
@@ -79,6 +91,36 @@ def digits_mlp(widths=DIGITS_SHAPE, seed: int = 0) -> nn.Sequential:
     return nn.Sequential(mods)
 
 
+def digits_lenet5(seed: int = 0) -> nn.Sequential:
+    """A freshly initialised (seeded) LeNet-5 for 1 x 8 x 8 digit images, with the layer sizes of [DC]'s LeNet-5
+    (Caffe's: 0.5K, 25K, 400K, 5K weights): ``conv1`` 1 -> 20 channels 5 x 5 (zero padding 2, so the 8 x 8 image
+    keeps its size), ReLU, 2 x 2 max pooling, ``conv2`` 20 -> 50 channels 5 x 5 (padding 2, 4 x 4 outputs), ReLU,
+    flatten (800), ``ip1`` 800 -> 500, ReLU, ``ip2`` 500 -> 10."""
+    torch.manual_seed(seed)
+    return nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(1, 20, 5, padding=2)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
+        ("conv2", nn.Conv2d(20, 50, 5, padding=2)), ("relu2", nn.ReLU()), ("flatten", nn.Flatten()),
+        ("ip1", nn.Linear(800, 500)), ("relu3", nn.ReLU()), ("ip2", nn.Linear(500, 10))]))
+
+
+#: The bundled models: name -> (constructor, input shape of one sample, description).
+DIGITS_MODELS = {
+    "mlp": (lambda seed: digits_mlp(DIGITS_SHAPE, seed), (64,), "digits MLP 64-300-100-10"),
+    "lenet5": (digits_lenet5, (1, 8, 8), "digits LeNet-5 (conv 20 5x5, max pool 2, conv 50 5x5, fc 800-500-10)"),
+}
+
+
+def _check_model(model: str) -> None:
+    if model not in DIGITS_MODELS:
+        raise InputError(f"model {model!r}: expected one of {sorted(DIGITS_MODELS)}")
+
+
+def digits_inputs(x: np.ndarray, model: str = "mlp") -> np.ndarray:
+    """``(n, 64)`` digit images shaped as ``model`` takes them (``(n, 1, 8, 8)`` for ``lenet5``)."""
+    _check_model(model)
+    return np.asarray(x).reshape((len(x),) + DIGITS_MODELS[model][1])
+
+
 def train_digits_mlp(cache_dir=None, epochs: int = 40, lr: float = 1e-3, batch_size: int = 32, seed: int = 0,
                      weight_decay: float = 1e-4, widths=DIGITS_SHAPE, progress: bool = False):
     """The trained float digits MLP, from ``cache_dir`` when cached there, else trained (and cached).
@@ -102,15 +144,37 @@ def train_digits_mlp(cache_dir=None, epochs: int = 40, lr: float = 1e-3, batch_s
         ``path`` (cache file or None), ``cached`` (loaded from the cache), ``train_time_s``,
         ``test_accuracy`` (fraction), ``settings``.
     """
+    return _train(cache_dir, "digits_mlp", lambda: digits_mlp(widths, seed), (64,),
+                  {"widths": list(widths), "epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
+                   "weight_decay": weight_decay}, progress)
+
+
+def train_digits_lenet5(cache_dir=None, epochs: int = 30, lr: float = 1e-3, batch_size: int = 32, seed: int = 0,
+                        weight_decay: float = 1e-4, progress: bool = False):
+    """The trained float :func:`digits_lenet5`, cached like :func:`train_digits_mlp` (same parameters and
+    returns; the file is ``digits_lenet5_<settings hash>.safetensors``)."""
+    return _train(cache_dir, "digits_lenet5", lambda: digits_lenet5(seed), (1, 8, 8),
+                  {"model": "lenet5", "epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
+                   "weight_decay": weight_decay}, progress)
+
+
+def train_digits(model: str = "mlp", cache_dir=None, progress: bool = False):
+    """The trained float model ``model`` (a key of :data:`DIGITS_MODELS`) with its default training settings."""
+    _check_model(model)
+    trainer = train_digits_lenet5 if model == "lenet5" else train_digits_mlp
+    return trainer(cache_dir, progress=progress)
+
+
+def _train(cache_dir, stem: str, build, sample_shape, settings: dict, progress: bool):
     import time
-    settings = {"widths": list(widths), "epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
-                "weight_decay": weight_decay,
-                "split": "stratified 0.3 seed", "torch": torch.__version__.split("+")[0],
+    settings = {**settings, "split": "stratified 0.3 seed", "torch": torch.__version__.split("+")[0],
                 "numerics": numerics()}
+    seed = settings["seed"]
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     x_tr, y_tr, x_te, y_te = load_digits_split(seed=seed)
-    model = digits_mlp(widths, seed)
-    path = None if cache_dir is None else Path(cache_dir) / f"digits_mlp_{key}.safetensors"
+    shape = lambda x: x.reshape((len(x),) + tuple(sample_shape))      # noqa: E731
+    model = build()
+    path = None if cache_dir is None else Path(cache_dir) / f"{stem}_{key}.safetensors"
     cached = False
     t0 = time.perf_counter()
     if path is not None and path.is_file():
@@ -120,10 +184,11 @@ def train_digits_mlp(cache_dir=None, epochs: int = 40, lr: float = 1e-3, batch_s
         except FrontendError:
             cached = False     # a damaged cache file is retrained and overwritten
     if not cached:
-        model = digits_mlp(widths, seed)
+        model = build()
         with single_thread():
-            train_epochs(model, (x_tr, y_tr), epochs, lr=lr, batch_size=batch_size, seed=seed,
-                         weight_decay=weight_decay, progress=progress, desc="train digits")
+            train_epochs(model, (shape(x_tr), y_tr), settings["epochs"], lr=settings["lr"],
+                         batch_size=settings["batch_size"], seed=seed, weight_decay=settings["weight_decay"],
+                         progress=progress, desc=f"train {stem.replace('_', ' ')}")
         if path is not None:
             from safetensors.torch import save_file
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,12 +198,14 @@ def train_digits_mlp(cache_dir=None, epochs: int = 40, lr: float = 1e-3, batch_s
             tmp.replace(path)
     model.eval()
     info = {"path": path, "cached": cached, "train_time_s": time.perf_counter() - t0,
-            "test_accuracy": accuracy(model, (x_te, y_te)), "settings": settings}
+            "test_accuracy": accuracy(model, (shape(x_te), y_te)), "settings": settings}
     return model, info
 
 
-def compress_digits(cache_dir=None, seed: int = 0, progress: bool = False, cfg=None, **overrides):
-    """Train (or load) the digits MLP and compress it with :data:`DIGITS_RECIPE` (``overrides`` replace items).
+def compress_digits(cache_dir=None, seed: int = 0, progress: bool = False, cfg=None, model: str = "mlp",
+                    **overrides):
+    """Train (or load) a bundled digits model and compress it with its recipe (:data:`DIGITS_RECIPE` for
+    ``model="mlp"``, :data:`LENET5_RECIPE` for ``"lenet5"``; ``overrides`` replace items).
 
     Runs on one intra-op thread, so a given seed gives the same figures from run to run.
 
@@ -146,13 +213,16 @@ def compress_digits(cache_dir=None, seed: int = 0, progress: bool = False, cfg=N
     -------
     network : CompressedNetwork
     report : dict
-        :func:`openeie.compiler.compress.compress`'s report plus ``float_model`` (``train_digits_mlp``'s info).
+        :func:`openeie.compiler.compress.compress`'s report plus ``float_model`` (the trainer's info).
     """
     from .compress import compress
-    model, info = train_digits_mlp(cache_dir, progress=progress)
+    _check_model(model)
+    float_model, info = train_digits(model, cache_dir, progress=progress)
     x_tr, y_tr, x_te, y_te = load_digits_split()
+    recipe = LENET5_RECIPE if model == "lenet5" else DIGITS_RECIPE
     with single_thread():
-        network, report = compress(model, (x_tr, y_tr), eval_data=(x_te, y_te), seed=seed, progress=progress,
-                                   cfg=cfg, **{**DIGITS_RECIPE, **overrides})
+        network, report = compress(float_model, (digits_inputs(x_tr, model), y_tr),
+                                   eval_data=(digits_inputs(x_te, model), y_te), seed=seed, progress=progress,
+                                   cfg=cfg, **{**recipe, **overrides})
     report["float_model"] = {k: (str(v) if k == "path" else v) for k, v in info.items()}
     return network, report

@@ -23,7 +23,7 @@ from torch import nn
 
 from openeie.errors import OpenEIEError
 
-__all__ = ["FrontendError", "extract_layers", "linear_modules", "effective_weight", "load_checkpoint",
+__all__ = ["FrontendError", "extract_layers", "fold_batchnorm", "linear_modules", "effective_weight", "load_checkpoint",
            "checkpoint_metadata", "load_into", "layer_order", "mlp_from_state_dict"]
 
 
@@ -31,9 +31,10 @@ class FrontendError(OpenEIEError, ValueError):
     """A model or checkpoint the front end cannot turn into engine layers."""
 
 
-# Module types that compute nothing at inference on (batch, features) inputs.
+# Module types that compute nothing at inference (Flatten: the engine's storage order makes it free).
 _PASSTHROUGH = (nn.Dropout, nn.Identity, nn.Flatten)
-_SUPPORTED = "Linear, ReLU, Flatten, Dropout, Identity"
+_SUPPORTED = ("Linear, Conv2d, MaxPool2d, AvgPool2d, BatchNorm (folded: fold_batchnorm), ReLU, Flatten, Dropout, "
+              "Identity")
 
 # Functional forms accepted in a traced graph: target -> "relu" | "pass".
 _FUNCTIONS = {
@@ -43,14 +44,48 @@ _METHODS = {"relu": "relu", "flatten": "pass"}
 
 
 def _op_of_module(mod: nn.Module):
-    """``"linear"``, ``"relu"``, ``"pass"`` or None (unsupported) for one leaf module."""
-    if isinstance(mod, nn.Linear):
-        return "linear"
-    if isinstance(mod, nn.ReLU):
-        return "relu"
-    if isinstance(mod, _PASSTHROUGH):
-        return "pass"
+    """``"linear"``, ``"conv"``, ``"maxpool"``, ``"avgpool"``, ``"bn"``, ``"relu"``, ``"pass"`` or None
+    (unsupported) for one leaf module."""
+    for kind, op in ((nn.Linear, "linear"), (nn.Conv2d, "conv"), (nn.MaxPool2d, "maxpool"),
+                     (nn.AvgPool2d, "avgpool"), ((nn.BatchNorm1d, nn.BatchNorm2d), "bn"), (nn.ReLU, "relu"),
+                     (_PASSTHROUGH, "pass")):
+        if isinstance(mod, kind):
+            return op
     return None
+
+
+def _pair(value, what: str, name: str) -> int:
+    """One int of an int or a pair of equal ints (a square kernel, the same stride both ways)."""
+    if isinstance(value, (tuple, list)):
+        if len(set(value)) != 1:
+            raise FrontendError(f"{name!r}: {what} {tuple(value)}: the engine takes the same value in both "
+                                f"directions")
+        value = value[0]
+    return int(value)
+
+
+def _conv_geometry(mod: nn.Conv2d, name: str) -> dict:
+    if mod.padding_mode != "zeros" or isinstance(mod.padding, str):
+        raise FrontendError(f"Conv2d {name!r}: padding {mod.padding!r} / mode {mod.padding_mode!r}: the engine pads "
+                            f"with zeros by a number of pixels")
+    if _pair(mod.dilation, "dilation", name) != 1:
+        raise FrontendError(f"Conv2d {name!r}: dilation {mod.dilation}: expected 1")
+    kernel, pad = _pair(mod.kernel_size, "kernel", name), _pair(mod.padding, "padding", name)
+    if pad >= kernel:
+        raise FrontendError(f"Conv2d {name!r}: padding {pad} >= kernel {kernel}: expected at most kernel - 1")
+    return {"kernel": kernel, "stride": _pair(mod.stride, "stride", name), "pad": pad, "groups": mod.groups}
+
+
+def _pool_geometry(mod, name: str) -> int:
+    k = _pair(mod.kernel_size, "window", name)
+    stride = k if mod.stride is None else _pair(mod.stride, "stride", name)
+    pad = _pair(mod.padding, "padding", name)
+    if stride != k or pad != 0 or mod.ceil_mode or (isinstance(mod, nn.MaxPool2d) and _pair(mod.dilation,
+                                                                                            "dilation", name) != 1):
+        raise FrontendError(f"{type(mod).__name__} {name!r}: window {k}, stride {stride}, padding {pad}, ceil_mode "
+                            f"{mod.ceil_mode}: the engine pools non-overlapping windows (stride = window, no padding, "
+                            f"floor mode)")
+    return k
 
 
 def _sequential_ops(seq: nn.Sequential, prefix: str, ops: list, bad: list) -> None:
@@ -138,59 +173,157 @@ def effective_weight(mod: nn.Linear) -> torch.Tensor:
     return mod.weight.detach()
 
 
-def extract_layers(module: nn.Module) -> list:
+def extract_layers(module: nn.Module, input_shape=None) -> list:
     """The engine layers of a model, in execution order.
 
     Parameters
     ----------
     module : torch.nn.Module
         An ``nn.Sequential`` (nested allowed) or a module :func:`torch.fx.symbolic_trace` turns into a straight
-        chain (a ``GraphModule`` is used as is).
+        chain (a ``GraphModule`` is used as is). Convolutions (``Conv2d``: square kernel, zero padding, groups),
+        ``MaxPool2d`` / ``AvgPool2d`` (non-overlapping windows, after the convolution they pool), ``Flatten``;
+        ``BatchNorm`` must be folded first (:func:`fold_batchnorm`).
+    input_shape : (C, H, W), optional
+        The image a convolutional model takes: each convolution's :class:`~openeie.compiler.network.ConvSpec`
+        is derived from it (``conv`` is None without it).
 
     Returns
     -------
     list of dict
-        One dict per ``Linear``: ``name`` (qualified module name), ``module`` (the ``nn.Linear`` itself, for
-        pruning and retraining), ``weight`` (float64 ``(n_out, n_in)`` array, effective weights: a
-        ``torch.nn.utils.prune`` mask is already applied), ``bias`` (float64 ``(n_out,)`` or None), ``relu``
-        (bool), ``mask`` (bool ``(n_out, n_in)`` array of the ``torch.nn.utils.prune`` mask, or None when the
-        weight carries no pruning mask).
+        One dict per ``Linear`` or ``Conv2d``: ``name`` (qualified module name), ``module`` (the module itself,
+        for pruning and retraining), ``weight`` (float64 ``(n_out, fan_in)`` array of the effective weights: a
+        ``torch.nn.utils.prune`` mask is already applied; a convolution's ``(out_c, in_c / groups * k * k)`` in
+        PyTorch's order), ``bias`` (float64 ``(n_out,)`` or None), ``relu`` (bool), ``mask`` (bool array shaped
+        like ``weight``, or None without a pruning mask), ``groups`` (1 for Linear), ``conv`` (a ``ConvSpec``
+        with the pooling that follows, or None), ``pool`` (``(kind, window)`` or None).
 
     Raises
     ------
     FrontendError
-        Naming every unsupported module (qualified name and type), a model without a Linear, a ReLU before the
-        first Linear (the engine cannot rectify its input), or consecutive layers whose sizes do not chain.
+        Naming every unsupported module (qualified name and type), a model without a Linear or Conv2d, a ReLU or
+        pool before the first layer, a ReLU before an average pool (the engine pools before ReLU), a BatchNorm,
+        a Linear after a convolution whose sizes differ, or consecutive layers whose sizes do not chain.
     """
+    from .network import ConvSpec
     ops = _ops(module)
     layers = []
     for op, qual, mod in ops:
-        if op == "linear":
+        if op in ("linear", "conv"):
             mask = getattr(mod, "weight_mask", None)
+            weight = _tensor_np(effective_weight(mod))
             layers.append({
-                "name": qual, "module": mod,
-                "weight": _tensor_np(effective_weight(mod)),
-                "bias": None if mod.bias is None else _tensor_np(mod.bias),
-                "relu": False,
-                "mask": None if mask is None else _tensor_np(mask) != 0,
+                "name": qual, "module": mod, "weight": weight.reshape(weight.shape[0], -1),
+                "bias": None if mod.bias is None else _tensor_np(mod.bias), "relu": False,
+                "mask": None if mask is None else (_tensor_np(mask) != 0).reshape(weight.shape[0], -1),
+                "groups": mod.groups if op == "conv" else 1, "conv": None, "pool": None,
+                "geometry": _conv_geometry(mod, qual) if op == "conv" else None,
             })
+        elif op == "bn":
+            raise FrontendError(f"BatchNorm {qual!r}: fold batch norms into the layer before them first "
+                                f"(openeie.compiler.frontend.fold_batchnorm; compress() does)")
+        elif not layers and op != "pass":
+            raise FrontendError(f"{type(mod).__name__ if mod is not None else op} {qual!r} comes before the first "
+                                f"layer: the engine cannot apply it to its inputs")
         elif op == "relu":
-            if not layers:
-                raise FrontendError(f"ReLU {qual!r} comes before the first Linear: the engine cannot apply ReLU "
-                                    f"to its inputs")
             layers[-1]["relu"] = True
+        elif op in ("maxpool", "avgpool"):
+            last = layers[-1]
+            if last["geometry"] is None or last["pool"] is not None:
+                raise FrontendError(f"{type(mod).__name__} {qual!r} follows {'a pool' if last['pool'] else 'a Linear'}: "
+                                    f"the engine pools the output of a convolution, once")
+            if op == "avgpool" and last["relu"]:
+                raise FrontendError(f"AvgPool2d {qual!r} follows a ReLU: the engine pools before ReLU, which is the "
+                                    f"same only for max pooling")
+            k = _pool_geometry(mod, qual)
+            if op == "avgpool" and k & (k - 1):
+                raise FrontendError(f"AvgPool2d {qual!r}: window {k}: the engine averages power-of-two windows only")
+            last["pool"] = ("max" if op == "maxpool" else "avg", k)
     if not layers:
-        raise FrontendError(f"model of type {type(module).__name__} has no Linear layer")
-    for a, b in zip(layers, layers[1:]):
-        n_out = a["weight"].shape[0]
-        if b["weight"].shape[1] != n_out:
-            raise FrontendError(f"Linear {b['name']!r} takes {b['weight'].shape[1]} inputs but Linear "
-                                f"{a['name']!r} produces {n_out} outputs")
+        raise FrontendError(f"model of type {type(module).__name__} has no Linear or Conv2d layer")
+    shape = None if input_shape is None else tuple(int(v) for v in input_shape)
+    if shape is not None and len(shape) not in (1, 3):
+        raise FrontendError(f"input shape {shape}: expected (features,) or (C, H, W)")
+    for i, d in enumerate(layers):
+        if d["geometry"] is not None:
+            g = d["geometry"]
+            if shape is None:
+                continue
+            if len(shape) != 3 or shape[0] != d["module"].in_channels:
+                raise FrontendError(f"Conv2d {d['name']!r} takes {d['module'].in_channels} channels but its input "
+                                    f"is {shape}")
+            pool, k = d["pool"] or (None, 1)
+            spec = ConvSpec(shape[0], shape[1], shape[2], g["kernel"], g["stride"], g["pad"], pool, k)
+            d["conv"] = spec
+            shape = (d["weight"].shape[0], spec.pooled_h, spec.pooled_w)
+        else:
+            n_in = d["weight"].shape[1]
+            if shape is not None and int(np.prod(shape)) != n_in:
+                raise FrontendError(f"Linear {d['name']!r} takes {n_in} inputs but the layer before it produces "
+                                    f"{int(np.prod(shape))} ({' x '.join(map(str, shape))})")
+            shape = (d["weight"].shape[0],)
+        if i and layers[i - 1]["geometry"] is None and d["geometry"] is None:
+            a = layers[i - 1]
+            if d["weight"].shape[1] != a["weight"].shape[0]:
+                raise FrontendError(f"Linear {d['name']!r} takes {d['weight'].shape[1]} inputs but Linear "
+                                    f"{a['name']!r} produces {a['weight'].shape[0]} outputs")
     return layers
 
 
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """A copy of a model with every BatchNorm folded into the Linear or Conv2d right before it, using its running
+    statistics and affine parameters (``w' = w * g / sqrt(var + eps)``, ``b' = (b - mean) * g / sqrt(var + eps) +
+    beta``) and replaced by an ``nn.Identity``, so that every other module keeps its qualified name; a model
+    without BatchNorm is returned unchanged (not copied).
+
+    Raises
+    ------
+    FrontendError
+        A BatchNorm that does not directly follow a Linear or Conv2d (naming both), or one in a model that is
+        not an ``nn.Sequential`` (nested ones allowed).
+    """
+    import copy
+    bns = (nn.BatchNorm1d, nn.BatchNorm2d)
+    if not any(isinstance(m, bns) for m in model.modules()):
+        return model
+    if type(model) is not nn.Sequential:
+        raise FrontendError(f"BatchNorm folding needs an nn.Sequential model, not {type(model).__name__}")
+    work = copy.deepcopy(model)
+    leaves = []
+
+    def walk(seq, prefix):
+        for name, child in seq.named_children():
+            qual = f"{prefix}.{name}" if prefix else name
+            if type(child) is nn.Sequential:
+                walk(child, qual)
+            else:
+                leaves.append((seq, name, qual, child))
+    walk(work, "")
+    for i, (parent, name, qual, child) in enumerate(leaves):
+        if not isinstance(child, bns):
+            continue
+        prev = leaves[i - 1][3] if i else None
+        if not isinstance(prev, (nn.Linear, nn.Conv2d)):
+            what = f"{leaves[i - 1][2]!r} ({type(prev).__name__})" if i else "the model's input"
+            raise FrontendError(f"BatchNorm {qual!r} follows {what}: it folds only into a Linear or Conv2d right "
+                                f"before it")
+        if child.running_mean is None or child.num_features != prev.weight.shape[0]:
+            raise FrontendError(f"BatchNorm {qual!r}: {child.num_features} features without running statistics "
+                                f"or unlike the {prev.weight.shape[0]} outputs of {leaves[i - 1][2]!r}")
+        with torch.no_grad():
+            scale = (child.weight if child.affine else torch.ones_like(child.running_var)) / torch.sqrt(
+                child.running_var + child.eps)
+            shift = child.bias if child.affine else torch.zeros_like(child.running_mean)
+            target = prev.weight_orig if hasattr(prev, "weight_orig") else prev.weight    # under a pruning mask
+            target.mul_(scale.reshape(-1, *([1] * (target.dim() - 1))).to(target.dtype))
+            bias = prev.bias if prev.bias is not None else torch.zeros_like(child.running_mean)
+            prev.bias = nn.Parameter(((bias - child.running_mean) * scale + shift).to(prev.weight.dtype))
+        setattr(parent, name, nn.Identity())
+    return work
+
+
 def linear_modules(module: nn.Module) -> list:
-    """``[(qualified_name, nn.Linear), ...]`` of a model accepted by :func:`extract_layers`, in order."""
+    """``[(qualified_name, module), ...]`` of the Linear and Conv2d layers of a model accepted by
+    :func:`extract_layers`, in order."""
     return [(d["name"], d["module"]) for d in extract_layers(module)]
 
 

@@ -92,10 +92,9 @@ def lower(network, cfg: EngineConfig, assignments=None, plan=None) -> Program:
     for lp in plan.layers:
         layer, info = lp.layer, lp.info
         codebook_words.append(quantized_codebook(cfg, layer))
-        # one bias per accumulator slot: a convolution's channel bias once per output position
-        bias_slots = np.zeros((n, info.acc_slots), dtype=np.int64)
-        positions = np.arange(info.out_h * info.out_w, dtype=np.int64)[None, :] * info.out_slots
-        bias_slots[info.row_pe[:, None], positions + info.row_slot[:, None]] = quantized_bias(cfg, layer)[:, None]
+        # one bias per output slot (a convolution's INIT reuses them at every output position)
+        bias_slots = np.zeros((n, info.out_slots), dtype=np.int64)
+        bias_slots[info.row_pe, info.row_slot] = quantized_bias(cfg, layer)
         for p in range(n):
             ptr_words[p].append(lp.ptr[p] + info.spmat_base[p])
             if lp.n_pointers > lp.n_cols + 1:

@@ -42,7 +42,10 @@ class ConvSpec:
     order), a ``kernel`` x ``kernel`` kernel with ``stride`` and zero padding ``pad``, then optionally a
     non-overlapping ``pool_size`` x ``pool_size`` pooling (``pool`` ``"max"`` or ``"avg"``; the last partial
     window dropped). The layer's weight matrix has one row per output channel and ``in_channels * kernel**2``
-    columns in PyTorch's weight order (column ``(c * kernel + ky) * kernel + kx``)."""
+    columns in PyTorch's weight order (column ``(c * kernel + ky) * kernel + kx``); with ``groups`` > 1 (a
+    grouped or depthwise convolution) output channel t of ``n_out`` sees only the input channels of its group,
+    ``t // (n_out / groups)``: the matrix is zero elsewhere, and the dense reference counts only the group's
+    weights."""
 
     in_channels: int
     in_h: int
@@ -52,14 +55,18 @@ class ConvSpec:
     pad: int = 0
     pool: str | None = None
     pool_size: int = 1
+    groups: int = 1
 
     def __post_init__(self):
-        for key in ("in_channels", "in_h", "in_w", "kernel", "stride", "pool_size"):
+        for key in ("in_channels", "in_h", "in_w", "kernel", "stride", "pool_size", "groups"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise NetworkError(f"convolution {key}={value!r}: expected an integer >= 1")
         if isinstance(self.pad, bool) or not isinstance(self.pad, numbers.Integral) or not 0 <= self.pad < self.kernel:
             raise NetworkError(f"convolution pad={self.pad!r}: expected 0 .. kernel-1 = {self.kernel - 1}")
+        if self.in_channels % self.groups:
+            raise NetworkError(f"convolution of {self.in_channels} channels in groups={self.groups}: expected a "
+                               f"divisor of the channels")
         if self.pool not in (None, "max", "avg"):
             raise NetworkError(f"pooling {self.pool!r}: expected None, 'max' or 'avg'")
         if (self.pool is None) != (self.pool_size == 1):
@@ -225,6 +232,17 @@ class CompressedLayer:
             raise NetworkError(f"{where}: {n_in} weight columns: a {self.conv.kernel} x {self.conv.kernel} "
                                f"convolution of {self.conv.in_channels} channels has "
                                f"{self.conv.in_channels * self.conv.kernel ** 2}")
+        if self.conv is not None and self.conv.groups > 1:
+            g = self.conv.groups
+            if n_out % g:
+                raise NetworkError(f"{where}: {n_out} output channels in groups={g}: expected a multiple of {g}")
+            group_of_col = cols // (n_in // g)
+            group_of_row = rows // (n_out // g)
+            bad = np.flatnonzero(group_of_col != group_of_row)
+            if len(bad):
+                raise NetworkError(f"{where}: weight ({rows[bad[0]]}, {cols[bad[0]]}) joins output group "
+                                   f"{group_of_row[bad[0]]} to input group {group_of_col[bad[0]]}: expected a "
+                                   f"grouped convolution's weights within their group")
 
     # ---- constructors -----------------------------------------------------------------------------------
     @classmethod
@@ -302,8 +320,8 @@ class CompressedLayer:
 
     @property
     def weight_count(self) -> int:
-        """Dense weights of the layer (``n_out * n_in``)."""
-        return self.n_out * self.n_in
+        """Dense weights of the layer (``n_out * n_in``; of a grouped convolution ``n_out * n_in / groups``)."""
+        return self.n_out * self.n_in // (self.conv.groups if self.conv else 1)
 
     @property
     def nnz(self) -> int:

@@ -23,10 +23,13 @@ from openeie.program import LayerInfo
 
 from .network import CapacityError, CompressedLayer, CompressedNetwork, NetworkError
 
-__all__ = ["LayerPlan", "MemoryPlan", "plan_network", "layer_geometry", "modulo_assignment", "CAPACITY_FIELDS"]
+__all__ = ["LayerPlan", "MemoryPlan", "plan_network", "layer_geometry", "modulo_assignment", "CAPACITY_FIELDS",
+           "CONV_FIELDS"]
 
 #: The configuration fields that bound a network, in the order :meth:`MemoryPlan.check` checks them.
 CAPACITY_FIELDS = ("max_layers", "act_depth", "spmat_depth_words", "ptr_depth", "bias_depth")
+#: The limits of a convolution engine (docs/engine.md, "Convolution layers"): needed by networks with convolutions.
+CONV_FIELDS = ("max_image_side", "max_kernel", "max_pool")
 
 
 def layer_geometry(n_in: int, n_out: int, n_pe: int):
@@ -142,13 +145,19 @@ class MemoryPlan:
 
     @property
     def needs(self) -> dict:
-        """What the network needs of each :data:`CAPACITY_FIELDS` field."""
+        """What the network needs of each :data:`CAPACITY_FIELDS` field, and of each :data:`CONV_FIELDS` field
+        when it has convolutions."""
         last = self.layers[-1]
-        return {"max_layers": len(self.layers),
+        need = {"max_layers": len(self.layers),
                 "act_depth": max(max(l.info.in_words, l.info.acc_slots, l.info.out_words) for l in self.layers),
                 "spmat_depth_words": int(self.words_per_pe.max()),
                 "ptr_depth": last.info.ptr_base + last.n_pointers,
-                "bias_depth": last.info.bias_base + last.info.acc_slots}
+                "bias_depth": last.info.bias_base + last.info.out_slots}
+        specs = [l.layer.conv for l in self.layers if l.layer.conv is not None]
+        if specs:
+            need.update(max_image_side=max(max(s.in_h, s.in_w) for s in specs),
+                        max_kernel=max(s.kernel for s in specs), max_pool=max(s.pool_size for s in specs))
+        return need
 
     def check(self, cfg: EngineConfig) -> None:
         """Raise :class:`CapacityError` for the first memory of ``cfg`` too small for the network."""
@@ -190,7 +199,7 @@ class MemoryPlan:
         shrinking it."""
         changes = {}
         for field, need in self.needs.items():
-            value = round_up(need) if round_up and field != "max_layers" else need
+            value = round_up(need) if round_up and field not in ("max_layers",) + CONV_FIELDS else need
             if field == "ptr_depth":
                 value += value % 2
             changes[field] = max(value, (minimum or {}).get(field, 1))
@@ -235,10 +244,14 @@ def plan_network(network, cfg: EngineConfig, assignments=None) -> MemoryPlan:
             channel_pos = in_pos.reshape(spec.in_channels, -1)[:, 0]      # a channel's position within a pixel
             k2 = spec.kernel ** 2
             col_pos = (np.arange(k2, dtype=np.int64)[None, :] * (in_groups * n) + channel_pos[:, None]).reshape(-1)
-            geometry = dict(in_w=spec.in_w, in_h=spec.in_h, kernel=spec.kernel, stride=spec.stride, pad=spec.pad,
+            # the stride moves the walk between positions: of a single position only "past the image" matters,
+            # so it is stored as the smallest stride that says so (the descriptor field is narrow)
+            stride = spec.stride if spec.out_h * spec.out_w > 1 else \
+                min(spec.stride, max(spec.in_h, spec.in_w) + 2 * spec.pad - spec.kernel + 1)
+            geometry = dict(in_w=spec.in_w, in_h=spec.in_h, kernel=spec.kernel, stride=stride, pad=spec.pad,
                             out_w=spec.out_w, out_h=spec.out_h, pool={None: POOL_NONE, "max": POOL_MAX,
                                                                         "avg": POOL_AVG}[spec.pool],
-                            pool_size=spec.pool_size)
+                            pool_size=spec.pool_size, groups=spec.groups)
             n_cols = k2 * in_groups * n
             row_pe, row_slot = modulo_assignment(layer.n_out, n)
         else:
@@ -258,6 +271,6 @@ def plan_network(network, cfg: EngineConfig, assignments=None) -> MemoryPlan:
         layers.append(LayerPlan(layer, info, streams, ptr))
         pe_entries = pe_entries + entries
         ptr_base += layers[-1].n_pointers
-        bias_base += info.acc_slots
+        bias_base += info.out_slots
         in_pos = info.out_pos
     return MemoryPlan(n, cfg.entries_per_word, layers)

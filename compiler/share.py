@@ -225,38 +225,65 @@ class SharedWeights(nn.Module):
         return out
 
 
-def share_weights(model: nn.Module, code_bits: int = 4, init="linear", seed: int = 0,
-                  max_iter: int = 300) -> dict:
-    """Cluster every Linear weight of ``model`` (in place) and attach :class:`SharedWeights`.
+def share_weights(model: nn.Module, code_bits=4, init="linear", seed: int = 0, max_iter: int = 300) -> dict:
+    """Cluster every Linear and Conv2d weight of ``model`` (in place) and attach :class:`SharedWeights`.
 
-    The mask is the ``torch.nn.utils.prune`` mask when the layer carries one (it is squashed first), else the
-    non-zero weights. Returns ``{layer name: KMeansResult}``.
+    ``code_bits``: one width for every layer, or ``{layer name: width}`` (Deep Compression gives convolutions
+    8-bit and fully connected layers 5-bit codes). The mask is the ``torch.nn.utils.prune`` mask when the layer
+    carries one (it is squashed first), else the non-zero weights. Returns ``{layer name: KMeansResult}``.
     """
     results = {}
-    for layer in extract_layers(model):
+    layers = extract_layers(model)
+    widths = _per_layer_bits(code_bits, [l["name"] for l in layers])
+    for layer in layers:
         name, mod = layer["name"], layer["module"]
+        bits = widths[name]
         if parametrize.is_parametrized(mod, "weight"):
             raise ShareError(f"layer {name!r}: weight already carries a parametrization "
                                 f"({type(mod.parametrizations.weight[0]).__name__})")
         mask = layer["mask"] if layer["mask"] is not None else layer["weight"] != 0
         if layer["mask"] is not None:
             torch_prune.remove(mod, "weight")
-        codes, codebook, res = cluster_weights(layer["weight"], mask, code_bits, init, seed, max_iter)
+        codes, codebook, res = cluster_weights(layer["weight"], mask, bits, init, seed, max_iter)
+        codes = codes.reshape(tuple(mod.weight.shape))
         with torch.no_grad():
             # Centroids are the means of their weights, so registering with these weights yields exactly the
             # k-means codebook through right_inverse.
             mod.weight.copy_(torch.as_tensor(codebook[codes], dtype=mod.weight.dtype))
-        parametrize.register_parametrization(mod, "weight",
-                                             SharedWeights(torch.as_tensor(codes), 1 << code_bits))
+        parametrize.register_parametrization(mod, "weight", SharedWeights(torch.as_tensor(codes), 1 << bits))
         with torch.no_grad():   # exact float64 -> float32 centroids (the means were recomputed in float32)
             mod.parametrizations.weight.original.copy_(torch.as_tensor(codebook, dtype=mod.weight.dtype))
         results[name] = res
     return results
 
 
-def _shared(model):
+def _per_layer_bits(code_bits, names) -> dict:
+    if isinstance(code_bits, dict):
+        unknown = sorted(set(code_bits) - set(names))
+        missing = sorted(set(names) - set(code_bits))
+        if unknown or missing:
+            raise ShareError(f"code widths {code_bits}: expected one for each of the layers {names}")
+        return dict(code_bits)
+    return dict.fromkeys(names, code_bits)
+
+
+def _expand_groups(codes: np.ndarray, groups: int, in_channels: int, k2: int) -> np.ndarray:
+    """A grouped convolution's ``(out_c, in_c / groups * k2)`` codes as the full ``(out_c, in_c * k2)`` matrix
+    (zeros outside each group's channels)."""
+    if groups == 1:
+        return codes
+    out_c = codes.shape[0]
+    per_out, per_in = out_c // groups, in_channels // groups
+    full = np.zeros((out_c, in_channels * k2), dtype=codes.dtype)
+    for g in range(groups):
+        rows = slice(g * per_out, (g + 1) * per_out)
+        full[rows, g * per_in * k2:(g + 1) * per_in * k2] = codes[rows]
+    return full
+
+
+def _shared(model, input_shape=None):
     out = []
-    for layer in extract_layers(model):
+    for layer in extract_layers(model, input_shape):
         mod = layer["module"]
         if not parametrize.is_parametrized(mod, "weight") or \
                 not isinstance(mod.parametrizations.weight[0], SharedWeights):
@@ -281,13 +308,20 @@ def finetune_centroids(model: nn.Module, train_data, epochs: int = 3, lr: float 
                         loss_fn=loss_fn, progress=progress, desc="finetune centroids")
 
 
-def export_network(model: nn.Module) -> CompressedNetwork:
-    """The :class:`CompressedNetwork` of a :func:`share_weights` model (codes, float codebook, bias, ReLU)."""
+def export_network(model: nn.Module, input_shape=None) -> CompressedNetwork:
+    """The :class:`CompressedNetwork` of a :func:`share_weights` model (codes, float codebook, bias, ReLU; a
+    convolution's geometry and pooling from ``input_shape``, ``(C, H, W)``, which a convolutional model needs)."""
     layers = []
-    for layer, mod in _shared(model):
+    for layer, mod in _shared(model, input_shape):
         p = mod.parametrizations.weight
         codebook = p.original.detach().to(torch.float64).numpy().copy()
         codebook[0] = 0.0
-        codes = p[0].codes.numpy()
-        layers.append(CompressedLayer.from_dense_codes(codes, codebook, layer["bias"], layer["relu"], layer["name"]))
+        codes = p[0].codes.numpy().reshape(mod.weight.shape[0], -1)
+        spec = layer["conv"]
+        if layer["geometry"] is not None:
+            if spec is None:
+                raise ShareError(f"layer {layer['name']!r} is a convolution: export_network needs the input shape")
+            codes = _expand_groups(codes, layer["groups"], spec.in_channels, spec.kernel ** 2)
+        layers.append(CompressedLayer.from_dense_codes(codes, codebook, layer["bias"], layer["relu"], layer["name"],
+                                                       conv=spec))
     return CompressedNetwork(layers)

@@ -11,7 +11,9 @@ layer (all totals are what the engine stores, summed over PEs):
 * ``codebook_bits``: one codebook (``2**code_bits`` x ``weight_bits``; the engine holds a copy per PE:
   ``codebook_onchip_bits``);
 * ``bias_bits``: ``out_slots`` x ``n_pe`` x ``act_bits`` (0 without a bias);
-* ``dense_fp32_bits``: ``n_in x n_out x 32`` (+ 32 per bias), the uncompressed reference.
+* ``dense_fp32_bits``: the dense weights x 32 (+ 32 per bias), the uncompressed reference: ``n_in x n_out``
+  weights of a fully connected layer, ``out_c x in_c / groups x D x D`` of a convolution, one bias per output
+  (per output channel).
 
 ``total_bits`` = spmat + pointer + codebook + bias bits; ``compression_ratio`` = dense_fp32_bits / total_bits.
 With Huffman accounting (:mod:`openeie.compiler.huffman`) the code and relative-index streams are also counted
@@ -24,6 +26,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import numpy as np
+
 from openeie.program import Program
 
 __all__ = ["LayerStorage", "StorageReport", "layer_storage", "storage_report"]
@@ -34,7 +38,7 @@ class LayerStorage:
     """Storage of one compiled layer (or, named ``"total"``, of a network), in bits (see the module docstring)."""
 
     name: str
-    weights: int                  # dense weights (n_in x n_out)
+    weights: int                  # dense weights (LayerInfo.weight_count)
     nnz: int
     entries: int
     fillers: int
@@ -132,14 +136,19 @@ def layer_storage(program: Program, index: int, huffman: bool = False) -> LayerS
         h = {"code_huffman_bits": counted["code_bits_huffman"] + counted["code_table_bits"],
              "index_huffman_bits": counted["index_bits_huffman"] + counted["index_table_bits"]}
     return LayerStorage(
-        name=info.name, shape=(info.n_out, info.n_in), weights=info.n_in * info.n_out, nnz=info.nnz,
+        name=info.name, shape=(info.n_out, info.n_in), weights=info.weight_count, nnz=info.nnz,
         entries=entries, fillers=info.n_fillers, code_width_bits=cfg.code_bits,
         index_width_bits=cfg.rel_index_bits, spmat_bits=entries * cfg.entry_bits,
         filler_bits=info.n_fillers * cfg.entry_bits, pointer_bits=n_ptr * cfg.n_pe * cfg.ptr_bits,
         codebook_bits=cfg.codebook_size * cfg.weight_bits,
         codebook_onchip_bits=cfg.codebook_size * cfg.weight_bits * cfg.n_pe,
         bias_bits=info.out_slots * cfg.n_pe * cfg.act_bits if info.has_bias else 0,
-        dense_fp32_bits=32 * info.n_in * info.n_out + (32 * info.n_out if info.has_bias else 0), **h)
+        dense_fp32_bits=32 * info.weight_count + (32 * _bias_count(info) if info.has_bias else 0), **h)
+
+
+def _bias_count(info) -> int:
+    """Biases of the dense reference: one per output (per output channel of a convolution)."""
+    return len(np.asarray(info.row_pe).reshape(-1)) if info.is_conv else info.n_out
 
 
 _SUMMED = ("weights", "nnz", "entries", "fillers", "spmat_bits", "filler_bits", "pointer_bits", "codebook_bits",

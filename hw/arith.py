@@ -22,7 +22,8 @@ class ArithmeticUnit(wiring.Component):
     selected out of the sparse-matrix word, at t+1):
 
     * t+1 (E): the entry, its slice's ``first`` flag and the activation are registered.
-    * t+2 (D): ``row = (first ? -1 : previous row) + rel + 1``; the codebook SRAM is read at
+    * t+2 (D): ``row = (first ? row_base - 1 : previous row) + rel + 1`` (``row_base`` 0, or on a convolution
+      engine the pair's ``p * out_slots``); the codebook SRAM is read at
       ``layer * codebook_size + code``; the accumulator is read at ``row`` unless the code is 0.
     * t+3 (P): ``codebook[code] * a`` and the accumulator's read data are registered.
     * t+4 (M): ``acc[row] = sat(acc_old + product)`` written at the end of t+4 (real entries only).
@@ -90,8 +91,9 @@ class ArithmeticUnit(wiring.Component):
         row_shape = index_shape(cfg.act_depth)
         row_base = Signal(row_shape)                       # previous row + 1
         row = Signal(row_shape)
+        first_row = e.row if cfg.conv else 0               # a convolution's slice starts at its position's rows
         m.d.comb += [
-            row.eq(Mux(e.first, 0, row_base) + e.entry.rel),
+            row.eq(Mux(e.first, first_row, row_base) + e.entry.rel),
             cb_rd.addr.eq(Cat(e.entry.code, self.layer)),  # layer * codebook_size + code
             cb_rd.en.eq(e_valid),
             self.acc_rd.addr.eq(row),

@@ -7,7 +7,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from openeie.config import EngineConfig
-from openeie.errors import InputError, InputTypeError
+from openeie.errors import InputTypeError
 from openeie.layout import Mem, act_shape, load_word_layout
 from openeie.stats import counter_index
 from openeie.timing import WB_LATENCY
@@ -72,10 +72,6 @@ class Engine(wiring.Component):
         if not isinstance(cfg, EngineConfig):
             self._MustUse__silence = True           # no "created but never used" warning on top of the error
             raise InputTypeError(f"Engine needs an EngineConfig, not {type(cfg).__name__}")
-        if cfg.conv:
-            self._MustUse__silence = True
-            raise InputError(f"the gateware runs fully connected engines only so far (max_image_side="
-                             f"{cfg.max_image_side}): convolution layers run in the golden and cycle models")
         self._cfg = cfg
         super().__init__({
             "load": In(stream.Signature(load_word_layout(cfg))),
@@ -149,6 +145,8 @@ class Engine(wiring.Component):
             bcast.begin.eq((ctl.phase == Phase.COMPUTE) & (ctl.step == 0)),
             bcast.o.ready.eq(all_ready),
         ]
+        if self._cfg.conv:
+            m.d.comb += [bcast.desc_next.eq(ctrl.desc_next), bcast.desc.eq(ctl.desc)]
         # The broadcast register: a pair pushed at t reaches every queue at t+1 from one flip-flop stage, so
         # the fan-out to the queues starts at a register (the queues count it from t on).
         push = bcast.o.valid & all_ready
@@ -167,7 +165,7 @@ class Engine(wiring.Component):
         draining = ctl.phase.as_value().matches(Phase.DONE, Phase.DRAIN)
         m.d.comb += [
             drain.begin.eq(ctrl.drain_begin),
-            drain.n_words.eq(ctl.desc.out_slots),
+            drain.n_words.eq(ctl.desc.out_words if cfg.conv else ctl.desc.out_slots),
             self.act_out.valid.eq(drain.o.valid),
             self.act_out.payload.eq(drain.o.payload),
             drain.o.ready.eq(self.act_out.ready),
@@ -192,11 +190,10 @@ class Engine(wiring.Component):
             with m.Else():
                 m.d.sync += in_lane.eq(in_lane + 1)
 
-        writing_back = (ctl.phase == Phase.WB) & (ctl.step >= WB_LATENCY)
-        with m.If(writing_back):
+        with m.If(self._writing(ctl)):
             m.d.comb += [
                 banks.wr_bank.eq(~parity),
-                banks.wr_addr.eq(ctl.step - WB_LATENCY),
+                banks.wr_addr.eq(ctl.wb_word if cfg.conv else ctl.step - WB_LATENCY),
                 banks.wr_data.eq(Cat(pe.wb_data for pe in pes)),
                 banks.wr_en.eq(C(-1, cfg.n_pe)),
             ]
@@ -207,6 +204,13 @@ class Engine(wiring.Component):
                 banks.wr_data.eq(Cat(self.act_in.payload for _ in range(cfg.n_pe))),
                 banks.wr_en.eq(Mux(in_xfer, C(1, cfg.n_pe) << in_lane, 0)),
             ]
+
+    def _writing(self, ctl):
+        """Write-back writes the destination bank this cycle: from step WB_LATENCY on; on a convolution engine
+        when the controller says so (a completed window)."""
+        if self._cfg.conv:
+            return ctl.wb_write
+        return (ctl.phase == Phase.WB) & (ctl.step >= WB_LATENCY)
 
     def _counters(self, m, ctl, bcast, counters, pes):
         """Per-cycle increments of the counters of openeie.stats."""
@@ -219,7 +223,7 @@ class Engine(wiring.Component):
         reals = popcount(pe.real for pe in pes)
         inc = counters.inc
         counting = phase.as_value().matches(Phase.DESC, Phase.INIT, Phase.COMPUTE, Phase.WB)
-        writing = (phase == Phase.WB) & (step >= WB_LATENCY)          # write-back writes the bank
+        writing = self._writing(ctl)                                   # write-back writes the bank
         # scan takes effect one cycle later, from cycle 0 to the cycle after the last counting cycle: the last
         # increments are added then, and from the cycle after (the one after ``done``) the port reads.
         m.d.comb += [

@@ -15,7 +15,7 @@ from openeie.layout import (Mem, act_shape, bits_for, entry_layout, layer_desc_l
                             mem_depth, ptr_shape)
 
 __all__ = [
-    "Phase", "index_shape", "count_shape", "col_shape", "slot_shape", "layer_shape", "acc_shape",
+    "Phase", "index_shape", "count_shape", "col_shape", "slot_shape", "layer_shape", "acc_shape", "acc_addr_shape",
     "act_word_layout", "bcast_layout", "ptr_index_shape", "column_layout", "issue_layout", "mem_addr_shape",
     "mem_write_signature", "mem_read_signature", "pe_load_signature", "control_signature",
 ]
@@ -48,8 +48,24 @@ def col_shape(cfg) -> Shape:
 
 
 def slot_shape(cfg) -> Shape:
-    """A phase step 0 .. out_slots + 2 (INIT lasts out_slots + 1 cycles, WB out_slots + 3)."""
+    """A phase step 0 .. out_slots + 2 (INIT lasts out_slots + 1 cycles, WB out_slots + 3); of a convolution
+    engine 0 .. acc_slots + 3 (INIT lasts acc_slots + 1, WB at most acc_slots + 4)."""
+    if cfg.conv:
+        return unsigned(bits_for(cfg.act_depth + 4))
     return unsigned(Shape.cast(layer_desc_layout(cfg)["out_slots"].shape).width + 1)
+
+
+def acc_addr_shape(cfg) -> Shape:
+    """An accumulator slot (and a convolution's row base ``p * out_slots``)."""
+    return index_shape(cfg.act_depth)
+
+
+def _with_row(cfg, fields: dict) -> data.StructLayout:
+    """``fields`` plus, on a convolution engine, ``row``: the row base ``p * out_slots`` of the output position
+    the pair belongs to (docs/engine.md, "Broadcast walk")."""
+    if cfg.conv:
+        fields = {**fields, "row": acc_addr_shape(cfg)}
+    return data.StructLayout(fields)
 
 
 def layer_shape(cfg) -> Shape:
@@ -75,17 +91,17 @@ def ptr_index_shape(cfg) -> Shape:
 def bcast_layout(cfg) -> data.StructLayout:
     """A broadcast pair as held in the activation queues: ``ptr = ptr_base + j`` (column j's first pointer
     index) and a_j."""
-    return data.StructLayout({"ptr": ptr_index_shape(cfg), "act": act_shape(cfg)})
+    return _with_row(cfg, {"ptr": ptr_index_shape(cfg), "act": act_shape(cfg)})
 
 
 def column_layout(cfg) -> data.StructLayout:
     """A PE's slice of one column: entry addresses ``start .. end-1`` and the column's activation."""
-    return data.StructLayout({"start": ptr_shape(cfg), "end": ptr_shape(cfg), "act": act_shape(cfg)})
+    return _with_row(cfg, {"start": ptr_shape(cfg), "end": ptr_shape(cfg), "act": act_shape(cfg)})
 
 
 def issue_layout(cfg) -> data.StructLayout:
     """One sparse-matrix entry on its way to the arithmetic unit. ``first``: first entry of its slice."""
-    return data.StructLayout({"entry": entry_layout(cfg), "first": unsigned(1), "act": act_shape(cfg)})
+    return _with_row(cfg, {"entry": entry_layout(cfg), "first": unsigned(1), "act": act_shape(cfg)})
 
 
 def mem_addr_shape(cfg, mem: Mem) -> Shape:
@@ -117,8 +133,18 @@ def control_signature(cfg) -> wiring.Signature:
     COMPUTE 0 only at its first cycle). ``layer``: current layer. ``desc``: its registered descriptor (valid from INIT on).
     ``start``: high in the cycle ``start`` is sampled (cycle -1); clears the counters and per-run state.
     ``slot_read``: ``step < out_slots`` in INIT and WB (registered; meaningless in the other phases).
+
+    A convolution engine adds (docs/engine.md, "Convolution layers"): ``slot_read`` is ``step < acc_slots`` in
+    INIT and ``step < wb_reads`` in WB; ``bias_slot``: the INIT bias read's offset ``step mod out_slots``;
+    ``wb_slot``: the accumulator slot WB reads at this step; ``win_first``: that read starts a pooling window
+    (every read without pooling); ``wb_write`` / ``wb_word``: write-back writes the destination bank at word
+    ``wb_word`` this cycle (3 cycles after the read that completed a window, 4 with pooling).
     """
-    return wiring.Signature({
+    fields = {
         "phase": Out(Phase), "step": Out(slot_shape(cfg)), "layer": Out(layer_shape(cfg)),
         "desc": Out(layer_desc_layout(cfg)), "start": Out(1), "slot_read": Out(1),
-    })
+    }
+    if cfg.conv:
+        fields.update({"bias_slot": Out(acc_addr_shape(cfg)), "wb_slot": Out(acc_addr_shape(cfg)),
+                       "win_first": Out(1), "wb_write": Out(1), "wb_word": Out(acc_addr_shape(cfg))})
+    return wiring.Signature(fields)

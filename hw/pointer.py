@@ -25,7 +25,8 @@ class PointerReadUnit(wiring.Component):
     non-empty and stage P is empty at t or moves on at t. Both banks are read at t, and P holds their outputs
     (plus the index parity and the activation) from t+1. P moves on into the pointer result register Q, with
     start and end selected, at the end of any cycle in which Q is empty or consumed by stage S (``o.ready``);
-    Q is on ``o``. So no path runs from a pointer bank's output into stage S.
+    Q is on ``o``. So no path runs from a pointer bank's output into stage S. On a convolution engine the pair's
+    row base travels along with the activation.
 
     Parameters
     ----------
@@ -81,8 +82,11 @@ class PointerReadUnit(wiring.Component):
             even.en.eq(pop),
             odd.en.eq(pop),
         ]
+        p_row = Signal(self.i.payload.row.shape()) if cfg.conv else None   # a convolution's row base
         with m.If(pop):
             m.d.sync += [p_valid.eq(1), p_odd.eq(index[0]), p_act.eq(self.i.payload.act)]
+            if cfg.conv:
+                m.d.sync += p_row.eq(self.i.payload.row)
         with m.Elif(move):
             m.d.sync += p_valid.eq(0)
         with m.If(move):
@@ -92,6 +96,8 @@ class PointerReadUnit(wiring.Component):
                 q.end.eq(Mux(p_odd, even.data, odd.data)),
                 q.act.eq(p_act),
             ]
+            if cfg.conv:
+                m.d.sync += q.row.eq(p_row)
         with m.Elif(self.o.ready):
             m.d.sync += q_valid.eq(0)
 

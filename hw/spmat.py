@@ -83,6 +83,7 @@ class SparseMatrixReadUnit(wiring.Component):
         word = Signal(word_shape)
         lane = Signal(index_shape(epw))
         act = Signal(act_shape(cfg))
+        row = Signal(self.i.payload.row.shape()) if cfg.conv else None      # a convolution's row base
         first = Signal()
         last_word = Signal(word_shape)
         last_word_ok = Signal()
@@ -109,6 +110,8 @@ class SparseMatrixReadUnit(wiring.Component):
                 held.eq(1), left.eq(end - start), more.eq(end > start),
                 word.eq(start_word), lane.eq(start_lane), act.eq(self.i.payload.act), first.eq(1),
             ]
+            if cfg.conv:
+                m.d.sync += row.eq(self.i.payload.row)
         with m.Elif(self.i.ready):
             m.d.sync += held.eq(0)
         with m.Else():                                  # issuing, and more entries follow
@@ -130,4 +133,8 @@ class SparseMatrixReadUnit(wiring.Component):
             self.o.payload.first.eq(out_first),
             self.o.payload.act.eq(out_act),
         ]
+        if cfg.conv:
+            out_row = Signal.like(row)
+            m.d.sync += out_row.eq(row)
+            m.d.comb += self.o.payload.row.eq(out_row)
         return m

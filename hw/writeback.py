@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from openeie.layout import Mem, act_shape, bias_shape, mem_depth
+from openeie.layout import POOL_AVG, POOL_MAX, POOL_NONE, Mem, act_shape, bias_shape, mem_depth
 
 from .interfaces import (Phase, acc_shape, control_signature, index_shape, mem_addr_shape, mem_read_signature,
                          mem_write_signature)
@@ -23,12 +23,7 @@ def round_saturate_relu(cfg, acc, relu):
 
     Returns ``(y, clipped)``: ``clipped`` is high when saturation changed the output (the ``out_saturations``
     counter): the rounded value left the activation range, except below it under ReLU (0 either way)."""
-    wf = cfg.weight_frac_bits
-    acc = Value.cast(acc)
-    rounded = (acc + (1 << (wf - 1))) >> wf if wf else acc
-    y, clamped = saturate(rounded, cfg.act_bits)
-    negative = rounded < 0
-    return Mux(relu & (y < 0), 0, y), clamped & ~(relu & negative)
+    return _round_saturate_relu_shift(cfg, acc, cfg.weight_frac_bits, relu)
 
 
 class WriteBack(wiring.Component):
@@ -41,6 +36,10 @@ class WriteBack(wiring.Component):
     * WB, ``s < out_slots``: read ``acc[s]``; at ``s + 1`` the read data is registered, at ``s + 2``
       round/saturate/ReLU of it; at ``s + 3`` it is on ``o`` and the engine writes it to lane p, word ``s`` of
       the destination bank (WB lasts ``out_slots + WB_LATENCY`` cycles).
+
+    On a convolution engine INIT reads bias ``bias_base + ctl.bias_slot`` and initialises ``acc_slots`` slots,
+    and WB reads ``ctl.wb_slot``; with pooling the rounding takes the window register one cycle later
+    (``_pool``), and the engine writes ``o`` when ``ctl.wb_write`` says so.
 
     Parameters
     ----------
@@ -83,15 +82,53 @@ class WriteBack(wiring.Component):
         step, desc = ctl.step, ctl.desc
         reading = ctl.slot_read
         m.d.comb += [
-            rd.addr.eq(desc.bias_base + step),
+            rd.addr.eq(desc.bias_base + (ctl.bias_slot if cfg.conv else step)),
             rd.en.eq((ctl.phase == Phase.INIT) & reading),
             self.acc_wr.addr.eq(step - 1),
             self.acc_wr.data.eq(rd.data << cfg.weight_frac_bits),
             self.acc_wr.en.eq((ctl.phase == Phase.INIT) & (step != 0)),
-            self.acc_rd.addr.eq(step),
+            self.acc_rd.addr.eq(ctl.wb_slot if cfg.conv else step),
             self.acc_rd.en.eq((ctl.phase == Phase.WB) & reading),
         ]
         acc = Signal(acc_shape(cfg))
-        y, clipped = round_saturate_relu(cfg, acc, desc.relu)
-        m.d.sync += [acc.eq(self.acc_rd.data), self.o.eq(y), self.clipped.eq(clipped)]
+        m.d.sync += acc.eq(self.acc_rd.data)
+        if cfg.conv:
+            y, clipped = self._pool(m, cfg, ctl, acc)
+        else:
+            y, clipped = round_saturate_relu(cfg, acc, desc.relu)
+        m.d.sync += [self.o.eq(y), self.clipped.eq(clipped)]
         return m
+
+    def _pool(self, m, cfg, ctl, acc):
+        """A convolution engine's write-back arithmetic: without pooling as :func:`round_saturate_relu`; with
+        pooling a window register combines the window's reads (maximum, or exact sum) and the rounding takes it
+        one cycle later, shifting an average's sum by ``wf + log2(k*k)`` (docs/engine.md, "Write-back with
+        pooling")."""
+        desc = ctl.desc
+        pool_log = max(cfg.max_pool, 1).bit_length() - 1      # log2 of the largest power-of-two window
+        window = Signal(signed(cfg.acc_bits + 2 * pool_log), name="window")
+        first = Signal(2)                                     # win_first, delayed to the read data's register
+        m.d.sync += first.eq(Cat(ctl.win_first, first[0]))
+        combined = Mux(desc.pool == POOL_MAX, Mux(acc > window, acc, window), window + acc)
+        m.d.sync += window.eq(Mux(first[1], acc, combined))
+        value = Mux(desc.pool != POOL_NONE, window, acc)
+        # e = log2(k*k) for an average over a k x k (power-of-two) window, else 0
+        shifts = [(POOL_AVG, 1 << j, 2 * j) for j in range(1, pool_log + 1)]
+        e_results = {0: _round_saturate_relu_shift(cfg, value, cfg.weight_frac_bits, desc.relu)}
+        for _, _, e in shifts:
+            e_results[e] = _round_saturate_relu_shift(cfg, value, cfg.weight_frac_bits + e, desc.relu)
+        y, clipped = e_results[0]
+        for _, k, e in shifts:
+            chosen = (desc.pool == POOL_AVG) & (desc.pool_size == k)
+            y = Mux(chosen, e_results[e][0], y)
+            clipped = Mux(chosen, e_results[e][1], clipped)
+        return y, clipped
+
+
+def _round_saturate_relu_shift(cfg, value, shift: int, relu):
+    """:func:`round_saturate_relu` with the shift ``shift`` instead of ``weight_frac_bits``."""
+    value = Value.cast(value)
+    rounded = (value + (1 << (shift - 1))) >> shift if shift else value
+    y, clamped = saturate(rounded, cfg.act_bits)
+    negative = rounded < 0
+    return Mux(relu & (y < 0), 0, y), clamped & ~(relu & negative)

@@ -88,7 +88,8 @@ def bias_shape(cfg) -> Shape:
 #: The layer-table fields of a convolution engine beyond the fully connected ones (docs/engine.md,
 #: "Convolution layers"), in layout order.
 CONV_DESC_FIELDS = ("in_w", "in_h", "kernel", "stride", "pad", "out_w", "out_h", "acc_slots", "pool", "pool_size",
-                    "pooled_w", "pooled_h", "out_words", "line_words", "col_step", "row_step")
+                    "pooled_w", "pooled_h", "out_words", "line_words", "col_step", "row_step", "pad_words",
+                    "wb_reads", "acc_line", "win_col", "win_row")
 
 #: ``pool`` field values.
 POOL_NONE, POOL_MAX, POOL_AVG = 0, 1, 2
@@ -112,13 +113,17 @@ def layer_desc_layout(cfg) -> data.StructLayout:
     }
     if cfg.conv:
         side = unsigned(bits_for(cfg.max_image_side))
+        out_side = unsigned(bits_for(cfg.max_image_side + cfg.max_kernel - 1))    # padding can add kernel - 1
         words = unsigned(bits_for(cfg.act_depth))
-        steps = unsigned(bits_for(cfg.act_depth * cfg.max_image_side))
+        steps = unsigned(bits_for(cfg.act_depth * max(cfg.max_image_side + 2 * cfg.max_kernel, 2 * cfg.max_kernel)))
         fields.update({
-            "in_w": side, "in_h": side, "kernel": unsigned(bits_for(cfg.max_kernel)), "stride": side,
-            "pad": unsigned(bits_for(cfg.max_kernel - 1)), "out_w": side, "out_h": side, "acc_slots": words,
-            "pool": unsigned(2), "pool_size": unsigned(bits_for(cfg.max_pool)), "pooled_w": side, "pooled_h": side,
-            "out_words": words, "line_words": steps, "col_step": steps, "row_step": steps,
+            "in_w": side, "in_h": side, "kernel": unsigned(bits_for(cfg.max_kernel)),
+            "stride": unsigned(bits_for(cfg.max_image_side + 2 * cfg.max_kernel)),
+            "pad": unsigned(bits_for(cfg.max_kernel - 1)), "out_w": out_side, "out_h": out_side, "acc_slots": words,
+            "pool": unsigned(2), "pool_size": unsigned(bits_for(cfg.max_pool)), "pooled_w": out_side,
+            "pooled_h": out_side,
+            "out_words": words, "line_words": steps, "col_step": steps, "row_step": steps, "pad_words": steps,
+            "wb_reads": words, "acc_line": words, "win_col": words, "win_row": words,
         })
     return data.StructLayout(fields)
 

@@ -34,7 +34,7 @@ __all__ = ["LayerInfo", "Program", "ProgramError", "DecodedProgram", "DecodedLay
 #: convolution engine's also :data:`~openeie.layout.CONV_DESC_FIELDS`, LayerInfo fields or properties).
 DESC_FIELDS = ("in_groups", "out_slots", "ptr_base", "bias_base", "relu")
 #: The stored convolution geometry of a LayerInfo (the other convolution fields derive from it).
-CONV_GEOMETRY = ("in_w", "in_h", "kernel", "stride", "pad", "out_w", "out_h", "pool", "pool_size")
+CONV_GEOMETRY = ("in_w", "in_h", "kernel", "stride", "pad", "out_w", "out_h", "pool", "pool_size", "groups")
 
 
 class ProgramError(OpenEIEError, ValueError):
@@ -77,6 +77,7 @@ class LayerInfo:
     out_h: int = 1
     pool: int = 0                 # openeie.layout.POOL_NONE / POOL_MAX / POOL_AVG
     pool_size: int = 1
+    groups: int = 1               # a grouped convolution's groups (for the dense reference of reports only)
 
     @property
     def n_pe(self) -> int:
@@ -138,6 +139,27 @@ class LayerInfo:
         return np.where(pixel[:, :, None] >= 0, index, -1).reshape(len(oy), -1)
 
     @property
+    def acc_line(self) -> int:
+        """Accumulator slots of one row of output positions (``out_w * out_slots``)."""
+        return self.out_w * self.out_slots
+
+    @property
+    def win_col(self) -> int:
+        """Accumulator-slot step from one pooling window to the next in a row (``pool_size * out_slots``)."""
+        return (self.pool_size if self.pool else 1) * self.out_slots
+
+    @property
+    def win_row(self) -> int:
+        """Accumulator-slot step from one row of pooling windows to the next (``pool_size * acc_line``)."""
+        return (self.pool_size if self.pool else 1) * self.acc_line
+
+    @property
+    def pad_words(self) -> int:
+        """How far before word 0 the walk's first patch starts: ``pad * (line_words + in_groups)`` (the word of
+        pixel (-pad, -pad))."""
+        return self.pad * (self.line_words + self.in_groups)
+
+    @property
     def line_words(self) -> int:
         return self.in_w * self.in_groups
 
@@ -152,6 +174,15 @@ class LayerInfo:
     @property
     def nnz(self) -> int:
         return int(self.nnz_pe.sum())
+
+    @property
+    def weight_count(self) -> int:
+        """Dense weights of the layer: ``n_in * n_out`` of a fully connected layer; ``channels_out *
+        channels_in / groups * kernel**2`` of a convolution."""
+        if not self.is_conv:
+            return self.n_in * self.n_out
+        channels = len(np.asarray(self.row_pe).reshape(-1))
+        return channels * (self.n_in // (self.in_h * self.in_w)) // self.groups * self.kernel ** 2
 
     @property
     def n_fillers(self) -> int:
@@ -327,8 +358,9 @@ def _check_geometry(cfg, info, where: str) -> None:
                       ("pool_size", cfg.max_pool)):
         if not 1 <= getattr(info, key) <= high:
             _fail(where, f"{key}={getattr(info, key)} is out of range: expected 1..{high}")
-    if not 0 <= info.pad < info.kernel or info.stride < 1:
-        _fail(where, f"pad={info.pad}, stride={info.stride}: expected 0 <= pad < kernel={info.kernel}, stride >= 1")
+    if not 0 <= info.pad < info.kernel or not 1 <= info.stride <= cfg.max_image_side + 2 * cfg.max_kernel:
+        _fail(where, f"pad={info.pad}, stride={info.stride}: expected 0 <= pad < kernel={info.kernel}, stride 1.."
+                     f"{cfg.max_image_side + 2 * cfg.max_kernel}")
     for axis in ("w", "h"):
         size = getattr(info, f"in_{axis}")
         out = (size + 2 * info.pad - info.kernel) // info.stride + 1
@@ -336,6 +368,8 @@ def _check_geometry(cfg, info, where: str) -> None:
             _fail(where, f"out_{axis}={getattr(info, f'out_{axis}')}: the geometry gives {out}")
     if info.pool not in (POOL_NONE, 1, POOL_AVG) or (info.pool == POOL_NONE) != (info.pool_size == 1):
         _fail(where, f"pool={info.pool}, pool_size={info.pool_size}: expected none (0, 1) or max/average (1/2, >= 2)")
+    if info.groups < 1 or (info.n_in // (info.in_h * info.in_w)) % info.groups:
+        _fail(where, f"groups={info.groups}: expected a divisor of the input channels")
     if info.pool == POOL_AVG and info.pool_size & (info.pool_size - 1):
         _fail(where, f"average pooling over {info.pool_size} x {info.pool_size}: expected a power-of-two window")
     if info.pool and (info.pooled_w < 1 or info.pooled_h < 1):
@@ -538,10 +572,11 @@ class DecodedProgram:
         stated = quantize(cb, cfg.weight_bits, cfg.weight_frac_bits, saturate_ok=True)
         if not np.array_equal(stated, codebook):
             _fail(where, "the float codebook of the metadata does not round to the codebook words")
-        bias_base, acc_slots = desc["bias_base"], info.acc_slots
-        if np.any(program.used[Mem.BIAS] < bias_base + acc_slots):
-            _fail(where, f"biases {bias_base}..{bias_base + acc_slots - 1} are not all loaded")
-        bias = to_signed(program.mems[Mem.BIAS][:, bias_base: bias_base + acc_slots], cfg.act_bits).T.reshape(-1)
+        bias_base, out_slots = desc["bias_base"], desc["out_slots"]
+        if np.any(program.used[Mem.BIAS] < bias_base + out_slots):
+            _fail(where, f"biases {bias_base}..{bias_base + out_slots - 1} are not all loaded")
+        bias = to_signed(program.mems[Mem.BIAS][:, bias_base: bias_base + out_slots], cfg.act_bits).T.reshape(-1)
+        bias = np.tile(bias, info.out_h * info.out_w)    # per accumulator slot: INIT reuses them at every position
         return DecodedLayer(index, info.name, desc, ptr, pe, col, slot, code, rel, codebook,
                             bias.astype(np.int64))
 

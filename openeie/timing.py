@@ -3,7 +3,8 @@ model (:mod:`openeie.sim.cycle`), the stepper and the host link all read them fr
 
 from __future__ import annotations
 
-__all__ = ["T0", "PUSH_TO_POP", "DESC_CYCLES", "INIT_LATENCY", "WB_LATENCY", "ARITH_DRAIN", "COUNTER_LATENCY"]
+__all__ = ["T0", "PUSH_TO_POP", "DESC_CYCLES", "INIT_LATENCY", "WB_LATENCY", "POOL_LATENCY", "ARITH_DRAIN",
+           "COUNTER_LATENCY"]
 
 #: First COMPUTE cycle in which the broadcaster holds group 0.
 T0 = 1
@@ -16,6 +17,9 @@ INIT_LATENCY = 1
 #: WB lasts ``out_slots + WB_LATENCY`` cycles: accumulator read -> registered read data -> registered
 #: round/saturate/ReLU -> bank write.
 WB_LATENCY = 3
+#: A pooling write-back (docs/engine.md, "Convolution layers") has one stage more: the window's combination.
+POOL_LATENCY = 1
+
 #: Cycles from the last cycle in which stage S held a slice to the first cycle after the last accumulator write
 #: (stages E, D, P and M follow S): the ``L + ARITH_DRAIN`` of "End of COMPUTE"; the arithmetic stages count as
 #: busy for ``ARITH_DRAIN - 1`` cycles after S held a slice.

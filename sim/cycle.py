@@ -26,7 +26,7 @@ import numpy as np
 
 from openeie.errors import InputError, check_int
 from openeie.program import Program
-from openeie.timing import ARITH_DRAIN, DESC_CYCLES, INIT_LATENCY, PUSH_TO_POP, T0, WB_LATENCY
+from openeie.timing import ARITH_DRAIN, DESC_CYCLES, INIT_LATENCY, POOL_LATENCY, PUSH_TO_POP, T0, WB_LATENCY
 from openeie.stats import COUNTERS, Stats
 
 from . import golden
@@ -111,7 +111,7 @@ def _spmat_word_reads(starts, ends, epw, last_word):
 def layer_cycles(info, compute: int) -> int:
     """Cycles of one layer (a :class:`~openeie.program.LayerInfo`): DESC, INIT, COMPUTE (``compute`` cycles) and
     WB (docs/engine.md; a pooling write-back has one stage more)."""
-    return DESC_CYCLES + (info.acc_slots + INIT_LATENCY) + compute + (info.wb_reads + WB_LATENCY + bool(info.pool))
+    return DESC_CYCLES + (info.acc_slots + INIT_LATENCY) + compute + (info.wb_reads + WB_LATENCY + POOL_LATENCY * bool(info.pool))
 
 
 def run(program: Program, x_q, values: bool = True, fifo_depth: int | None = None):

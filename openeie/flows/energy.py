@@ -16,11 +16,11 @@ def _sum(dicts):
     return out
 
 
-def _layer_row(name, cfg, stats, shape, table) -> dict:
+def _layer_row(name, cfg, stats, work, table) -> dict:
     from openeie.sim.energy import energy, scenarios
     b = energy(stats, cfg, table)
     return {"name": name, "total_pj": sum(b.values()), "breakdown_pj": b,
-            "scenarios": scenarios(stats, cfg, [shape], table), "cycles": stats.cycles,
+            "scenarios": scenarios(stats, cfg, [work], table), "cycles": stats.cycles,
             "saturations": int(stats.counters["acc_saturations"] + stats.counters["out_saturations"])}
 
 
@@ -29,6 +29,7 @@ def network_energy(program, x_q, table, layer: str | None = None) -> list:
     point); ``layer`` picks one layer by name."""
     from openeie.errors import InputError
     from openeie.sim import cycle
+    from openeie.sim.energy import dense_work
     names = [l.name for l in program.layers]
     if layer is not None and layer not in names:
         raise InputError(f"unknown layer {layer!r}: expected one of {names}")
@@ -36,7 +37,7 @@ def network_energy(program, x_q, table, layer: str | None = None) -> list:
     for x in np.atleast_2d(x_q):
         _, _, timings = cycle.run(program, x)
         for info, t in zip(program.layers, timings):
-            rows[info.name].append(_layer_row(info.name, program.config, t.stats(), (info.n_in, info.n_out), table))
+            rows[info.name].append(_layer_row(info.name, program.config, t.stats(), dense_work(info), table))
     out = []
     for name in names:
         if layer is None or name == layer:
@@ -70,7 +71,7 @@ def eie_energy(cfg, table, layer: str | None = None, seed: int = 0) -> tuple:
             changes["spmat_depth_words"] = used.spmat_depth_words
         grown[bl.name] = changes
         _, stats, _ = cycle.run(program, x_q)
-        rows.append(_layer_row(bl.name, used, stats, (bl.n_in, bl.n_out), table))
+        rows.append(_layer_row(bl.name, used, stats, (bl.n_in * bl.n_out,) * 2, table))
     return rows, grown
 
 

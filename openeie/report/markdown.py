@@ -11,9 +11,10 @@ def demo_markdown(r: dict) -> str:
     """``report.md`` of ``openeie demo`` from its ``report.json`` contents."""
     c = r["config"]
     acc = r["accuracy"]
+    network = r.get("network", "MLP 64-300-100-10 (LeNet-300-100 shape)")
     lines = [
         "# OpenEIE demo report", "",
-        f"Bundled model: MLP 64-300-100-10 (LeNet-300-100 shape) on scikit-learn's handwritten digits "
+        f"Bundled model: {network} on scikit-learn's handwritten digits "
         f"({r['test_images']} test images). Engine: {c['n_pe']} PEs, FIFO {c['fifo_depth']}, {c['code_bits']}-bit codes, "
         f"{c['rel_index_bits']}-bit relative indices, {c['weight_bits']}-bit weights, {c['act_bits']}-bit activations.",
         "", "## Accuracy", "", "| stage | top-1 accuracy |", "|---|---|"]
@@ -25,21 +26,36 @@ def demo_markdown(r: dict) -> str:
         rt = r["rtl"]
         lines.append(f"| RTL (Verilator), {rt['images']} test images | {rt['matches']}/{rt['images']} outputs "
                      f"bit-exact with the golden model, {rt['correct']}/{rt['images']} correct |")
-    lines += ["", "## Compression ([DC] Table 2 format: one CSC matrix per layer, Huffman-coded streams)", "",
-              "| layer | weights kept | weight bits | index bits | total bits | with Huffman | rate | rate with Huffman |",
-              "|---|---|---|---|---|---|---|---|"]
+    widths = r.get("code_bits", {})
+    lines += ["", "## Compression ([DC] Tables 2-3 format: one CSC matrix per layer, Huffman-coded streams)", "",
+              "Weight bits: the layer's code width (its codebook has 2^bits entries, zero included) and Huffman-coded "
+              "bits per stored entry; index bits likewise; rate: stored size / dense fp32 size.", "",
+              "| layer | #W | weights kept | weight bits / +H | index bits / +H | total bits | with Huffman | rate / +H "
+              "| compression / +H |", "|---|---|---|---|---|---|---|---|---|"]
     for l in r["compression"]["layers"] + [r["compression"]["total"]]:
-        lines.append(f"| {l['name']} | {l['kept_pct']:.2f} % | {l['code_width_bits']} | {l['index_width_bits']} | "
-                     f"{l['total_bits']} | {l['total_huffman_bits']} | {l['compression_ratio']:.1f}x | "
-                     f"{l['compression_ratio_huffman']:.1f}x |")
+        bits = widths.get(l["name"], l["code_width_bits"])
+        lines.append(f"| {l['name']} | {_count(l['weights'])} | {l['kept_pct']:.2f} % | {bits} / "
+                     f"{l['code_huffman_bits_per_entry']:.1f} | {l['index_width_bits']} / "
+                     f"{l['index_huffman_bits_per_entry']:.1f} | {l['total_bits']} | {l['total_huffman_bits']} | "
+                     f"{100 / l['compression_ratio']:.2f} % / {100 / l['compression_ratio_huffman']:.2f} % | "
+                     f"{l['compression_ratio']:.1f}x / {l['compression_ratio_huffman']:.1f}x |")
     e = r["engine_storage"]
-    lines += ["", f"On the demo engine's images ({c['n_pe']} PEs; pointers per PE): {e['total_bits']} bits, "
-              f"{e['compression_ratio']:.1f}x vs dense fp32.", "",
+    lines += ["", f"On the demo engine's images ({c['n_pe']} PEs; pointers per PE; every code in a "
+              f"{c['code_bits']}-bit field): {e['total_bits']} bits, {e['compression_ratio']:.1f}x vs dense fp32.", "",
               "## Performance and energy (cycle model, mean over test images)", "",
-              "| layer | cycles | efficiency |", "|---|---|---|"]
+              "Ideal: non-zero multiply-adds / PEs; efficiency: ideal / cycles. Overhead: descriptor, accumulator "
+              "initialisation and write-back (with pooling) cycles; walk words: activation words the broadcaster "
+              "visits (padding included).", "",
+              "| layer | cycles | ideal | efficiency | compute | overhead | walk words | non-zero broadcasts | "
+              "energy (nJ) |", "|---|---|---|---|---|---|---|---|---|"]
     for l in r["layers"]:
-        lines.append(f"| {l['name']} | {l['cycles']:.1f} | {l['efficiency']:.3f} |")
-    lines += [f"| total | {r['cycles']:.1f} | |", "",
+        if "ideal_cycles" in l:
+            lines.append(f"| {l['name']} | {l['cycles']:.1f} | {l['ideal_cycles']:.1f} | {l['efficiency']:.3f} | "
+                         f"{l['compute_cycles']:.1f} | {l['overhead_cycles']:.1f} | {l['walk_words']} | "
+                         f"{l['broadcasts']:.1f} | {l['energy_nj']:.2f} |")
+        else:
+            lines.append(f"| {l['name']} | {l['cycles']:.1f} | | {l['efficiency']:.3f} | | | | | |")
+    lines += [f"| total | {r['cycles']:.1f} | | | | | | | {r['energy_per_inference_nj']:.2f} |", "",
               f"Energy per inference: {r['energy_per_inference_nj']:.2f} nJ (45 nm table); dense fp32 weights from DRAM "
               f"would take {r['energy_scenarios']['dense_fp32_dram_pj'] / 1e3:.1f} nJ.", "",
               _saturation_line(r), "",
@@ -48,6 +64,10 @@ def demo_markdown(r: dict) -> str:
         lines += ["![accuracy vs density](accuracy_vs_density.png)", ""]
     lines += [f"Images: `{r['images']}`. Wall time {r['wall_s']:.1f} s.", ""]
     return "\n".join(lines)
+
+
+def _count(n: int) -> str:
+    return f"{n / 1000:.1f}K" if n >= 1000 else str(n)
 
 
 def _saturation_line(r: dict) -> str:

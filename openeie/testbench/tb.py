@@ -195,7 +195,7 @@ class EngineTB:
         wall = time.perf_counter() - wall if timing else 0.0
         done_cycle = round((_now(dut) - t_start) / CLOCK_PERIOD_NS)
 
-        raw = await self.act_out.receive(program.layers[-1].out_slots * cfg.n_pe)
+        raw = await self.act_out.receive(program.layers[-1].out_words * cfg.n_pe)
         observed = [int(v) for v in to_signed(np.array(raw, dtype=np.uint64), cfg.act_bits)]
         board = Scoreboard(expected, observed)
         await RisingEdge(dut.clk)                       # the counter port reads from the cycle after done

@@ -24,7 +24,7 @@ def rtl_run(program, x_q, *, max_cycles: int = 200_000, vcd: str | None = None):
     dut = Engine(cfg)
     words = program.load_port_words()
     x_storage = to_unsigned(program.input_storage(x_q), cfg.act_bits)
-    n_out = program.layers[-1].out_slots * cfg.n_pe
+    n_out = program.layers[-1].out_words * cfg.n_pe
     index = counter_index(cfg)
     result = {}
 

@@ -1,7 +1,7 @@
 """cocotb test module run inside the simulator by ``tests/test_hw_cocotb.py`` (through
 :mod:`cocotb_engine.sim`). The case set comes from the environment:
 
-``OPENEIE_TB_CONFIG``  configuration name (a key of ``engine_cases.CONFIGS``)
+``OPENEIE_TB_CONFIG``  configuration name (a key of ``engine_cases.ALL_CONFIGS``)
 ``OPENEIE_TB_SEED``    case seed; ``OPENEIE_TB_COUNT`` number of cases
 ``OPENEIE_TB_OUT``     JSON file the per-case results are written to (before any failure is raised)
 """
@@ -16,7 +16,7 @@ import time
 import cocotb
 from cocotb.clock import Clock
 
-from engine_cases import CONFIGS, make_cases, speed_case
+from engine_cases import ALL_CONFIGS as CONFIGS, make_cases, speed_case
 
 from openeie.testbench.tb import CLOCK_PERIOD_NS, EngineTB
 

@@ -22,7 +22,7 @@ def stats_path(config_name: str) -> Path:
 def run_cocotb(config_name: str, testcase: str, env: dict, waves: bool | None = None) -> dict:
     """Build (if needed) and run one cocotb test of ``engine_tb.py`` on configuration ``config_name``; return
     the JSON report the test wrote, plus ``build_s``, ``test_wall_s`` and ``run_failed``."""
-    from engine_cases import CONFIGS
+    from engine_cases import ALL_CONFIGS as CONFIGS
 
     waves = waves_enabled() if waves is None else waves
     build_dir, build_s = build_engine(CONFIGS[config_name], BUILD / "cocotb" / (config_name + ("-waves" if waves else "")),
