@@ -126,7 +126,8 @@ def lower(network, cfg: EngineConfig, assignments=None, plan=None) -> Program:
     mems[Mem.LAYERS] = pack_table(desc_fields, descs)
     used[Mem.LAYERS] = np.array([len(descs)], dtype=np.int64)
     for mem in Mem:
-        assert mems[mem].shape[-1] <= mem_depth(cfg, mem) or mem is Mem.SPMAT and width == 1
+        depth = mems[mem].shape[0] if mem is Mem.LAYERS else mems[mem].shape[-1]     # the table: (n[, limbs])
+        assert depth <= mem_depth(cfg, mem) or mem is Mem.SPMAT and width == 1
     return Program(config=cfg, layers=infos, mems=mems, used=used)
 
 

@@ -8,6 +8,9 @@ Schema (layers numbered 0, 1, 2, ... with no gaps; layer k's outputs feed layer 
                                               codebook entry (0.0 = pruned)
     layer<k>.bias      float (n_out,)         bias                                             optional
     layer<k>.relu      integer, shape () or (1,): 1 = ReLU after the layer                   optional (0)
+    layer<k>.conv      integer (9,): a convolution's in_channels, in_h, in_w, kernel, stride,   optional
+                       pad, pool (0 none, 1 max, 2 average), pool_size, groups; its codes
+                       are (out_channels, in_channels * kernel**2) in PyTorch's weight order
 
 ``.npz`` files are read with ``allow_pickle=False``; nothing is ever unpickled.
 """
@@ -24,9 +27,13 @@ from openeie.files import input_file, write_bytes
 
 from .network import CompressedLayer, CompressedNetwork, NetworkError
 
-__all__ = ["load_network", "save_network"]
+__all__ = ["load_network", "save_network", "CONV_FIELDS"]
 
-_KEY = re.compile(r"^layer(0|[1-9][0-9]*)\.(codebook|codes|weight|bias|relu)$")
+_KEY = re.compile(r"^layer(0|[1-9][0-9]*)\.(codebook|codes|weight|bias|relu|conv)$")
+
+#: The fields of ``layer<k>.conv``, in order.
+CONV_FIELDS = ("in_channels", "in_h", "in_w", "kernel", "stride", "pad", "pool", "pool_size", "groups")
+_POOLS = (None, "max", "avg")
 
 
 def _npz_arrays(path: Path) -> dict:
@@ -92,6 +99,23 @@ def _relu(value, where: str) -> bool:
     return bool(arr.ravel()[0])
 
 
+def _conv(value, where: str):
+    """The :class:`ConvSpec` of a ``layer<k>.conv`` array."""
+    from .network import ConvSpec
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iu" or arr.shape != (len(CONV_FIELDS),):
+        raise NetworkError(f"{where}.conv is {arr.dtype} of shape {arr.shape}: expected {len(CONV_FIELDS)} integers "
+                           f"({', '.join(CONV_FIELDS)})")
+    fields = dict(zip(CONV_FIELDS, (int(v) for v in arr)))
+    if fields["pool"] not in (0, 1, 2):
+        raise NetworkError(f"{where}.conv pool = {fields['pool']}: expected 0 (none), 1 (max) or 2 (average)")
+    fields["pool"] = _POOLS[fields["pool"]]
+    try:
+        return ConvSpec(**fields)
+    except NetworkError as e:
+        raise NetworkError(f"{where}.conv: {e}") from None
+
+
 def _array(d: dict, key: str, where: str, kinds: str, ndim: int, what: str):
     arr = d.get(key)
     if arr is None:
@@ -118,7 +142,7 @@ def load_network(path) -> CompressedNetwork:
         m = _KEY.match(key)
         if not m:
             raise NetworkError(f"network file {str(path)!r}: unexpected key {key!r}: expected layer<k>.codebook, "
-                               f".codes or .weight, .bias, .relu with k = 0, 1, 2, ... (no leading zeros)")
+                               f".codes or .weight, .bias, .relu, .conv with k = 0, 1, 2, ... (no leading zeros)")
         by_layer.setdefault(int(m.group(1)), {})[m.group(2)] = value
     if not by_layer:
         raise NetworkError(f"network file {str(path)!r} holds no layers")
@@ -137,13 +161,14 @@ def load_network(path) -> CompressedNetwork:
         codebook = _array(d, "codebook", where, "iuf", 1, "a 1-D array of real numbers")
         bias = _array(d, "bias", where, "iuf", 1, "a 1-D array of real numbers")
         relu = _relu(d["relu"], where) if "relu" in d else False
+        conv = _conv(d["conv"], where) if "conv" in d else None
         codes = _array(d, "codes", where, "iu", 2, "a 2-D integer array (n_out, n_in)")
         weight = _array(d, "weight", where, "f", 2, "a 2-D float array (n_out, n_in)")
         try:
             if codes is not None:
-                layers.append(CompressedLayer.from_dense_codes(codes, codebook, bias, relu, name))
+                layers.append(CompressedLayer.from_dense_codes(codes, codebook, bias, relu, name, conv=conv))
             else:
-                layers.append(CompressedLayer.from_float(weight, codebook, bias, relu, name))
+                layers.append(CompressedLayer.from_float(weight, codebook, bias, relu, name, conv=conv))
         except NetworkError as e:
             raise NetworkError(f"network file {str(path)!r}: {e}") from None
     return CompressedNetwork(layers)
@@ -160,6 +185,11 @@ def save_network(network: CompressedNetwork, path) -> None:
         if layer.bias is not None:
             arrays[f"layer{k}.bias"] = layer.bias.astype(np.float64)
         arrays[f"layer{k}.relu"] = np.array([int(layer.relu)], dtype=np.int32)
+        if layer.conv is not None:
+            spec = layer.conv
+            values = [getattr(spec, f) for f in CONV_FIELDS]
+            values[CONV_FIELDS.index("pool")] = _POOLS.index(spec.pool)
+            arrays[f"layer{k}.conv"] = np.array(values, dtype=np.int32)
     if path.suffix.lower() == ".npz":
         import io
         buffer = io.BytesIO()

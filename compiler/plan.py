@@ -173,9 +173,10 @@ class MemoryPlan:
                     raise CapacityError(f"layer {l.layer.name!r}: {value} {what} exceed act_depth={cfg.act_depth}",
                                         "act_depth", value, cfg.act_depth)
         if not cfg.conv and any(l.layer.conv is not None for l in self.layers):
-            raise CapacityError("the network has convolution layers: the engine has max_image_side=1", "max_image_side",
-                                max(max(l.layer.conv.in_h, l.layer.conv.in_w) for l in self.layers if l.layer.conv),
-                                cfg.max_image_side)
+            raise CapacityError(f"the network has convolution layers: the engine has max_image_side=1 (a fully "
+                                f"connected engine); they need max_image_side={need['max_image_side']}, max_kernel="
+                                f"{need['max_kernel']}, max_pool={need['max_pool']}", "max_image_side",
+                                need["max_image_side"], cfg.max_image_side)
         for l in self.layers:
             spec = l.layer.conv
             if spec is None:

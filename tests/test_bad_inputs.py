@@ -290,9 +290,28 @@ for _id, _changes, _expect in [
     ("codebook_too_big", {"layer1.codebook": np.concatenate([[0.0], np.linspace(-1, 1, 16)])},
      ("codebook has 17 entries", "at most 16")),
     ("codebook_value_too_big", {"layer1.codebook": CB * 100}, ("codebook value -100", "does not fit signed 16-bit")),
+    # layer0 as a 1x1 convolution of 6 channels on a 1 x 1 image: (in_channels, in_h, in_w, kernel, stride, pad,
+    # pool, pool_size, groups)
+    ("conv_float", {"layer0.conv": np.array([6, 1, 1, 1, 1, 0, 0, 1, 1.0])},
+     ("layer0.conv is float64 of shape (9,)", "expected 9 integers")),
+    ("conv_short", {"layer0.conv": np.array([6, 1, 1, 1, 1, 0, 0, 1])},
+     ("layer0.conv is int64 of shape (8,)", "in_channels, in_h, in_w, kernel")),
+    ("conv_pool_three", {"layer0.conv": np.array([6, 1, 1, 1, 1, 0, 3, 2, 1])},
+     ("layer0.conv pool = 3", "expected 0 (none), 1 (max) or 2 (average)")),
+    ("conv_stride_zero", {"layer0.conv": np.array([6, 1, 1, 1, 0, 0, 0, 1, 1])},
+     ("layer0.conv", "stride=0", "integer >= 1")),
+    ("conv_no_position", {"layer0.conv": np.array([6, 1, 1, 1, 1, 0, 1, 2, 1])},
+     ("layer0.conv", "1 x 1 with kernel 1", "no output position")),
+    ("conv_columns", {"layer0.conv": np.array([2, 1, 1, 1, 1, 0, 0, 1, 1])},
+     ("6 weight columns", "convolution of 2 channels has 2")),
+    ("conv_does_not_chain", {"layer0.conv": np.array([6, 2, 2, 1, 1, 0, 0, 1, 1])},
+     ("takes 12 inputs", "produces 48")),
 ]:
     case(f"compile_{_id}", _expect)(lambda t, c=_changes: _compile(write_net(t, **c)))
 
+case("compile_conv_on_fc_engine", ("the network has convolution layers", "max_image_side=1",
+                                   "need max_image_side=1, max_kernel=1, max_pool=1"))(
+    lambda t: _compile(write_net(t, **{"layer0.conv": np.array([6, 1, 1, 1, 1, 0, 0, 1, 1], np.int32)})))
 case("compile_weight_nan", ("weight[1, 2] = nan", "expected a finite number"))(
     lambda t: _compile(write_float_net(t, [[0, 0.5, 0], [0, 0, np.nan]])))
 case("compile_weight_inf", ("weight[0, 0] = -inf", "expected a finite number"))(
@@ -426,7 +445,7 @@ def _(t):
 
 for _id, _sd, _expect in [
     ("conv_weight", lambda: {"conv.weight": __import__("torch").zeros(4, 3, 3, 3)},
-     ("conv.weight has shape (4, 3, 3, 3)", "expected a 2-D Linear weight")),
+     ("tensor conv.weight is (4, 3, 3, 3), a convolution's weight", "--arch ARCH.json", "openeie.architecture")),
     ("shapes_do_not_chain", lambda: {"a.weight": __import__("torch").zeros(16, 64), "b.weight": __import__("torch").zeros(10, 8)},
      ("layer 'b' takes 8 inputs", "'a' produces 16")),
     ("extra_tensor", lambda: {**state_dict(), "bn.running_mean": __import__("torch").zeros(16)},
@@ -499,6 +518,98 @@ for _id, _data, _expect in [
                            t / "data.npz")[1], ("data.npz", "not a readable .npz")),
 ]:
     case(f"compress_data_{_id}", _expect)(lambda t, f=_data: _compress(write_ckpt(t), "--data", f(t)))
+
+
+# ---- compress: CNN checkpoints and their architectures ---------------------------------------------------------
+
+def cnn_arch(**changes) -> dict:
+    """A small CNN for the 8 x 8 digits: conv 1 -> 4 3x3 pad 1, BatchNorm, ReLU, max pool 2, flatten, fc 64 -> 10;
+    ``changes`` edit layer fields (``"1.type": "X"``) or the top level (``input_shape``; None deletes)."""
+    arch = {"input_shape": [1, 8, 8], "layers": [
+        {"name": "conv", "type": "Conv2d", "in_channels": 1, "out_channels": 4, "kernel_size": 3, "padding": 1},
+        {"name": "bn", "type": "BatchNorm2d", "num_features": 4}, {"type": "ReLU"},
+        {"type": "MaxPool2d", "kernel_size": 2}, {"type": "Flatten"},
+        {"name": "fc", "type": "Linear", "in_features": 64, "out_features": 10}]}
+    for key, value in changes.items():
+        where, field = (arch["layers"][int(key.split(".")[0])], key.split(".")[1]) if "." in key else (arch, key)
+        if value is None:
+            where.pop(field)
+        else:
+            where[field] = value
+    return arch
+
+
+def cnn_state(drop=(), **replace):
+    import torch
+    from openeie.compiler.architecture import model_from_architecture
+    torch.manual_seed(0)
+    sd = model_from_architecture(cnn_arch())[0].state_dict()
+    return {**{k: v for k, v in sd.items() if k not in drop}, **replace}
+
+
+def write_cnn(t: Path, arch=None, sd=None, metadata=True, name="cnn.safetensors") -> Path:
+    meta = {"openeie.architecture": arch if isinstance(arch, str) else json.dumps(arch or cnn_arch())} \
+        if metadata else None
+    return write_ckpt(t, cnn_state() if sd is None else sd, name=name, metadata=meta)
+
+
+def write_arch(t: Path, arch) -> Path:
+    (t / "arch.json").write_text(arch if isinstance(arch, str) else json.dumps(arch))
+    return t / "arch.json"
+
+
+for _id, _arch, _expect in [
+    ("not_json", "{layers: 1", ("is not valid JSON",)),
+    ("a_list", [1, 2], ("is a JSON list", "expected an object with input_shape and layers")),
+    ("unknown_key", {**cnn_arch(), "optimizer": "adam"}, ("unknown keys ['optimizer']", "exactly input_shape")),
+    ("no_layers", cnn_arch(layers=None), ("missing ['layers']", "exactly input_shape and layers")),
+    ("empty_layers", cnn_arch(layers=[]), ("layers = []", "a list of 1..1000 layer objects")),
+    ("shape_2d", cnn_arch(input_shape=[8, 8]), ("input_shape = [8, 8]", "[features] or [C, H, W]")),
+    ("shape_zero", cnn_arch(input_shape=[1, 0, 8]), ("input_shape[1] = 0", "an integer 1..1048576")),
+    ("unknown_type", cnn_arch(**{"2.type": "GELU"}), ("layer 2 type 'GELU'", "expected one of Conv2d, Linear")),
+    ("layer_not_object", cnn_arch(layers=["Conv2d"]), ("layer 0 is a JSON str", "an object with a type")),
+    ("unknown_field", cnn_arch(**{"0.dilation": 2}), ("layer 0 (Conv2d): unknown fields ['dilation']",)),
+    ("missing_field", cnn_arch(**{"0.kernel_size": None}), ("(Conv2d 'conv') lacks kernel_size",
+                                                            "['in_channels', 'kernel_size', 'out_channels']")),
+    ("unnamed_conv", cnn_arch(**{"0.name": None}), ("layer 0 (Conv2d) has no name", "state-dict prefix")),
+    ("bad_name", cnn_arch(**{"0.name": "conv/1"}), ("name 'conv/1'", "expected a state-dict prefix")),
+    ("duplicate_name", cnn_arch(**{"5.name": "conv"}), ("name 'conv' is used twice", "unique names")),
+    ("kernel_text", cnn_arch(**{"0.kernel_size": "3"}), ("kernel_size = '3'", "expected an integer 1..1048576")),
+    ("bias_int", cnn_arch(**{"0.bias": 1}), ("bias = 1", "expected true or false")),
+    ("dropout_one", cnn_arch(layers=cnn_arch()["layers"] + [{"type": "Dropout", "p": 1.0}]),
+     ("p = 1.0", "a probability >= 0 and < 1")),
+    ("groups_do_not_divide", cnn_arch(**{"0.groups": 3}), ("groups=3 must divide in_channels=1",)),
+    ("huge", cnn_arch(**{"0.out_channels": 1 << 20, "0.in_channels": 1 << 20}), ("parameters", "at most 134,217,728")),
+    ("sizes_do_not_chain", cnn_arch(**{"5.in_features": 60}), ("Linear 'fc' takes 60 inputs", "produces 64")),
+    ("unsupported_geometry", cnn_arch(**{"0.padding": 3}), ("padding 3 >= kernel 3",)),
+    ("pool_after_linear", cnn_arch(layers=cnn_arch()["layers"] + [{"type": "MaxPool2d", "kernel_size": 2}]),
+     ("MaxPool2d", "follows a Linear", "pools the output of a convolution")),
+]:
+    case(f"compress_arch_{_id}", _expect)(lambda t, a=_arch: _compress(write_ckpt(t, cnn_state()), "--arch",
+                                                                     write_arch(t, a)))
+    if _id in ("not_json", "unknown_type", "sizes_do_not_chain"):
+        case(f"compress_metadata_arch_{_id}", ("metadata openeie.architecture",) + _expect[:1])(
+            lambda t, a=_arch: _compress(write_cnn(t, a)))
+
+cli("compress_arch_missing", _compress("{t}/none.pt", "--arch", "{t}/none.json"), ("none.json", "does not exist"))
+case("compress_arch_is_dir", ("arch.json", "is a directory"))(
+    lambda t: (t.joinpath("arch.json").mkdir(), _compress(write_ckpt(t, cnn_state()), "--arch", t / "arch.json"))[1])
+case("compress_cnn_missing_tensor", ("does not fit its architecture", "missing ['bn.running_var']"))(
+    lambda t: _compress(write_cnn(t, sd=cnn_state(drop=("bn.running_var",)))))
+case("compress_cnn_unexpected_tensor", ("does not fit its architecture", "unexpected ['fc2.weight']"))(
+    lambda t: _compress(write_cnn(t, sd=cnn_state(**{"fc2.weight": __import__("torch").zeros(2, 2)}))))
+case("compress_cnn_misshaped", ("mis-shaped ['conv.weight (4, 1, 5, 5) (expected (4, 1, 3, 3))']",))(
+    lambda t: _compress(write_cnn(t, sd=cnn_state(**{"conv.weight": __import__("torch").zeros(4, 1, 5, 5)}))))
+case("compress_cnn_nan", ("conv.weight[0, 0, 0, 0] = nan", "expected finite numbers"))(
+    lambda t: _compress(write_cnn(t, sd=cnn_state(**{"conv.weight": __import__("torch").full((4, 1, 3, 3),
+                                                                                             float("nan"))}))))
+case("compress_cnn_data_features", ("has 64 features", "the network takes 16"))(
+    lambda t: _compress(write_cnn(t, cnn_arch(input_shape=[1, 4, 4], **{"5.in_features": 16}),
+                                  cnn_state(**{"fc.weight": __import__("torch").zeros(10, 16)}))))
+case("compress_conv_code_bits_on_mlp", ("--conv-code-bits 8", "has no convolution layer"))(
+    lambda t: _compress(write_ckpt(t), "--conv-code-bits", "8"))
+case("compress_conv_code_bits_9", ("code_bits 9 is out of range", "expected 2..8"), option=True)(
+    lambda t: _compress(write_cnn(t), "--conv-code-bits", "9"))
 
 
 # ---- simulate / energy: images, crafted containers, inputs --------------------------------------------------------

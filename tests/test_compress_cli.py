@@ -90,3 +90,70 @@ def test_compress_says_what_it_assumed(tmp_path, capsys):
     # a second run replaces its own outputs
     assert main(["compress", str(tmp_path / "m.pt"), "-o", str(tmp_path / "net.npz"), "--prune-steps", "1",
                  "--prune-epochs", "0", "--finetune-epochs", "0"]) == 0
+
+
+def _tiny_cnn():
+    """A small CNN with BatchNorm, trained for a few seconds on the digits (its running statistics are real)."""
+    from collections import OrderedDict
+    from torch import nn
+    from openeie.compiler.digits import load_digits_split
+    torch.manual_seed(1)
+    model = nn.Sequential(OrderedDict([
+        ("conv", nn.Conv2d(1, 6, 3, padding=1)), ("bn", nn.BatchNorm2d(6)), ("relu", nn.ReLU()),
+        ("pool", nn.MaxPool2d(2)), ("flat", nn.Flatten()), ("fc", nn.Linear(96, 10))]))
+    x, y = (torch.tensor(a) for a in load_digits_split()[:2])
+    x = x.float().reshape(-1, 1, 8, 8)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(10):
+        for i in range(0, len(x), 64):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x[i:i + 64]), y[i:i + 64].long()).backward()
+            opt.step()
+    return model.eval()
+
+
+@pytest.mark.parametrize("how", ["metadata", "arch"])
+def test_compress_cnn_checkpoint(how, tmp_path, capsys):
+    """A CNN checkpoint (BatchNorm folded, per-layer code widths) compresses, compiles onto a convolution engine
+    and runs there: the architecture comes from the .safetensors metadata or from --arch with a .pt file."""
+    from openeie.compiler.architecture import architecture_of, save_checkpoint
+    from openeie.compiler.lower import lower
+    from openeie.compiler.network import ConvSpec
+    from openeie.compiler.compress import network_accuracy
+    from openeie.compiler.digits import load_digits_split
+    from openeie.config import EngineConfig
+    model = _tiny_cnn()
+    if how == "metadata":
+        ckpt = tmp_path / "cnn.safetensors"
+        save_checkpoint(model, ckpt, (1, 8, 8))
+        extra = []
+    else:
+        ckpt = tmp_path / "cnn.pt"
+        torch.save(model.state_dict(), ckpt)
+        (tmp_path / "arch.json").write_text(json.dumps(architecture_of(model, (1, 8, 8))))
+        extra = ["--arch", str(tmp_path / "arch.json")]
+    rc = main(["compress", str(ckpt), "-o", str(tmp_path / "net.npz"), "--density", "0.5", "--code-bits", "3",
+               "--conv-code-bits", "5", "--prune-steps", "1", "--prune-epochs", "2", "--finetune-epochs", "1",
+               *extra])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "input 1 x 8 x 8 -> conv Conv2d -> bn BatchNorm2d -> ReLU -> MaxPool2d -> Flatten -> fc Linear" in out
+    net = load_network(tmp_path / "net.npz")
+    assert [l.conv for l in net] == [ConvSpec(1, 8, 8, 3, 1, 1, "max", 2), None]
+    assert [len(l.codebook) for l in net] == [32, 8]
+    report = json.loads((tmp_path / "net.npz.report.json").read_text())
+    assert report["code_bits"] == {"conv": 5, "fc": 3} and report["input_shape"] == [1, 8, 8]
+    acc = report["accuracy"]
+    _, _, x_te, y_te = load_digits_split()
+    with torch.no_grad():
+        own = (model(torch.tensor(x_te).float().reshape(-1, 1, 8, 8)).argmax(1).numpy() == y_te).mean()
+    assert acc["float"] == pytest.approx(own, abs=0.004) and own > 0.9        # BatchNorm folded exactly
+    assert acc["shared"] > acc["float"] - 0.1, acc
+    cfg = EngineConfig(n_pe=2, code_bits=5, entries_per_word=4, max_image_side=8, max_kernel=3, max_pool=2,
+                       act_depth=512, ptr_depth=1024, max_layers=2)
+    program = lower(net, cfg)
+    from openeie.sim import golden
+    xq = golden.quantize_input(cfg, x_te[:50])
+    engine = np.array([np.argmax(golden.run_logical(program, x)) for x in xq])
+    shared = np.argmax(net.float_forward(x_te[:50]), axis=1)
+    assert (engine == shared).mean() >= 0.9 and network_accuracy(net, (x_te, y_te)) == report["accuracy"]["shared"]

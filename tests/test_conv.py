@@ -190,3 +190,19 @@ def test_fully_connected_layers_keep_their_cycles_on_a_convolution_engine():
     sa, sb = cycle.run(a, x)[1], cycle.run(b, x)[1]
     assert sa.as_dict() == sb.as_dict()
     assert fc.hash() == EngineConfig(**{**fc.to_dict(), "max_image_side": 1}).hash()
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+def test_network_files_keep_convolutions(suffix, tmp_path):
+    from openeie.compiler.netfile import load_network, save_network
+    rng = np.random.default_rng(5)
+    cfg = conv_cfg(2)
+    net = chain(rng, cfg)
+    save_network(net, tmp_path / f"net{suffix}")
+    back = load_network(tmp_path / f"net{suffix}")
+    assert [layer.conv for layer in back] == [layer.conv for layer in net]
+    for a, b in zip(net, back):
+        assert np.array_equal(a.dense_codes(), b.dense_codes()) and a.relu == b.relu
+    x = random_input(rng, cfg, 64, scale=200)
+    assert cycle.run(lower(back, cfg), x)[1].as_dict() == cycle.run(lower(net, cfg), x)[1].as_dict()
+    assert golden.run_logical(lower(back, cfg), x).tolist() == naive(cfg, net, x).tolist()

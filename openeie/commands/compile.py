@@ -12,8 +12,9 @@ def add_arguments(subparsers) -> None:
         "compile", help="compile a network file (.npz/.safetensors) into memory images",
         description="Compile NET into per-PE memory images: $readmemh hex files, a checked binary container "
                     "(program.oeie) and manifest.json. NET schema: see openeie.compiler.netfile (layer<k>.codebook, "
-                    "layer<k>.codes or layer<k>.weight, optional layer<k>.bias and layer<k>.relu). DIR must be new, "
-                    "empty, or hold earlier OpenEIE images (which are replaced).")
+                    "layer<k>.codes or layer<k>.weight, optional layer<k>.bias, layer<k>.relu and layer<k>.conv, "
+                    "a convolution's geometry). DIR must be new, empty, or hold earlier OpenEIE images (which are "
+                    "replaced).")
     p.add_argument("net", metavar="NET", help=".npz or .safetensors network file")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
     add_config(p)

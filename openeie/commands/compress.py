@@ -1,7 +1,9 @@
-"""``openeie compress CHECKPOINT -o NET``: Deep Compression of a Linear/ReLU checkpoint into a network file.
+"""``openeie compress CHECKPOINT -o NET``: Deep Compression of a checkpoint (an MLP, or a CNN with its
+architecture) into a network file.
 
-Everything is checked before the first epoch: the checkpoint (read without unpickling), the layer order and the
-activations assumed, the training data, every option's range and the output path.
+Everything is checked before the first epoch: the checkpoint (read without unpickling), the architecture (or the
+layer order and the activations assumed for a bare Linear state dict), the training data, every option's range and
+the output path.
 """
 
 from __future__ import annotations
@@ -17,16 +19,23 @@ REPORT_FORMAT = "openeie-compress-report"
 def add_arguments(subparsers) -> None:
     p = subparsers.add_parser(
         "compress", help="Deep Compression of a checkpoint (prune, retrain, share weights)",
-        description="Compress a checkpoint of a Linear/ReLU network (.safetensors, or .pt/.pth read with "
-                    "torch.load(weights_only=True); never unpickled): iterative magnitude pruning with retraining, "
-                    "k-means weight sharing, centroid fine-tuning. Writes the network file NET (.npz/.safetensors, "
-                    "the schema 'openeie compile' reads) and NET.report.json. A state dict records no activations: "
-                    "ReLU after every layer but the last is assumed and said so (or set in .safetensors metadata "
-                    "'openeie.activations').")
+        description="Compress a checkpoint (.safetensors, or .pt/.pth read with torch.load(weights_only=True); "
+                    "never unpickled): iterative magnitude pruning with retraining, k-means weight sharing, "
+                    "centroid fine-tuning. Writes the network file NET (.npz/.safetensors, the schema 'openeie "
+                    "compile' reads) and NET.report.json. A CNN (Conv2d, MaxPool2d/AvgPool2d, BatchNorm, Flatten, "
+                    "ReLU, Linear) needs its architecture: --arch ARCH.json or the .safetensors metadata "
+                    "'openeie.architecture' (see openeie.compiler.architecture; save_checkpoint writes it). A bare "
+                    "Linear state dict records no activations: ReLU after every layer but the last is assumed and "
+                    "said so (or set in .safetensors metadata 'openeie.activations').")
     p.add_argument("checkpoint", metavar="CHECKPOINT")
     p.add_argument("-o", "--output", required=True, metavar="NET", help="output network file (.npz or .safetensors)")
     p.add_argument("--density", type=density, default=0.08, help="fraction of weights kept, 0 < d <= 1 (default 0.08)")
+    p.add_argument("--arch", metavar="ARCH.json", help="the checkpoint's architecture (input_shape and layers; "
+                   "default: the checkpoint's metadata, else a Linear/ReLU chain)")
     p.add_argument("--code-bits", type=config_int("code_bits"), default=4, help="weight code width (default 4)")
+    p.add_argument("--conv-code-bits", type=config_int("code_bits"), metavar="BITS",
+                   help="weight code width of the convolution layers (default: --code-bits; Deep Compression "
+                        "uses 8 for convolutions, 5 for fully connected layers)")
     p.add_argument("--rel-index-bits", type=config_int("rel_index_bits"), default=4,
                    help="relative index width of the storage report (default 4)")
     p.add_argument("--data", default="digits", help="'digits' or a .npz with x_train, y_train, x_test, y_test")
@@ -43,7 +52,9 @@ def run(args) -> None:
     from openeie.compiler.compress import compress
     from openeie.report.tables import compress_table
     from openeie.compiler.datasets import load_dataset
-    from openeie.compiler.frontend import checkpoint_metadata, load_checkpoint, mlp_from_state_dict
+    import numpy as np
+    from openeie.compiler.architecture import model_of_checkpoint, read_architecture
+    from openeie.compiler.frontend import extract_layers, fold_batchnorm, load_checkpoint
     from openeie.compiler.netfile import save_network
     from openeie.compiler.prune import single_thread
     from openeie.errors import InputError
@@ -56,20 +67,30 @@ def run(args) -> None:
     report_path = Path(str(output) + ".report.json")
     check_output_file(report_path, "compression report", inputs=[args.checkpoint, data_file])
     _check_own_report(report_path)
+    arch = read_architecture(args.arch) if args.arch else None
     state = load_checkpoint(args.checkpoint)
-    ordered = Path(args.checkpoint).suffix.lower() != ".safetensors"
-    model, notes = mlp_from_state_dict(state, ordered=ordered, metadata=checkpoint_metadata(args.checkpoint))
-    x_tr, y_tr, x_te, y_te = load_dataset(args.data, n_features=model[0].in_features,
-                                          n_classes=[m for m in model if hasattr(m, "out_features")][-1].out_features)
+    model, shape, notes = model_of_checkpoint(args.checkpoint, state, arch)
+    layers = extract_layers(fold_batchnorm(model), shape)
+    code_bits = args.code_bits
+    if args.conv_code_bits is not None:
+        if not any(l["conv"] is not None for l in layers):
+            raise InputError(f"--conv-code-bits {args.conv_code_bits}: the network has no convolution layer")
+        code_bits = {l["name"]: args.conv_code_bits if l["conv"] is not None else args.code_bits for l in layers}
+    x_tr, y_tr, x_te, y_te = load_dataset(args.data, n_features=int(np.prod(shape)),
+                                          n_classes=layers[-1]["weight"].shape[0])
+    if len(shape) == 3:                       # images in (C, H, W) order, flattened in the data file
+        x_tr, x_te = (x.reshape((len(x),) + tuple(shape)) for x in (x_tr, x_te))
     for note in notes:
         print(f"note: {note}")
     with single_thread():
-        network, report = compress(model, (x_tr, y_tr), density=args.density, code_bits=args.code_bits,
+        network, report = compress(model, (x_tr, y_tr), density=args.density, code_bits=code_bits,
                                    rel_index_bits=args.rel_index_bits, eval_data=(x_te, y_te),
                                    prune_steps=args.prune_steps, prune_epochs=args.prune_epochs,
-                                   finetune_epochs=args.finetune_epochs, seed=args.seed, progress=True)
+                                   finetune_epochs=args.finetune_epochs, seed=args.seed, progress=True,
+                                   input_shape=tuple(shape) if len(shape) == 3 else None)
     save_network(network, output)
     plain = {"format": REPORT_FORMAT, "checkpoint": str(args.checkpoint), "assumptions": notes,
+             "input_shape": list(shape),
              **{k: v for k, v in report.items() if k != "pruned_weights"}}
     write_text(report_path, json.dumps(plain, indent=2, default=str) + "\n", "compression report")
     print(compress_table(report))
