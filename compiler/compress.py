@@ -22,7 +22,7 @@ from openeie.errors import InputError, check_int, check_number, check_type
 from .frontend import extract_layers, fold_batchnorm
 from .lower import lower
 from .network import CompressedNetwork
-from .prune import PruneError, accuracy, clone_model, iterate_batches, prune_and_retrain
+from .prune import PruneError, accuracy, clone_model, iterate_batches, prune_and_retrain, train_epochs
 from .storage import storage_report
 from .share import INITS, export_network, finetune_centroids, share_weights
 
@@ -68,7 +68,7 @@ def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits
              finetune_epochs: int = 3, lr: float = 1e-3, finetune_lr: float = 1e-4, weight_decay: float = 0.0,
              init: str = "linear",
              batch_size: int = 64, seed: int = 0, cfg: EngineConfig | None = None, progress: bool = True,
-             input_shape=None):
+             input_shape=None, low_rank=None, distill=None, shared_values=None):
     """Deep-compress a model of Linear, Conv2d, pooling and ReLU layers (BatchNorm is folded first).
 
     Parameters
@@ -110,6 +110,19 @@ def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits
     input_shape : (C, H, W), optional
         The image a convolutional model takes; default the shape of one ``train_data`` input when that is an
         ``(X, y)`` pair.
+    low_rank : dict, optional
+        Factorise first (:func:`openeie.compiler.lowrank.low_rank`): ``{"linear": rule, "conv": rule, "skip":
+        [names], "epochs": fine-tuning epochs (default 10)}``, rules as there (``"vbmf"``, an energy fraction, a
+        rank, or None). The factors are ordinary layers: they prune, share and lower like the others, and a
+        per-layer ``density`` or ``code_bits`` given for a factorised layer's name applies to each of its factors
+        (``conv2`` -> ``conv2.first``, ``conv2.core``, ``conv2.last``).
+    distill : dict, optional
+        Retrain with knowledge distillation from the float model (:class:`openeie.compiler.distill.Distillation`):
+        ``{"temperature": T, "alpha": a}``; used by the low-rank fine-tuning, the retraining after pruning and
+        the centroid fine-tuning.
+    shared_values : int, optional
+        Non-zero shared values per layer instead of ``2**code_bits - 1``: 2 gives ternary weights {0, w_n, w_p}
+        with the two scales trained by the centroid fine-tuning (binary {w_n, w_p} with ``density=1``).
 
     Returns
     -------
@@ -146,23 +159,48 @@ def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits
         raise InputError(f"cfg must be an EngineConfig, not {type(cfg).__name__}")
     if cfg is not None and cfg.code_bits != code_bits:
         raise InputError(f"cfg.code_bits={cfg.code_bits} differs from code_bits={code_bits}: expected equal widths")
+    if shared_values is not None:
+        check_int(shared_values, "shared_values", 1, (1 << code_bits) - 1)
     model = fold_batchnorm(model)
     if input_shape is None and isinstance(train_data, tuple) and len(train_data) == 2 and np.ndim(train_data[0]) == 4:
         input_shape = tuple(np.shape(train_data[0])[1:])
     names = [l["name"] for l in extract_layers(model, input_shape)]   # refuse unsupported models before any work
     if isinstance(widths, dict) and sorted(widths) != sorted(names):
         raise InputError(f"code_bits for the layers {sorted(widths)}: expected one for each of {names}")
+    if isinstance(density, dict):
+        unknown = sorted(set(density) - set(names))
+        if unknown:
+            raise InputError(f"density given for unknown layer(s) {unknown}: the model's layers are {names}")
+    low_rank = _check_low_rank(low_rank, names)
+    loss_fn = _distillation(model, distill)
     work = clone_model(model)
     work.train()
-    acc, times = {}, {}
+    acc, times, extra = {}, {}, {}
     evaluate = (lambda m: accuracy(m, eval_data)) if eval_data is not None else None
     if evaluate:
         acc["float"] = evaluate(work)
+    if low_rank is not None:
+        from .lowrank import low_rank as factorise
+        t0 = time.perf_counter()
+        work, factors = factorise(work, low_rank["linear"], low_rank["conv"], low_rank["skip"])
+        if evaluate:
+            acc["low_rank"] = evaluate(work)
+        train_epochs(work, train_data, low_rank["epochs"], lr=lr, batch_size=batch_size, seed=seed + 2000,
+                     loss_fn=loss_fn, weight_decay=weight_decay, progress=progress, desc="low-rank fine-tuning")
+        times["low_rank_s"] = time.perf_counter() - t0
+        if evaluate:
+            acc["low_rank_tuned"] = evaluate(work)
+        extra["low_rank"] = {"settings": {k: v for k, v in low_rank.items()}, "layers": factors}
+        new_names = [l["name"] for l in extract_layers(work, input_shape)]
+        density = _expand(density, new_names)
+        if isinstance(widths, dict):
+            widths = _expand(widths, new_names)
+        names = new_names
 
     t0 = time.perf_counter()
     dens = prune_and_retrain(work, train_data, density=None if quality is not None else density, quality=quality,
                              steps=prune_steps, epochs_per_step=prune_epochs, lr=lr, batch_size=batch_size,
-                             seed=seed, weight_decay=weight_decay, squash=True, progress=progress)
+                             seed=seed, weight_decay=weight_decay, squash=True, progress=progress, loss_fn=loss_fn)
     times["prune_s"] = time.perf_counter() - t0
     if evaluate:
         acc["pruned"] = evaluate(work)
@@ -172,13 +210,13 @@ def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits
         w = np.asarray(layer["weight"], dtype=np.float64)
         survivors[layer["name"]] = w[w != 0]
     t0 = time.perf_counter()
-    km = share_weights(work, code_bits=widths, init=init, seed=seed)
+    km = share_weights(work, code_bits=widths, init=init, seed=seed, values=shared_values)
     times["kmeans_s"] = time.perf_counter() - t0
     if evaluate:
         acc["shared_kmeans"] = evaluate(work)
     t0 = time.perf_counter()
     finetune_centroids(work, train_data, epochs=finetune_epochs, lr=finetune_lr, batch_size=batch_size,
-                       seed=seed + 1000, progress=progress)
+                       seed=seed + 1000, progress=progress, loss_fn=loss_fn)
     times["finetune_s"] = time.perf_counter() - t0
     network = export_network(work, input_shape)
     if eval_data is not None:
@@ -198,5 +236,51 @@ def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits
         "codebooks": {name: {"kmeans": km[name].centroids.tolist(), "finetuned": layer.codebook[1:].tolist()}
                       for name, layer in zip(km, network)},
         "pruned_weights": survivors,
+        **extra,
     }
+    if loss_fn is not None:
+        report["distill"] = loss_fn.settings()
+    if shared_values is not None:
+        report["shared_values"] = shared_values
     return network, report
+
+
+def _expand(per_layer, names):
+    """A per-layer dict over the original names, extended to the factors of factorised layers (``conv2`` ->
+    ``conv2.first``, ...); a scalar stays a scalar."""
+    if not isinstance(per_layer, dict):
+        return per_layer
+    out = {}
+    for name in names:
+        for key, value in per_layer.items():
+            if name == key or name.startswith(key + "."):
+                out[name] = value
+    return out
+
+
+def _check_low_rank(spec, names):
+    """``low_rank`` settings, checked and completed (None stays None)."""
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise InputError(f"low_rank={spec!r}: expected a dict with linear, conv, skip, epochs")
+    unknown = sorted(set(spec) - {"linear", "conv", "skip", "epochs"})
+    if unknown:
+        raise InputError(f"low_rank keys {unknown}: expected linear, conv, skip, epochs")
+    out = {"linear": spec.get("linear", "vbmf"), "conv": spec.get("conv", "vbmf"),
+           "skip": list(spec.get("skip", [])), "epochs": spec.get("epochs", 10)}
+    check_int(out["epochs"], "low_rank epochs", 0)
+    unknown = sorted(set(out["skip"]) - set(names))
+    if unknown:
+        raise InputError(f"low_rank skip names {unknown}: expected layer names among {names}")
+    return out
+
+
+def _distillation(model, spec):
+    """The distillation loss of ``spec`` (None: plain cross-entropy)."""
+    if spec is None:
+        return None
+    from .distill import Distillation
+    if not isinstance(spec, dict) or sorted(set(spec) - {"temperature", "alpha"}):
+        raise InputError(f"distill={spec!r}: expected a dict with temperature and alpha")
+    return Distillation(model, **spec)

@@ -26,6 +26,7 @@ from .frontend import FrontendError, load_into
 from .prune import accuracy, single_thread, train_epochs
 
 __all__ = ["DIGITS_SHAPE", "DIGITS_RECIPE", "LENET5_RECIPE", "DIGITS_MODELS", "numerics", "load_digits_split",
+           "digits_splits",
            "digits_mlp", "digits_lenet5", "digits_inputs", "train_digits", "train_digits_mlp", "train_digits_lenet5",
            "compress_digits", "single_thread"]
 
@@ -79,6 +80,21 @@ def load_digits_split(test_size: float = 0.3, seed: int = 0):
     return x_tr, y_tr, x_te, y_te
 
 
+def digits_splits(validation: float = 0.0, seed: int = 0):
+    """:func:`load_digits_split`'s training part split once more: ``(x_fit, y_fit, x_val, y_val, x_test,
+    y_test)``, the validation part a stratified ``validation`` fraction of the training images (for choices made
+    while compressing; the test part is for the report). ``validation=0`` keeps the whole training part for
+    fitting and returns empty validation arrays."""
+    from sklearn.model_selection import train_test_split
+    x_tr, y_tr, x_te, y_te = load_digits_split(seed=seed)
+    if validation == 0:
+        return x_tr, y_tr, x_tr[:0], y_tr[:0], x_te, y_te
+    if isinstance(validation, bool) or not 0.0 < validation < 1.0:
+        raise InputError(f"validation={validation!r}: expected a fraction in [0, 1)")
+    x_fit, x_val, y_fit, y_val = train_test_split(x_tr, y_tr, test_size=validation, random_state=seed, stratify=y_tr)
+    return x_fit, y_fit, x_val, y_val, x_te, y_te
+
+
 def digits_mlp(widths=DIGITS_SHAPE, seed: int = 0) -> nn.Sequential:
     """A freshly initialised (seeded) MLP with layers ``fc1, fc2, ...`` and ReLU between them."""
     torch.manual_seed(seed)
@@ -122,7 +138,8 @@ def digits_inputs(x: np.ndarray, model: str = "mlp") -> np.ndarray:
 
 
 def train_digits_mlp(cache_dir=None, epochs: int = 40, lr: float = 1e-3, batch_size: int = 32, seed: int = 0,
-                     weight_decay: float = 1e-4, widths=DIGITS_SHAPE, progress: bool = False):
+                     weight_decay: float = 1e-4, widths=DIGITS_SHAPE, progress: bool = False,
+                     validation: float = 0.0):
     """The trained float digits MLP, from ``cache_dir`` when cached there, else trained (and cached).
 
     Parameters
@@ -135,6 +152,8 @@ def train_digits_mlp(cache_dir=None, epochs: int = 40, lr: float = 1e-3, batch_s
         Layer widths, inputs first.
     progress : bool
         tqdm bar over the epochs.
+    validation : float
+        Fraction of the training images held out (:func:`digits_splits`): the model never sees them.
 
     Returns
     -------
@@ -146,32 +165,35 @@ def train_digits_mlp(cache_dir=None, epochs: int = 40, lr: float = 1e-3, batch_s
     """
     return _train(cache_dir, "digits_mlp", lambda: digits_mlp(widths, seed), (64,),
                   {"widths": list(widths), "epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
-                   "weight_decay": weight_decay}, progress)
+                   "weight_decay": weight_decay}, progress, validation)
 
 
 def train_digits_lenet5(cache_dir=None, epochs: int = 30, lr: float = 1e-3, batch_size: int = 32, seed: int = 0,
-                        weight_decay: float = 1e-4, progress: bool = False):
+                        weight_decay: float = 1e-4, progress: bool = False, validation: float = 0.0):
     """The trained float :func:`digits_lenet5`, cached like :func:`train_digits_mlp` (same parameters and
     returns; the file is ``digits_lenet5_<settings hash>.safetensors``)."""
     return _train(cache_dir, "digits_lenet5", lambda: digits_lenet5(seed), (1, 8, 8),
                   {"model": "lenet5", "epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
-                   "weight_decay": weight_decay}, progress)
+                   "weight_decay": weight_decay}, progress, validation)
 
 
-def train_digits(model: str = "mlp", cache_dir=None, progress: bool = False):
-    """The trained float model ``model`` (a key of :data:`DIGITS_MODELS`) with its default training settings."""
+def train_digits(model: str = "mlp", cache_dir=None, progress: bool = False, validation: float = 0.0):
+    """The trained float model ``model`` (a key of :data:`DIGITS_MODELS`) with its default training settings
+    (``validation``: the held-out fraction of the training images, see :func:`digits_splits`)."""
     _check_model(model)
     trainer = train_digits_lenet5 if model == "lenet5" else train_digits_mlp
-    return trainer(cache_dir, progress=progress)
+    return trainer(cache_dir, progress=progress, validation=validation)
 
 
-def _train(cache_dir, stem: str, build, sample_shape, settings: dict, progress: bool):
+def _train(cache_dir, stem: str, build, sample_shape, settings: dict, progress: bool, validation: float = 0.0):
     import time
     settings = {**settings, "split": "stratified 0.3 seed", "torch": torch.__version__.split("+")[0],
                 "numerics": numerics()}
+    if validation:                                  # absent at 0, so the cache keys of the full split stay
+        settings["validation"] = validation
     seed = settings["seed"]
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-    x_tr, y_tr, x_te, y_te = load_digits_split(seed=seed)
+    x_tr, y_tr, _, _, x_te, y_te = digits_splits(validation, seed=seed)
     shape = lambda x: x.reshape((len(x),) + tuple(sample_shape))      # noqa: E731
     model = build()
     path = None if cache_dir is None else Path(cache_dir) / f"{stem}_{key}.safetensors"
@@ -192,7 +214,7 @@ def _train(cache_dir, stem: str, build, sample_shape, settings: dict, progress: 
         if path is not None:
             from safetensors.torch import save_file
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")          # concurrent trainers do not share it
             save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp),
                       metadata={"settings": json.dumps(settings, sort_keys=True)})
             tmp.replace(path)
@@ -203,11 +225,13 @@ def _train(cache_dir, stem: str, build, sample_shape, settings: dict, progress: 
 
 
 def compress_digits(cache_dir=None, seed: int = 0, progress: bool = False, cfg=None, model: str = "mlp",
-                    **overrides):
+                    validation: float = 0.0, **overrides):
     """Train (or load) a bundled digits model and compress it with its recipe (:data:`DIGITS_RECIPE` for
     ``model="mlp"``, :data:`LENET5_RECIPE` for ``"lenet5"``; ``overrides`` replace items).
 
-    Runs on one intra-op thread, so a given seed gives the same figures from run to run.
+    Runs on one intra-op thread, so a given seed gives the same figures from run to run. With ``validation`` > 0
+    the float model and the compression see only the fitting part of the training images and the report's
+    accuracies are measured on the validation part (:func:`digits_splits`); else on the test images.
 
     Returns
     -------
@@ -217,8 +241,10 @@ def compress_digits(cache_dir=None, seed: int = 0, progress: bool = False, cfg=N
     """
     from .compress import compress
     _check_model(model)
-    float_model, info = train_digits(model, cache_dir, progress=progress)
-    x_tr, y_tr, x_te, y_te = load_digits_split()
+    float_model, info = train_digits(model, cache_dir, progress=progress, validation=validation)
+    x_tr, y_tr, x_val, y_val, x_te, y_te = digits_splits(validation)
+    if validation:
+        x_te, y_te = x_val, y_val
     recipe = LENET5_RECIPE if model == "lenet5" else DIGITS_RECIPE
     with single_thread():
         network, report = compress(float_model, (digits_inputs(x_tr, model), y_tr),

@@ -128,7 +128,8 @@ def train_epochs(model: nn.Module, data, epochs: int, lr: float = 1e-3, batch_si
     params : iterable of torch.nn.Parameter, optional
         What to train (default: every parameter with ``requires_grad``).
     loss_fn : callable, optional
-        ``loss_fn(logits, y)``; cross-entropy by default.
+        ``loss_fn(logits, y)``; cross-entropy by default; ``loss_fn(logits, y, x)`` for a loss with a true
+        ``uses_inputs`` attribute (:class:`openeie.compiler.distill.Distillation`).
     weight_decay : float
         Adam's L2 penalty.
     progress : bool
@@ -142,6 +143,7 @@ def train_epochs(model: nn.Module, data, epochs: int, lr: float = 1e-3, batch_si
     if epochs == 0 or not params:
         return []
     loss_fn = nn.functional.cross_entropy if loss_fn is None else loss_fn
+    uses_inputs = bool(getattr(loss_fn, "uses_inputs", False))
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(seed)
     losses = []
@@ -152,7 +154,7 @@ def train_epochs(model: nn.Module, data, epochs: int, lr: float = 1e-3, batch_si
         total, count = 0.0, 0
         for xb, yb in iterate_batches(data, batch_size, shuffle=True, generator=gen):
             opt.zero_grad()
-            loss = loss_fn(model(xb), yb)
+            loss = loss_fn(model(xb), yb, xb) if uses_inputs else loss_fn(model(xb), yb)
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(yb)

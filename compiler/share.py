@@ -157,7 +157,8 @@ def kmeans_1d(values, k: int, init="linear", seed: int = 0, max_iter: int = 300)
     return KMeansResult(c, labels, n_iter, converged, inertia)
 
 
-def cluster_weights(weight, mask=None, code_bits: int = 4, init="linear", seed: int = 0, max_iter: int = 300):
+def cluster_weights(weight, mask=None, code_bits: int = 4, init="linear", seed: int = 0, max_iter: int = 300,
+                    values: int | None = None):
     """Weight sharing of one matrix.
 
     Parameters
@@ -168,12 +169,14 @@ def cluster_weights(weight, mask=None, code_bits: int = 4, init="linear", seed: 
     code_bits : int
         Code width; ``2**code_bits - 1`` shared non-zero values plus code 0 = zero.
     init, seed, max_iter : see :func:`kmeans_1d`
+    values : int, optional
+        Non-zero shared values, 1 .. ``2**code_bits - 1`` (the default).
 
     Returns
     -------
     codes : numpy.ndarray of int64, shape (n_out, n_in)
         0 where pruned, 1 .. 2**code_bits - 1 elsewhere.
-    codebook : numpy.ndarray of float64, shape (2**code_bits,)
+    codebook : numpy.ndarray of float64, shape (values + 1,) (``2**code_bits`` by default)
         ``codebook[0] = 0.0``, then the k-means centroids.
     result : KMeansResult
     """
@@ -185,7 +188,12 @@ def cluster_weights(weight, mask=None, code_bits: int = 4, init="linear", seed: 
     m = (w != 0) if mask is None else np.asarray(mask, dtype=bool)
     if m.shape != w.shape:
         raise ShareError(f"mask shape {m.shape} does not match weight shape {w.shape}")
-    res = kmeans_1d(w[m], (1 << code_bits) - 1, init=init, seed=seed, max_iter=max_iter)
+    k = (1 << code_bits) - 1
+    if values is not None:
+        if isinstance(values, bool) or not isinstance(values, (int, np.integer)) or not 1 <= values <= k:
+            raise ShareError(f"values={values!r}: expected an integer 1..{k} (2**code_bits - 1)")
+        k = int(values)
+    res = kmeans_1d(w[m], k, init=init, seed=seed, max_iter=max_iter)
     codes = np.zeros(w.shape, dtype=np.int64)
     codes[m] = res.labels + 1
     return codes, np.concatenate([[0.0], res.centroids]), res
@@ -225,11 +233,13 @@ class SharedWeights(nn.Module):
         return out
 
 
-def share_weights(model: nn.Module, code_bits=4, init="linear", seed: int = 0, max_iter: int = 300) -> dict:
+def share_weights(model: nn.Module, code_bits=4, init="linear", seed: int = 0, max_iter: int = 300,
+                  values: int | None = None) -> dict:
     """Cluster every Linear and Conv2d weight of ``model`` (in place) and attach :class:`SharedWeights`.
 
     ``code_bits``: one width for every layer, or ``{layer name: width}`` (Deep Compression gives convolutions
-    8-bit and fully connected layers 5-bit codes). The mask is the ``torch.nn.utils.prune`` mask when the layer
+    8-bit and fully connected layers 5-bit codes). ``values``: non-zero shared values per layer, at most
+    ``2**code_bits - 1`` (the default); 2 = ternary (with pruning) or binary weights. The mask is the ``torch.nn.utils.prune`` mask when the layer
     carries one (it is squashed first), else the non-zero weights. Returns ``{layer name: KMeansResult}``.
     """
     results = {}
@@ -244,13 +254,13 @@ def share_weights(model: nn.Module, code_bits=4, init="linear", seed: int = 0, m
         mask = layer["mask"] if layer["mask"] is not None else layer["weight"] != 0
         if layer["mask"] is not None:
             torch_prune.remove(mod, "weight")
-        codes, codebook, res = cluster_weights(layer["weight"], mask, bits, init, seed, max_iter)
+        codes, codebook, res = cluster_weights(layer["weight"], mask, bits, init, seed, max_iter, values)
         codes = codes.reshape(tuple(mod.weight.shape))
         with torch.no_grad():
             # Centroids are the means of their weights, so registering with these weights yields exactly the
             # k-means codebook through right_inverse.
             mod.weight.copy_(torch.as_tensor(codebook[codes], dtype=mod.weight.dtype))
-        parametrize.register_parametrization(mod, "weight", SharedWeights(torch.as_tensor(codes), 1 << bits))
+        parametrize.register_parametrization(mod, "weight", SharedWeights(torch.as_tensor(codes), len(codebook)))
         with torch.no_grad():   # exact float64 -> float32 centroids (the means were recomputed in float32)
             mod.parametrizations.weight.original.copy_(torch.as_tensor(codebook, dtype=mod.weight.dtype))
         results[name] = res

@@ -490,6 +490,24 @@ for _id, _opt, _expect in [
 ]:
     case(f"compress_{_id}", _expect, option=True)(lambda t, o=_opt: _compress(write_ckpt(t), *o))
 
+for _id, _opt, _expect in [
+    ("low_rank_rule", ["--low-rank", "high"], ("'high': expected 'vbmf', an energy fraction 0 < e < 1 or a rank",)),
+    ("low_rank_zero", ["--low-rank", "0"], ("'0': expected 'vbmf'",)),
+    ("low_rank_one_point_five", ["--low-rank", "1.5"], ("'1.5'", "a rank >= 1")),
+    ("low_rank_skip_empty", ["--low-rank", "vbmf", "--low-rank-skip", "a,,b"], ("'a,,b'", "comma-separated layer")),
+    ("distill_one_value", ["--distill", "4"], ("'4': expected T,ALPHA", "e.g. 4,0.7")),
+    ("distill_alpha", ["--distill", "4,1.5"], ("'4,1.5'", "0 <= ALPHA <= 1")),
+    ("distill_temperature", ["--distill", "0,0.5"], ("'0,0.5'", "T > 0")),
+    ("shared_values_0", ["--shared-values", "0"], ("shared values 0 is out of range", "1..255")),
+]:
+    case(f"compress_{_id}", _expect, option=True)(lambda t, o=_opt: _compress(write_ckpt(t), *o))
+case("compress_low_rank_skip_unknown", ("--low-rank-skip fc9", "unknown layer(s) ['fc9']", "['fc1', 'fc2']"))(
+    lambda t: _compress(write_ckpt(t), "--low-rank", "vbmf", "--low-rank-skip", "fc9"))
+case("compress_low_rank_skip_alone", ("--low-rank-skip names layers of --low-rank", "give --low-rank too"))(
+    lambda t: _compress(write_ckpt(t), "--low-rank-skip", "fc1"))
+case("compress_shared_values_too_many", ("--shared-values 9", "at most 2**code_bits - 1 = 7"))(
+    lambda t: _compress(write_ckpt(t), "--code-bits", "3", "--shared-values", "9"))
+
 case("compress_output_suffix", ("net.txt", "expected a .npz or .safetensors file name"))(
     lambda t: _compress(write_ckpt(t), out="net.txt"))
 case("compress_output_is_dir", ("'net.npz' is a directory", "expected a file name"))(
@@ -828,6 +846,28 @@ cli("sweep_sim_unknown_layer", ["sweep-sim", "--layers", "Alex-9"], ("['Alex-9']
 case("sweep_sim_output_foreign", ("sweep-sim directory 'mine'", "holds no readable index.json"))(
     lambda t: (t.joinpath("mine").mkdir(), t.joinpath("mine", "sweep_fifo.json").write_text("{}"),
                ["sweep-sim", "--layers", "NT-We", "-o", "mine"])[2])
+
+# ---- compare ------------------------------------------------------------------------------------------------------
+
+for _id, _opt, _expect in [
+    ("methods_unknown", ["--methods", "deep-compression,magic"], ("unknown method 'magic'", "expected comma-separated "
+                                                                 "names among deep-compression")),
+    ("methods_empty", ["--methods", ""], ("''", "expected comma-separated names")),
+    ("methods_twice", ["--methods", "ternary,ternary"], ("'ternary,ternary': a method is named twice",)),
+    ("model", ["--model", "vgg"], ("invalid choice: 'vgg'",)),
+    ("validation_big", ["--validation", "0.7"], ("validation fraction 0.7 is out of range", "> 0 and <= 0.5")),
+    ("validation_zero", ["--validation", "0"], ("validation fraction 0 is out of range",)),
+    ("rtl_65", ["--rtl", "65"], ("RTL images 65 is out of range", "0..64")),
+    ("cycle_inputs_0", ["--cycle-inputs", "0"], ("cycle inputs 0 is out of range",)),
+    ("workers_0", ["--workers", "0"], ("workers 0 is out of range", "1..256")),
+    ("dask_address", ["--dask", "localhost"], ("'localhost' is not a Dask scheduler address",)),
+]:
+    cli(f"compare_{_id}", ["compare", *_opt], _expect, option=True)
+case("compare_output_foreign", ("compare directory 'mine'", "holds no readable compare.json"))(
+    lambda t: (t.joinpath("mine").mkdir(), t.joinpath("mine", "compare.csv").write_text("my data"),
+               ["compare", "-o", "mine"])[2])
+cli("compare_dask_unreachable", ["compare", "--dask", "tcp://127.0.0.1:9", "-o", "c"],
+    ("cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'",))
 
 # ---- synth -------------------------------------------------------------------------------------------------------
 

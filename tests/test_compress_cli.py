@@ -157,3 +157,20 @@ def test_compress_cnn_checkpoint(how, tmp_path, capsys):
     engine = np.array([np.argmax(golden.run_logical(program, x)) for x in xq])
     shared = np.argmax(net.float_forward(x_te[:50]), axis=1)
     assert (engine == shared).mean() >= 0.9 and network_accuracy(net, (x_te, y_te)) == report["accuracy"]["shared"]
+
+
+def test_compress_cli_methods(tmp_path):
+    """--low-rank, --distill and --shared-values reach the pipeline and its report."""
+    model = digits_mlp(seed=4)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "m.safetensors"))
+    rc = main(["compress", str(tmp_path / "m.safetensors"), "-o", str(tmp_path / "net.npz"), "--density", "0.5",
+               "--code-bits", "2", "--shared-values", "2", "--low-rank", "16", "--low-rank-skip", "fc3",
+               "--low-rank-epochs", "1", "--distill", "4,0.5", "--prune-steps", "1", "--prune-epochs", "1",
+               "--finetune-epochs", "1"])
+    assert rc == 0
+    net = load_network(tmp_path / "net.npz")
+    assert [l.shape for l in net] == [(16, 64), (300, 16), (16, 300), (100, 16), (10, 100)]
+    assert all(len(l.codebook) == 3 for l in net)
+    report = json.loads((tmp_path / "net.npz.report.json").read_text())
+    assert report["distill"] == {"temperature": 4.0, "alpha": 0.5} and report["shared_values"] == 2
+    assert report["low_rank"]["layers"]["fc1"]["ranks"] == [16]

@@ -192,18 +192,23 @@ def check_scheduler(address: str) -> None:
     _client(address, timeout_s=5.0).close()
 
 
-def _run_dask(points, ctx, address, progress):
+def run_on_dask(fn, items, ctx, address, progress, desc="sweep (dask)") -> list:
+    """``[fn(item, ctx) for item in items]`` on the Dask cluster at ``address`` (``ctx`` scattered once), with a
+    progress bar; results in the order of ``items``."""
     from distributed import as_completed
     from tqdm import tqdm
-    results = [None] * len(points)
+    results = [None] * len(items)
     with _client(address) as client:
         ctx_future = client.scatter(ctx, broadcast=True)
-        futures = [client.submit(evaluate_point, p, ctx_future, pure=False) for p in points]
+        futures = [client.submit(fn, item, ctx_future, pure=False) for item in items]
         index = {f.key: i for i, f in enumerate(futures)}
-        for f in tqdm(as_completed(futures), total=len(points), desc="sweep (dask)", disable=not progress,
-                      leave=False):
+        for f in tqdm(as_completed(futures), total=len(items), desc=desc, disable=not progress, leave=False):
             results[index[f.key]] = f.result()
     return results
+
+
+def _run_dask(points, ctx, address, progress):
+    return run_on_dask(evaluate_point, points, ctx, address, progress)
 
 
 def run_sweep(ctx: SweepContext, grid: dict, out_dir, workers: int | None = None, dask_address: str | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-__all__ = ["demo_markdown", "synth_markdown"]
+__all__ = ["demo_markdown", "synth_markdown", "compare_markdown"]
 
 
 def demo_markdown(r: dict) -> str:
@@ -111,3 +111,46 @@ def synth_markdown(result: dict) -> str:
                   + " -> ".join(f"`{b}`" for b in path["through"])]
     lines += ["", "## Engine configuration", "", "```json", json.dumps(cfg, indent=2, sort_keys=True), "```", ""]
     return "\n".join(lines)
+
+
+def compare_markdown(result: dict) -> str:
+    """``compare.md`` of ``openeie compare`` from its ``compare.json`` contents."""
+    rows = result["rows"]
+    ctx = result["context"]
+    cfg = rows[0]["config"] if rows else {}
+    kb = lambda bits: f"{bits / 8192:.1f}"          # noqa: E731  (KiB)
+    lines = [
+        f"# OpenEIE compression methods compared: {result['model']}", "",
+        f"Digits, seed {ctx['seed']}: the float model and every compression fit on the training images less a "
+        f"{100 * ctx['validation']:.0f} % validation part; accuracies below are on the test images (validation in "
+        f"`compare.json`). Engine: the demo's ({cfg.get('n_pe')} PEs, {cfg.get('rel_index_bits')}-bit relative "
+        f"indices, {cfg.get('weight_bits')}-bit weights, {cfg.get('act_bits')}-bit activations) with each method's "
+        f"widest code. Storage as one CSC matrix per layer ([DC]'s format), compression against the float model's "
+        f"dense fp32 weights and biases; cycles and energy: cycle model, mean over "
+        f"{rows[0]['cycle_inputs'] if rows else 0} test images; energy on chip (45 nm table) and with the compressed "
+        f"weights streamed from DRAM.", "",
+        "| method | parameters | non-zero | weights KiB | indices KiB | pointers KiB | codebooks KiB | total KiB | "
+        "compression / +Huffman | float acc. | engine acc. | cycles | PE efficiency | energy on chip (nJ) | "
+        "weights from DRAM (nJ) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['method']} | {_count(r['parameters'])} | {_count(r['nonzero_weights'])} | {kb(r['weight_bits'])} | "
+            f"{kb(r['index_bits'])} | {kb(r['pointer_bits'])} | {kb(r['codebook_bits'])} | {kb(r['total_bits'])} | "
+            f"{r['compression_ratio']:.1f}x / {r['compression_ratio_huffman']:.1f}x | "
+            f"{100 * r['accuracy_float_test']:.2f} % | {100 * r['accuracy_engine_test']:.2f} % | {r['cycles']:.0f} | "
+            f"{r['efficiency']:.3f} | {r['energy_onchip_nj']:.1f} | {r['energy_dram_nj']:.1f} |")
+    lines += ["", "Methods:", ""]
+    for r in rows:
+        extra = ""
+        if r.get("low_rank"):
+            ranks = ", ".join(f"{k} {v['ranks']}" for k, v in r["low_rank"].items() if v.get("ranks"))
+            extra = f" Ranks: {ranks}."
+        if r.get("rtl_images"):
+            extra += f" RTL: {r['rtl_equal']}/{r['rtl_images']} test images equal to the cycle model."
+        lines.append(f"- **{r['method']}**: {r['description']}; codes {r['code_bits']}.{extra}")
+    lines += ["", "Pareto fronts (engine test accuracy against energy on chip, and against storage with Huffman "
+              "coding): " + "; ".join(f"{k.split('/')[0]}: {', '.join(v)}" for k, v in result["pareto"].items()),
+              "", "![accuracy vs energy](pareto_energy.png)", "", "![accuracy vs storage](pareto_storage.png)", "",
+              f"Wall time {result['wall_s']:.0f} s ({result['executor']})."]
+    return "\n".join(lines) + "\n"

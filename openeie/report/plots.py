@@ -72,6 +72,16 @@ def energy_breakdown(breakdown, path) -> None:
     plt.close(fig)
 
 
+def _save_png_svg(plt, fig, out_dir: Path, stem: str) -> list:
+    """Write ``fig`` as ``stem.png`` and ``stem.svg`` in ``out_dir``, close it, return the two paths."""
+    fig.tight_layout()
+    paths = [out_dir / f"{stem}.{ext}" for ext in ("png", "svg")]
+    for path in paths:
+        fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return paths
+
+
 def pareto_plots(rows, fronts: dict, out_dir, has_accuracy: bool) -> list:
     """Scatter plots of a design-space sweep with each Pareto front (``fronts["x_key/y_key"]``: its rows), as PNG
     and SVG files in ``out_dir``; returns their paths."""
@@ -98,12 +108,7 @@ def pareto_plots(rows, fronts: dict, out_dir, has_accuracy: bool) -> list:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        for ext in ("png", "svg"):
-            path = out_dir / f"pareto_{x_key.split('_')[0]}_{y_key}.{ext}"
-            fig.savefig(path, dpi=120)
-            written.append(path)
-        plt.close(fig)
+        written += _save_png_svg(plt, fig, out_dir, f"pareto_{x_key.split('_')[0]}_{y_key}")
     return written
 
 
@@ -181,3 +186,37 @@ def synth_sweep_plot(result: dict, path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return Path(path)
+
+
+def compare_plots(rows, fronts: dict, out_dir) -> list:
+    """Engine test accuracy against energy on chip and against storage (Huffman), one annotated point per method
+    and the Pareto front, as PNG and SVG in ``out_dir``; returns the paths."""
+    out_dir = Path(out_dir)
+    plt = _pyplot()
+    written = []
+    for x_key, stem, label in (("energy_onchip_nj", "energy", "energy per inference on chip (nJ)"),
+                               ("total_huffman_bits", "storage", "storage with Huffman coding (KiB)")):
+        scale = 1 / 8192 if x_key == "total_huffman_bits" else 1.0
+        fig, ax = plt.subplots(figsize=(6.5, 4.5))
+        xs = [r[x_key] * scale for r in rows]
+        ys = [100 * r["accuracy_engine_test"] for r in rows]
+        ax.scatter(xs, ys, s=30, zorder=3)
+        for r, x, y in zip(rows, xs, ys):
+            ax.annotate(r["method"], (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        front = [r for name in fronts[f"{x_key}/accuracy_engine_test"] for r in rows if r["method"] == name]
+        ax.plot([r[x_key] * scale for r in front], [100 * r["accuracy_engine_test"] for r in front], "k--", lw=1,
+                label="Pareto front", zorder=2)
+        from matplotlib import ticker
+        ax.set_xscale("log")
+        ax.margins(x=0.15, y=0.08)
+        plain = ticker.FuncFormatter(lambda v, _: f"{v:g}")
+        ax.xaxis.set_major_formatter(plain)
+        few = max(xs) / max(min(xs), 1e-12) < 10          # less than a decade: label the minor ticks too
+        ax.xaxis.set_minor_formatter(plain if few else ticker.NullFormatter())
+        ax.tick_params(axis="x", which="minor", labelsize=7)
+        ax.set(xlabel=label, ylabel="engine accuracy, test images (%)",
+               title=f"accuracy vs {stem} ({len(rows)} methods)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8, loc="best")
+        written += _save_png_svg(plt, fig, out_dir, f"pareto_{stem}")
+    return written

@@ -7,15 +7,17 @@ Used by the demo and the lowering tests to hold the RTL to the golden model on r
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 
-from openeie.compiler.images import save_container
+from openeie.compiler.images import container_bytes
 from openeie.program import Program
 from openeie.stats import Stats
 
-from .verilator import build_engine, rtl_available, run_cocotb_test
+from .verilator import build_engine, rtl_available, run_cocotb_test, wave_format, waves_enabled
 
 __all__ = ["rtl_available", "run_program"]
 
@@ -31,16 +33,26 @@ def run_program(program: Program, x_q, build_root="build/rtl", waves: bool | Non
     cfg = program.config
     name = "engine_" + cfg.hash().hex()[:12]
     build_dir, _ = build_engine(cfg, Path(build_root) / name, waves)
-    key = hashlib.sha256(x.tobytes()).hexdigest()[:8]
-    prog_path = build_dir / f"program_{key}.oeie"
-    in_path = build_dir / f"inputs_{key}.npy"
-    save_container(program, prog_path)
+    # one directory per run (program, inputs, report, log): concurrent runs on one build must not share files
+    blob = container_bytes(program)
+    key = hashlib.sha256(blob + x.tobytes()).hexdigest()[:12]
+    run_dir = build_dir / f"run-{key}-{os.getpid()}"
+    run_dir.mkdir(exist_ok=True)
+    prog_path, in_path = run_dir / "program.oeie", run_dir / "inputs.npy"
+    prog_path.write_bytes(blob)
     np.save(in_path, x, allow_pickle=False)
     report = run_cocotb_test(build_dir, "openeie.testbench.program_tb", "run_program",
-                             {"OPENEIE_TB_PROGRAM": str(prog_path), "OPENEIE_TB_INPUTS": str(in_path)}, waves)
+                             {"OPENEIE_TB_PROGRAM": str(prog_path), "OPENEIE_TB_INPUTS": str(in_path)}, waves,
+                             test_dir=run_dir)
     errors = [e for r in report["runs"] for e in r["errors"]]
     if report["run_failed"] or errors:
-        raise RuntimeError(f"RTL run disagreed with the golden model: {errors[:3] or report['run_failed']}")
+        raise RuntimeError(f"RTL run disagreed with the golden model: {errors[:3] or report['run_failed']} "
+                           f"(log and files: {run_dir})")
+    if not (waves_enabled() if waves is None else waves):
+        shutil.rmtree(run_dir, ignore_errors=True)
+    else:
+        import sys
+        print(f"waveform: {run_dir}/run_program.{wave_format()}", file=sys.stderr)
     outputs = [np.asarray(r["outputs"], dtype=np.int64) for r in report["runs"]]
     stats = [Stats.from_dict(r["stats"]) for r in report["runs"]]
     return outputs, stats
