@@ -1069,7 +1069,23 @@ API_CASES = [
     ("from_float_nan", lambda t: _from_float([[np.nan]], [0.0, 1.0]), ("weight[0, 0] = nan", "finite")),
     ("from_float_far", lambda t: _from_float([[1e9]], [0.0, 1.0, 2.0]), ("1e+09 lies far outside", "(1 .. 2)")),
     ("quantize_input_nan", lambda t: _quantize_input([np.nan]), ("input activation nan", "not a finite number")),
+    ("calibrate_method", lambda t: _quant().calibrate([1.0], "kl"), ("calibration 'kl'", "max, percentile, entropy")),
+    ("calibrate_bits", lambda t: _quant().calibrate([1.0], "max", bits=1), ("bits=1", "2..16")),
+    ("calibrate_nan", lambda t: _quant().calibrate([1.0, np.nan]), ("non-finite", "finite numbers")),
+    ("calibrate_empty", lambda t: _quant().calibrate([]), ("0 values", "finite numbers")),
+    ("calibrate_percentile", lambda t: _quant().calibrate([1.0], "percentile", percentile=0),
+     ("percentile=0", "0 < p <= 100")),
+    ("quantize_scale_zero", lambda t: _quant().quantize_symmetric([1.0], 0.0), ("scale 0.0", "> 0")),
+    ("weight_scale_inf", lambda t: _quant().symmetric_scale([[np.inf]]), ("non-finite", "finite numbers")),
+    ("int_reference_lengths", lambda t: _quant().int_reference([np.ones((2, 2))], [None], [True], np.ones((1, 2)),
+                                                               [1.0], [1.0]),
+     ("1 activation scales", "expected 1, 1, 1, 1 and 2")),
 ]
+
+
+def _quant():
+    import openeie.compiler.quantize as q
+    return q
 
 
 # ---- the tests ---------------------------------------------------------------------------------------------------
