@@ -79,3 +79,16 @@ def test_concurrent_rtl_runs_on_one_build_do_not_mix():
     for got, want in results:
         assert got == want
     assert results[0][1] != results[1][1]
+
+
+def test_compare_on_a_local_dask_cluster_equals_the_local_run(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from openeie.flows.compare import CompareContext, run_compare
+    ctx = CompareContext(cache_dir=str(tmp_path / "cache"), quick=True, cycle_inputs=4)
+    local = run_compare(tmp_path / "local", ["ternary", "low-rank"], ctx, workers=1, progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+        res = run_compare(tmp_path / "dask", ["ternary", "low-rank"], ctx, dask_address=cl.scheduler_address,
+                          progress=False)
+    assert res["executor"].startswith("dask")
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "time_s"} for r in rows]   # noqa: E731
+    assert json.loads(json.dumps(strip(res["rows"]))) == json.loads(json.dumps(strip(local["rows"])))
