@@ -281,10 +281,10 @@ def model_of_checkpoint(path, state: dict, arch=None) -> tuple:
     from .frontend import checkpoint_metadata, mlp_from_state_dict
     where = f"checkpoint {str(path)!r}"
     metadata = checkpoint_metadata(path)
-    source = "--arch"
-    if arch is None and METADATA_KEY in metadata:
-        source = f"{where} metadata {METADATA_KEY}"
-        arch = parse_architecture(metadata[METADATA_KEY], source)
+    from_metadata = arch is None and METADATA_KEY in metadata
+    where_arch = f"{where} metadata {METADATA_KEY}" if from_metadata else "architecture"
+    if from_metadata:
+        arch = metadata[METADATA_KEY]
     if arch is None:
         conv = sorted(k for k, v in state.items() if v.dim() == 4)
         if conv:
@@ -294,11 +294,11 @@ def model_of_checkpoint(path, state: dict, arch=None) -> tuple:
         ordered = Path(path).suffix.lower() != ".safetensors"
         model, notes = mlp_from_state_dict(state, ordered=ordered, metadata=metadata)
         return model, (model[0].in_features,), notes
-    model, shape = model_from_architecture(arch, "architecture" if source == "--arch" else source)
+    arch = parse_architecture(arch, where_arch)
+    model, shape = model_from_architecture(arch, where_arch)
     load_state(model, state, arch, where)
-    kinds = [e["type"] if e["type"] not in _WEIGHTED else f"{e['name']} {e['type']}"
-             for e in parse_architecture(arch)["layers"]]
-    return model, shape, [f"architecture from the {'--arch file' if source == '--arch' else 'checkpoint metadata'}"
+    kinds = [e["type"] if e["type"] not in _WEIGHTED else f"{e['name']} {e['type']}" for e in arch["layers"]]
+    return model, shape, [f"architecture from the {'checkpoint metadata' if from_metadata else '--arch file'}"
                           f": input {' x '.join(map(str, shape))} -> {' -> '.join(kinds)}"]
 
 

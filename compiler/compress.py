@@ -16,7 +16,7 @@ import numpy as np
 
 from torch import nn
 
-from openeie.config import CONFIG_RANGES, EngineConfig
+from openeie.config import CONFIG_RANGES, EngineConfig, entries_that_fit
 from openeie.errors import InputError, check_int, check_number, check_type
 
 from .frontend import extract_layers, fold_batchnorm
@@ -57,7 +57,7 @@ def report_config(network: CompressedNetwork, code_bits: int, rel_index_bits: in
     """
     from .plan import plan_network
     base = EngineConfig(n_pe=n_pe, code_bits=code_bits, rel_index_bits=rel_index_bits,
-                        **{"entries_per_word": min(8, 64 // (code_bits + rel_index_bits)), **fields})
+                        **{"entries_per_word": entries_that_fit(code_bits, rel_index_bits, cap=8), **fields})
     return plan_network(network, base).fit(base, round_up=_pow2_at_least, minimum={
         "act_depth": EngineConfig.act_depth, "bias_depth": EngineConfig.bias_depth, "ptr_depth": 2,
         "max_layers": EngineConfig.max_layers})
@@ -190,7 +190,7 @@ def compress(model: nn.Module, train_data, density=0.08, quality=None, code_bits
         times["low_rank_s"] = time.perf_counter() - t0
         if evaluate:
             acc["low_rank_tuned"] = evaluate(work)
-        extra["low_rank"] = {"settings": {k: v for k, v in low_rank.items()}, "layers": factors}
+        extra["low_rank"] = {"settings": dict(low_rank), "layers": factors}
         new_names = [l["name"] for l in extract_layers(work, input_shape)]
         density = _expand(density, new_names)
         if isinstance(widths, dict):

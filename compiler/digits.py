@@ -220,7 +220,8 @@ def _train(cache_dir, stem: str, build, sample_shape, settings: dict, progress: 
             tmp.replace(path)
     model.eval()
     info = {"path": path, "cached": cached, "train_time_s": time.perf_counter() - t0,
-            "test_accuracy": accuracy(model, (shape(x_te), y_te)), "settings": settings}
+            "test_accuracy": accuracy(model, (shape(x_te), y_te)), "settings": settings,
+            "parameters": int(sum(p.numel() for p in model.parameters()))}
     return model, info
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from openeie.errors import FileInputError
 from openeie.files import input_file, write_bytes
 
-from .network import CompressedLayer, CompressedNetwork, NetworkError
+from .network import CompressedLayer, CompressedNetwork, ConvSpec, NetworkError
 
 __all__ = ["load_network", "save_network", "CONV_FIELDS"]
 
@@ -101,7 +101,6 @@ def _relu(value, where: str) -> bool:
 
 def _conv(value, where: str):
     """The :class:`ConvSpec` of a ``layer<k>.conv`` array."""
-    from .network import ConvSpec
     arr = np.asarray(value)
     if arr.dtype.kind not in "iu" or arr.shape != (len(CONV_FIELDS),):
         raise NetworkError(f"{where}.conv is {arr.dtype} of shape {arr.shape}: expected {len(CONV_FIELDS)} integers "

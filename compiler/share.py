@@ -239,8 +239,9 @@ def share_weights(model: nn.Module, code_bits=4, init="linear", seed: int = 0, m
 
     ``code_bits``: one width for every layer, or ``{layer name: width}`` (Deep Compression gives convolutions
     8-bit and fully connected layers 5-bit codes). ``values``: non-zero shared values per layer, at most
-    ``2**code_bits - 1`` (the default); 2 = ternary (with pruning) or binary weights. The mask is the ``torch.nn.utils.prune`` mask when the layer
-    carries one (it is squashed first), else the non-zero weights. Returns ``{layer name: KMeansResult}``.
+    ``2**code_bits - 1`` (the default); 2 = ternary (with pruning) or binary weights. The mask is the
+    ``torch.nn.utils.prune`` mask when the layer carries one (it is squashed first), else the non-zero weights.
+    Returns ``{layer name: KMeansResult}``.
     """
     results = {}
     layers = extract_layers(model)

@@ -106,7 +106,8 @@ class Controller(wiring.Component):
         last_layer = Signal()
         m.d.comb += ctl.slot_read.eq(slot_read)
         clamped = Mux(self.n_layers > cfg.max_layers, cfg.max_layers, self.n_layers)
-        if cfg.conv:                                            # a pooling write-back has POOL_LATENCY more
+        pooling = 0                 # a pooling write-back has POOL_LATENCY more; a Python 0 folds away (FC engines)
+        if cfg.conv:
             pooling = (desc.pool != 0) * POOL_LATENCY
             self._conv_slots(m, phase, step, desc, slot_read)
 
@@ -135,13 +136,12 @@ class Controller(wiring.Component):
                 m.d.sync += step.eq(1)
                 with m.If(self.compute_idle):
                     reads = desc.wb_reads if cfg.conv else desc.out_slots                # WB reads these
-                    last = reads + (WB_LATENCY - 1) + pooling if cfg.conv else reads + (WB_LATENCY - 1)
-                    m.d.sync += [remaining.eq(last), slot_read.eq(reads != 0)]
+                    m.d.sync += [remaining.eq(reads + (WB_LATENCY - 1 + pooling)), slot_read.eq(reads != 0)]
                     enter(Phase.WB)
             with m.Case(Phase.WB):                   # out_slots + WB_LATENCY cycles (+ POOL_LATENCY pooling)
                 with m.If(remaining != 0):
-                    more = remaining >= WB_LATENCY + 1 + pooling if cfg.conv else remaining >= WB_LATENCY + 1
-                    m.d.sync += [step.eq(step + 1), remaining.eq(remaining - 1), slot_read.eq(more)]
+                    m.d.sync += [step.eq(step + 1), remaining.eq(remaining - 1),
+                                 slot_read.eq(remaining >= WB_LATENCY + 1 + pooling)]
                 with m.Elif(last_layer):
                     enter(Phase.DONE)
                 with m.Else():

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 
 from .errors import OpenEIEError
 
-__all__ = ["EngineConfig", "ConfigError", "CONFIG_RANGES", "CONV_FIELDS"]
+__all__ = ["EngineConfig", "ConfigError", "CONFIG_RANGES", "CONV_FIELDS", "SPMAT_WORD_LIMIT", "entries_that_fit"]
 
 
 class ConfigError(OpenEIEError, ValueError):
@@ -56,6 +56,17 @@ def _unique_keys(pairs) -> dict:
             raise ConfigError(f"gives {key!r} twice: expected each key once")
         out[key] = value
     return out
+
+
+#: Widest sparse-matrix word, in bits.
+SPMAT_WORD_LIMIT = 64
+
+
+def entries_that_fit(code_bits: int, rel_index_bits: int, cap: int | None = None) -> int:
+    """The most ``(code, rel)`` entries a sparse-matrix word of :data:`SPMAT_WORD_LIMIT` bits holds (at least 1,
+    at most ``cap``)."""
+    n = max(1, SPMAT_WORD_LIMIT // (code_bits + rel_index_bits))
+    return n if cap is None else min(cap, n)
 
 
 @dataclass(frozen=True)
@@ -138,9 +149,10 @@ class EngineConfig:
             raise ConfigError(f"EngineConfig.acc_bits={self.acc_bits} is too narrow: expected at least "
                               f"weight_bits + act_bits = {self.weight_bits + self.act_bits}, so that a full "
                               f"product fits the accumulator")
-        if self.spmat_word_bits > 64:
+        if self.spmat_word_bits > SPMAT_WORD_LIMIT:
             raise ConfigError(f"sparse-matrix word of entries_per_word={self.entries_per_word} entries of "
-                              f"{self.entry_bits} bits is {self.spmat_word_bits} bits: expected at most 64")
+                              f"{self.entry_bits} bits is {self.spmat_word_bits} bits: expected at most "
+                              f"{SPMAT_WORD_LIMIT}")
         if self.ptr_depth % 2:
             raise ConfigError(f"EngineConfig.ptr_depth={self.ptr_depth} must be even (two pointer banks)")
         if self.conv:

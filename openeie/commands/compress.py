@@ -100,9 +100,9 @@ def run(args) -> None:
                              f"names among {[l['name'] for l in layers]}")
     elif args.low_rank_skip:
         raise InputError("--low-rank-skip names layers of --low-rank: give --low-rank too")
-    if args.shared_values is not None and args.shared_values > (1 << max(args.code_bits, args.conv_code_bits or 0)) - 1:
-        raise InputError(f"--shared-values {args.shared_values}: expected at most 2**code_bits - 1 = "
-                         f"{(1 << max(args.code_bits, args.conv_code_bits or 0)) - 1}")
+    most = (1 << max(args.code_bits, args.conv_code_bits or 0)) - 1          # the widest layer's non-zero codes
+    if args.shared_values is not None and args.shared_values > most:
+        raise InputError(f"--shared-values {args.shared_values}: expected at most 2**code_bits - 1 = {most}")
     x_tr, y_tr, x_te, y_te = load_dataset(args.data, n_features=int(np.prod(shape)),
                                           n_classes=layers[-1]["weight"].shape[0])
     if len(shape) == 3:                       # images in (C, H, W) order, flattened in the data file

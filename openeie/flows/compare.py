@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from openeie.config import entries_that_fit
 from openeie.errors import InputError
 from openeie.files import OutputKind
 
@@ -46,11 +47,6 @@ def _low_rank(model, quick):
     return {"linear": "vbmf", "conv": "vbmf", "skip": _first_and_last(model), "epochs": 4 if quick else 15}
 
 
-def _wide(model):
-    """8-bit codes for every layer (the low-rank factors are dense: sharing is their only quantisation)."""
-    return {"code_bits": 8}
-
-
 #: name -> (description, overrides(model, quick) of the model's recipe).
 METHODS = {
     "deep-compression": ("magnitude pruning + retraining, k-means sharing, centroid fine-tuning, Huffman ([DC])",
@@ -59,7 +55,7 @@ METHODS = {
                   lambda model, quick: {"distill": {"temperature": 4.0, "alpha": 0.7}}),
     "low-rank": ("SVD / Tucker-2 with VBMF ranks and one fine-tuning run, then 8-bit sharing; no pruning",
                  lambda model, quick: {"low_rank": _low_rank(model, quick), "density": 1.0, "prune_steps": 1,
-                                       "prune_epochs": 0, **_wide(model)}),
+                                       "prune_epochs": 0, "code_bits": 8}),   # dense factors: sharing only
     "low-rank+dc": ("low rank as above, then pruning to 30 % and the recipe's sharing",
                     lambda model, quick: {"low_rank": _low_rank(model, quick), "density": 0.3}),
     "ternary": ("deep-compression's pruning, 2 shared values per layer (w_n, w_p trained): {0, w_n, w_p}",
@@ -105,16 +101,15 @@ def _engine(network, widths: dict, model: str):
     from openeie.flows.demo import default_demo_config
     base = default_demo_config(model)
     bits = max(widths.values())
-    base = base.replace(code_bits=bits, entries_per_word=min(8, 64 // (bits + base.rel_index_bits)))
+    base = base.replace(code_bits=bits, entries_per_word=entries_that_fit(bits, base.rel_index_bits, cap=8))
     return plan_network(network, base).fit(base, minimum=base.to_dict())
 
 
 def evaluate_method(name: str, ctx: CompareContext) -> dict:
     """Compress the context's model with method ``name`` and measure it on the engine: one row of the table."""
     from openeie.compiler.compress import network_accuracy
-    from openeie.compiler.digits import compress_digits, digits_inputs, digits_splits, single_thread, train_digits
+    from openeie.compiler.digits import compress_digits, digits_splits
     from openeie.compiler.lower import lower
-    from openeie.compiler.prune import accuracy
     from openeie.compiler.storage import storage_report
     from openeie.sim import cycle, golden
     from openeie.sim.energy import dense_work, energy, scenarios
@@ -123,11 +118,9 @@ def evaluate_method(name: str, ctx: CompareContext) -> dict:
     network, rep = compress_digits(ctx.cache_dir, seed=ctx.seed, model=ctx.model, validation=ctx.validation,
                                    **overrides)
     _, _, x_val, y_val, x_te, y_te = digits_splits(ctx.validation)
-    float_model, _ = train_digits(ctx.model, ctx.cache_dir, validation=ctx.validation)
-    with single_thread():
-        acc_float_test = accuracy(float_model, (digits_inputs(x_te, ctx.model), y_te))
+    float_model = rep["float_model"]                     # its test accuracy and size, from the trainer
     # ratios against the float model's own dense fp32 weights and biases (a factorised model's are fewer)
-    dense_bits = 32 * int(sum(p.numel() for p in float_model.parameters()))
+    dense_bits = 32 * float_model["parameters"]
     cfg = _engine(network, rep["code_bits"], ctx.model)
     program = lower(network, cfg)
 
@@ -158,7 +151,8 @@ def evaluate_method(name: str, ctx: CompareContext) -> dict:
         "compression_ratio": dense_bits / total["total_bits"],
         "compression_ratio_huffman": dense_bits / total["total_huffman_bits"],
         "accuracy_float_val": rep["accuracy"]["float"], "accuracy_engine_val": engine_accuracy(x_val, y_val),
-        "accuracy_float_test": acc_float_test, "accuracy_shared_test": network_accuracy(network, (x_te, y_te)),
+        "accuracy_float_test": float_model["test_accuracy"],
+        "accuracy_shared_test": network_accuracy(network, (x_te, y_te)),
         "accuracy_engine_test": engine_accuracy(x_te, y_te), "code_bits": rep["code_bits"],
         "cycles": float(np.mean(cycles)), "efficiency": float(np.sum(ideal) / np.sum(cycles)),
         "energy_onchip_nj": float(np.mean(onchip)) / 1e3, "energy_dram_nj": float(np.mean(dram)) / 1e3,
@@ -225,7 +219,8 @@ def run_compare(out_dir, methods=None, ctx: CompareContext | None = None, worker
             rows = run_on_dask(evaluate_method, names, ctx, dask_address, progress, desc="compare (dask)")
         else:
             rows = _run_local(names, ctx, min(workers or os.cpu_count() or 1, len(names)), progress)
-        fronts = {f"{x}/accuracy_engine_test": [rows[i]["method"] for i in pareto_front(rows, x, "accuracy_engine_test")]
+        fronts = {f"{x}/accuracy_engine_test": [rows[i]["method"]
+                                                for i in pareto_front(rows, x, "accuracy_engine_test")]
                   for x in ("energy_onchip_nj", "total_huffman_bits")}
         result = {"format": COMPARE.format, "model": ctx.model, "context": ctx.__dict__, "rows": rows,
                   "pareto": fronts, "wall_s": time.perf_counter() - t0,

@@ -13,6 +13,7 @@ import json
 import time
 from pathlib import Path
 
+from openeie.config import EngineConfig, entries_that_fit
 from openeie.errors import InputError
 from openeie.files import OutputKind
 from openeie.report.plots import architecture_sweep_plot
@@ -96,7 +97,7 @@ def sweep_rel(bits=(2, 3, 4, 5, 6, 7, 8), n_pe=64, fifo_depth=8, layers=None, se
             rows = {"fillers": [], "filler_overhead": [], "cycles": [], "spmat_bits": []}
             for b in bits:
                 cfg = eie_config(n_pe, fifo_depth, rel_index_bits=b,
-                                 entries_per_word=max(1, 64 // (4 + b)))
+                                 entries_per_word=entries_that_fit(EngineConfig.code_bits, b))
                 program, x_q, cfg = eie_layer_program(bl, cfg, seed=seed + 10 * i)
                 t, _ = _simulate(program, x_q)
                 info = program.layers[0]

@@ -6,14 +6,13 @@ Used by the demo and the lowering tests to hold the RTL to the golden model on r
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 
-from openeie.compiler.images import container_bytes
+from openeie.compiler.images import save_container
 from openeie.program import Program
 from openeie.stats import Stats
 
@@ -33,13 +32,12 @@ def run_program(program: Program, x_q, build_root="build/rtl", waves: bool | Non
     cfg = program.config
     name = "engine_" + cfg.hash().hex()[:12]
     build_dir, _ = build_engine(cfg, Path(build_root) / name, waves)
-    # one directory per run (program, inputs, report, log): concurrent runs on one build must not share files
-    blob = container_bytes(program)
-    key = hashlib.sha256(blob + x.tobytes()).hexdigest()[:12]
-    run_dir = build_dir / f"run-{key}-{os.getpid()}"
+    # a directory per process (program, inputs, report, log), as the board simulation has: concurrent runs on
+    # one build must not share files
+    run_dir = build_dir / f"run-{os.getpid()}"
     run_dir.mkdir(exist_ok=True)
     prog_path, in_path = run_dir / "program.oeie", run_dir / "inputs.npy"
-    prog_path.write_bytes(blob)
+    save_container(program, prog_path)
     np.save(in_path, x, allow_pickle=False)
     report = run_cocotb_test(build_dir, "openeie.testbench.program_tb", "run_program",
                              {"OPENEIE_TB_PROGRAM": str(prog_path), "OPENEIE_TB_INPUTS": str(in_path)}, waves,
