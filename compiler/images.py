@@ -54,8 +54,9 @@ _LAYER_SCALARS = ("name", "n_in", "n_out", "in_groups", "out_slots", "ptr_base",
 
 
 def _layer_scalars(cfg) -> tuple:
-    """The metadata fields of a layer: a convolution engine's also carry the geometry."""
-    return _LAYER_SCALARS + (CONV_GEOMETRY if cfg.conv else ())
+    """The metadata fields of a layer: a convolution engine's also carry the geometry, a requantising engine's the
+    write-back shift."""
+    return _LAYER_SCALARS + (CONV_GEOMETRY if cfg.conv else ()) + (("shift",) if cfg.requant else ())
 
 
 class ImageError(ProgramError):
@@ -83,7 +84,8 @@ def manifest(program: Program) -> dict:
                     "out_slots": l.out_slots, "ptr_base": l.ptr_base, "bias_base": l.bias_base,
                     "relu": bool(l.relu), "has_bias": bool(l.has_bias), "nnz": l.nnz, "fillers": l.n_fillers,
                     "entries": int(l.entries.sum()), "entries_per_pe_max": int(l.entries.max()),
-                    **({k: getattr(l, k) for k in CONV_GEOMETRY} if l.is_conv else {})}
+                    **({k: getattr(l, k) for k in CONV_GEOMETRY} if l.is_conv else {}),
+                    **({"shift": l.shift} if cfg.requant else {})}
                    for l in program.layers],
         "memories": mems,
         "storage": storage_report(program).to_json(),

@@ -21,14 +21,15 @@ import numpy as np
 
 from openeie.config import EngineConfig
 from openeie.errors import InputTypeError
-from openeie.fixed import FixedRangeError, quantize
+from openeie.fixed import FixedRangeError, fixed_range, quantize
 from openeie.layout import Mem, layer_desc_layout, mem_depth, pack_entries, pack_table, to_unsigned
 from openeie.program import Program
 
 from .network import CapacityError, CompressedLayer, CompressedNetwork, NetworkError
 from .plan import modulo_assignment, plan_network
 
-__all__ = ["lower", "decode", "decode_layer_coo", "modulo_assignment", "quantized_codebook", "quantized_bias"]
+__all__ = ["lower", "decode", "decode_layer_coo", "modulo_assignment", "quantized_codebook", "quantized_bias",
+           "bias_words_of"]
 
 
 def quantized_codebook(cfg: EngineConfig, layer: CompressedLayer) -> np.ndarray:
@@ -52,6 +53,28 @@ def quantized_bias(cfg: EngineConfig, layer: CompressedLayer) -> np.ndarray:
                         what=f"layer {layer.name!r}: bias value")
     except FixedRangeError as e:
         raise NetworkError(str(e)) from None
+
+
+def bias_words_of(cfg: EngineConfig, layer: CompressedLayer) -> np.ndarray:
+    """The layer's bias-memory words, one per row (uint64): the activation-format bias; on a requantising engine
+    the accumulator-format bias with the row's multiplier above it (the layer's :class:`Requant`, or bias
+    ``<< weight_frac_bits`` and multiplier 1, which reproduce the fixed-point write-back)."""
+    if not cfg.requant:
+        return to_unsigned(quantized_bias(cfg, layer), cfg.act_bits)
+    rq = layer.requant
+    if rq is None:
+        bias, mult = quantized_bias(cfg, layer) << cfg.weight_frac_bits, np.ones(layer.n_out, dtype=np.int64)
+    else:
+        bias = rq.bias if rq.bias is not None else np.zeros(layer.n_out, dtype=np.int64)
+        mult = rq.multiplier
+        lo, hi = fixed_range(cfg.acc_bits)
+        for what, arr, low, high in (("accumulator-scale bias", bias, lo, hi),
+                                     ("requantisation multiplier", mult, 0, (1 << cfg.mult_bits) - 1)):
+            bad = (arr < low) | (arr > high)
+            if bad.any():
+                raise NetworkError(f"layer {layer.name!r}: {what} {int(arr[bad][0])} does not fit the engine: "
+                                   f"expected {low}..{high}")
+    return to_unsigned(bias, cfg.acc_bits) | (mult.astype(np.uint64) << np.uint64(cfg.acc_bits))
 
 
 def lower(network, cfg: EngineConfig, assignments=None, plan=None) -> Program:
@@ -93,8 +116,8 @@ def lower(network, cfg: EngineConfig, assignments=None, plan=None) -> Program:
         layer, info = lp.layer, lp.info
         codebook_words.append(quantized_codebook(cfg, layer))
         # one bias per output slot (a convolution's INIT reuses them at every output position)
-        bias_slots = np.zeros((n, info.out_slots), dtype=np.int64)
-        bias_slots[info.row_pe, info.row_slot] = quantized_bias(cfg, layer)
+        bias_slots = np.zeros((n, info.out_slots), dtype=np.uint64)
+        bias_slots[info.row_pe, info.row_slot] = bias_words_of(cfg, layer)
         for p in range(n):
             ptr_words[p].append(lp.ptr[p] + info.spmat_base[p])
             if lp.n_pointers > lp.n_cols + 1:
@@ -121,7 +144,7 @@ def lower(network, cfg: EngineConfig, assignments=None, plan=None) -> Program:
     codebook = to_unsigned(np.concatenate(codebook_words), cfg.weight_bits)
     mems[Mem.CODEBOOK] = np.tile(codebook, (n, 1))
     used[Mem.CODEBOOK] = np.full(n, len(codebook), dtype=np.int64)
-    mems[Mem.BIAS] = to_unsigned(np.stack([np.concatenate(bias_words[p]) for p in range(n)]), cfg.act_bits)
+    mems[Mem.BIAS] = np.stack([np.concatenate(bias_words[p]) for p in range(n)])
     used[Mem.BIAS] = np.full(n, need["bias_depth"], dtype=np.int64)
     mems[Mem.LAYERS] = pack_table(desc_fields, descs)
     used[Mem.LAYERS] = np.array([len(descs)], dtype=np.int64)

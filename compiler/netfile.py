@@ -11,12 +11,17 @@ Schema (layers numbered 0, 1, 2, ... with no gaps; layer k's outputs feed layer 
     layer<k>.conv      integer (9,): a convolution's in_channels, in_h, in_w, kernel, stride,   optional
                        pad, pool (0 none, 1 max, 2 average), pool_size, groups; its codes
                        are (out_channels, in_channels * kernel**2) in PyTorch's weight order
+    layer<k>.requant_mult  integer (n_out,): per-row multipliers >= 0 of an integer layer   optional, with
+    layer<k>.requant_shift integer, shape () or (1,): its write-back shift                  .requant_mult
+    layer<k>.requant_bias  integer (n_out,): its bias in the accumulator's scale             optional
+                       (an integer layer runs on a requantising engine, docs/engine.md "Requantisation")
 
 ``.npz`` files are read with ``allow_pickle=False``; nothing is ever unpickled.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -25,11 +30,12 @@ import numpy as np
 from openeie.errors import FileInputError
 from openeie.files import input_file, write_bytes
 
-from .network import CompressedLayer, CompressedNetwork, ConvSpec, NetworkError
+from .network import CompressedLayer, CompressedNetwork, ConvSpec, NetworkError, Requant
 
 __all__ = ["load_network", "save_network", "CONV_FIELDS"]
 
-_KEY = re.compile(r"^layer(0|[1-9][0-9]*)\.(codebook|codes|weight|bias|relu|conv)$")
+_KEY = re.compile(r"^layer(0|[1-9][0-9]*)\.(codebook|codes|weight|bias|relu|conv|requant_mult|requant_shift|"
+                  r"requant_bias)$")
 
 #: The fields of ``layer<k>.conv``, in order.
 CONV_FIELDS = ("in_channels", "in_h", "in_w", "kernel", "stride", "pad", "pool", "pool_size", "groups")
@@ -115,6 +121,22 @@ def _conv(value, where: str):
         raise NetworkError(f"{where}.conv: {e}") from None
 
 
+def _requant(d: dict, where: str):
+    """The :class:`Requant` of a layer's ``requant_*`` arrays (None without them)."""
+    keys = {"requant_mult", "requant_shift", "requant_bias"} & set(d)
+    if not keys:
+        return None
+    if not {"requant_mult", "requant_shift"} <= keys:
+        missing = sorted({"requant_mult", "requant_shift"} - keys)[0]
+        raise NetworkError(f"{where}.{missing} is missing: an integer layer needs .requant_mult and .requant_shift")
+    mult = _array(d, "requant_mult", where, "iu", 1, "a 1-D integer array (n_out,)")
+    bias = _array(d, "requant_bias", where, "iu", 1, "a 1-D integer array (n_out,)")
+    shift = np.asarray(d["requant_shift"])
+    if shift.size != 1 or shift.ndim > 1 or shift.dtype.kind not in "iu":
+        raise NetworkError(f"{where}.requant_shift is {shift.dtype} of shape {shift.shape}: expected a single integer")
+    return Requant(mult, int(shift.ravel()[0]), bias)
+
+
 def _array(d: dict, key: str, where: str, kinds: str, ndim: int, what: str):
     arr = d.get(key)
     if arr is None:
@@ -141,7 +163,7 @@ def load_network(path) -> CompressedNetwork:
         m = _KEY.match(key)
         if not m:
             raise NetworkError(f"network file {str(path)!r}: unexpected key {key!r}: expected layer<k>.codebook, "
-                               f".codes or .weight, .bias, .relu, .conv with k = 0, 1, 2, ... (no leading zeros)")
+                               f".codes or .weight, .bias, .relu, .conv, .requant_mult/_shift/_bias with k = 0, 1, 2, ... (no leading zeros)")
         by_layer.setdefault(int(m.group(1)), {})[m.group(2)] = value
     if not by_layer:
         raise NetworkError(f"network file {str(path)!r} holds no layers")
@@ -163,11 +185,15 @@ def load_network(path) -> CompressedNetwork:
         conv = _conv(d["conv"], where) if "conv" in d else None
         codes = _array(d, "codes", where, "iu", 2, "a 2-D integer array (n_out, n_in)")
         weight = _array(d, "weight", where, "f", 2, "a 2-D float array (n_out, n_in)")
+        requant = _requant(d, where)
         try:
             if codes is not None:
-                layers.append(CompressedLayer.from_dense_codes(codes, codebook, bias, relu, name, conv=conv))
+                layer = CompressedLayer.from_dense_codes(codes, codebook, bias, relu, name, conv=conv)
             else:
-                layers.append(CompressedLayer.from_float(weight, codebook, bias, relu, name, conv=conv))
+                layer = CompressedLayer.from_float(weight, codebook, bias, relu, name, conv=conv)
+            if requant is not None:
+                layer = dataclasses.replace(layer, requant=requant)
+            layers.append(layer)
         except NetworkError as e:
             raise NetworkError(f"network file {str(path)!r}: {e}") from None
     return CompressedNetwork(layers)
@@ -189,6 +215,11 @@ def save_network(network: CompressedNetwork, path) -> None:
             values = [getattr(spec, f) for f in CONV_FIELDS]
             values[CONV_FIELDS.index("pool")] = _POOLS.index(spec.pool)
             arrays[f"layer{k}.conv"] = np.array(values, dtype=np.int32)
+        if layer.requant is not None:
+            arrays[f"layer{k}.requant_mult"] = layer.requant.multiplier.astype(np.int64)
+            arrays[f"layer{k}.requant_shift"] = np.array([layer.requant.shift], dtype=np.int64)
+            if layer.requant.bias is not None:
+                arrays[f"layer{k}.requant_bias"] = layer.requant.bias.astype(np.int64)
     if path.suffix.lower() == ".npz":
         import io
         buffer = io.BytesIO()

@@ -17,7 +17,7 @@ import numpy as np
 from openeie.dedup import has_duplicates
 from openeie.errors import OpenEIEError, check_type
 
-__all__ = ["NetworkError", "CapacityError", "ConvSpec", "CompressedLayer", "CompressedNetwork", "conv_patches"]
+__all__ = ["NetworkError", "CapacityError", "ConvSpec", "Requant", "CompressedLayer", "CompressedNetwork", "conv_patches"]
 
 
 class NetworkError(OpenEIEError, ValueError):
@@ -143,6 +143,53 @@ def _reals(value, where: str, what: str) -> np.ndarray:
     return arr
 
 
+def _int64_vector(value, where: str, what: str) -> np.ndarray:
+    """A 1-D integer-typed ``value`` as int64 (refusing other shapes, floats and values int64 cannot hold)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iu" or arr.ndim != 1:
+        raise NetworkError(f"{where}: {what} are {arr.dtype} of shape {arr.shape}: expected a 1-D integer array")
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+        raise NetworkError(f"{where}: {what}: {int(arr.max())} does not fit 64-bit signed integers")
+    return arr.astype(np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class Requant:
+    """The integer write-back of one layer on a requantising engine (docs/engine.md, "Requantisation"):
+    ``y_i = sat_act((acc_i * multiplier[i] + 2**(shift-1)) >> shift)`` with the accumulator initialised to
+    ``bias[i]`` (integers in the accumulator's scale) instead of the activation-format bias.
+
+    Parameters
+    ----------
+    multiplier : (n_out,) integers >= 0
+        Per output row (channel); equal for a per-tensor weight scale.
+    shift : int >= 0
+        The layer's right shift (it includes the ``log2(k*k)`` of an average pool).
+    bias : (n_out,) integers, or None
+        The bias in the accumulator's scale (None: zero).
+    """
+
+    multiplier: np.ndarray
+    shift: int
+    bias: np.ndarray | None = None
+
+    def check(self, n_out: int, where: str) -> "Requant":
+        """This requantisation with int64 arrays, checked against a layer of ``n_out`` rows."""
+        mult = _int64_vector(self.multiplier, where, "requantisation multipliers")
+        if len(mult) != n_out or (len(mult) and mult.min() < 0):
+            raise NetworkError(f"{where}: {len(mult)} requantisation multipliers"
+                               f"{' with a negative one' if len(mult) == n_out else ''}: expected {n_out} integers "
+                               f">= 0")
+        if isinstance(self.shift, bool) or not isinstance(self.shift, numbers.Integral) or self.shift < 0:
+            raise NetworkError(f"{where}: requantisation shift {self.shift!r}: expected an integer >= 0")
+        bias = None
+        if self.bias is not None:
+            bias = _int64_vector(self.bias, where, "accumulator-scale biases")
+            if len(bias) != n_out:
+                raise NetworkError(f"{where}: {len(bias)} accumulator-scale biases: expected {n_out}")
+        return Requant(mult, int(self.shift), bias)
+
+
 def _flag(value, what: str) -> bool:
     """A bool from ``True``/``False`` or the integers 0/1 (anything else is refused, not taken as truthy)."""
     if isinstance(value, (bool, np.bool_)):
@@ -170,6 +217,11 @@ class CompressedLayer:
         Apply ReLU to the layer's outputs.
     name : str
         Layer name used in reports and error messages.
+    conv : ConvSpec or None
+        The convolution this layer is (None: fully connected).
+    requant : Requant or None
+        Its integer write-back on a requantising engine (None: the fixed-point one, which a requantising engine
+        reproduces with multiplier 1 and shift ``weight_frac_bits``).
     """
 
     shape: tuple
@@ -181,6 +233,7 @@ class CompressedLayer:
     relu: bool = False
     name: str = "layer"
     conv: ConvSpec | None = None
+    requant: Requant | None = None
 
     def __post_init__(self):
         check_type(self.name, str, "layer name")
@@ -228,6 +281,13 @@ class CompressedLayer:
         object.__setattr__(self, "codes", codes)
         object.__setattr__(self, "codebook", codebook)
         object.__setattr__(self, "relu", _flag(self.relu, f"{where}: relu"))
+        if self.requant is not None:
+            check_type(self.requant, Requant, f"{where}: requant")
+            object.__setattr__(self, "requant", self.requant.check(n_out, where))
+            if self.bias is not None and self.requant.bias is None:
+                raise NetworkError(f"{where}: a float bias and an integer requantisation without a bias in the "
+                                   f"accumulator's scale: expected the requantisation's bias too (the engine adds "
+                                   f"only that one), or no float bias")
         if self.conv is not None and n_in != self.conv.in_channels * self.conv.kernel ** 2:
             raise NetworkError(f"{where}: {n_in} weight columns: a {self.conv.kernel} x {self.conv.kernel} "
                                f"convolution of {self.conv.in_channels} channels has "
@@ -246,7 +306,8 @@ class CompressedLayer:
 
     # ---- constructors -----------------------------------------------------------------------------------
     @classmethod
-    def from_dense_codes(cls, codes, codebook, bias=None, relu=False, name="layer", conv=None) -> "CompressedLayer":
+    def from_dense_codes(cls, codes, codebook, bias=None, relu=False, name="layer", conv=None,
+                         requant=None) -> "CompressedLayer":
         """From a dense ``(n_out, n_in)`` integer matrix of codes (0 = zero weight)."""
         codes = np.asarray(codes)
         if codes.ndim != 2:
@@ -254,7 +315,7 @@ class CompressedLayer:
         if not np.issubdtype(codes.dtype, np.integer):
             raise NetworkError(f"layer {name!r}: code matrix must be integers, got {codes.dtype}")
         r, c = np.nonzero(codes)
-        return cls(codes.shape, r, c, codes[r, c], codebook, bias, relu, name, conv)
+        return cls(codes.shape, r, c, codes[r, c], codebook, bias, relu, name, conv, requant)
 
     @classmethod
     def from_float(cls, weights, codebook, bias=None, relu=False, name="layer", conv=None) -> "CompressedLayer":

@@ -262,6 +262,11 @@ def plan_network(network, cfg: EngineConfig, assignments=None) -> MemoryPlan:
             else:
                 row_pe, row_slot = _check_assignment(layer, assignments[index], n)
         out_slots = int(row_slot.max()) + 1
+        if cfg.requant:
+            geometry["shift"] = _requant_shift(cfg, layer)
+        elif layer.requant is not None:
+            raise NetworkError(f"layer {layer.name!r} carries an integer requantisation: expected an engine with "
+                               f"mult_bits > 0 (a requantising write-back)")
         streams, ptr, entries, fillers, nnz_pe = _encode_layer(cfg, layer, col_pos, n_cols, row_pe, row_slot)
         info = LayerInfo(
             name=layer.name, n_in=layer.in_size, n_out=layer.out_size, in_groups=in_groups, out_slots=out_slots,
@@ -275,3 +280,18 @@ def plan_network(network, cfg: EngineConfig, assignments=None) -> MemoryPlan:
         bias_base += info.out_slots
         in_pos = info.out_pos
     return MemoryPlan(n, cfg.entries_per_word, layers)
+
+
+def _requant_shift(cfg, layer) -> int:
+    """The write-back shift of ``layer`` on a requantising engine: its :class:`Requant`'s, or the fixed-point
+    write-back's ``weight_frac_bits`` (+ log2(k*k) for an average pool) with multiplier 1."""
+    if layer.requant is not None:
+        shift = layer.requant.shift
+    else:
+        shift = cfg.weight_frac_bits
+        if layer.conv is not None and layer.conv.pool == "avg":
+            shift += (layer.conv.pool_size ** 2).bit_length() - 1
+    if shift >= cfg.acc_bits + cfg.mult_bits:
+        raise NetworkError(f"layer {layer.name!r}: requantisation shift {shift}: expected at most "
+                           f"{cfg.acc_bits + cfg.mult_bits - 1} (acc_bits + mult_bits - 1)")
+    return shift

@@ -10,7 +10,8 @@ layer (all totals are what the engine stores, summed over PEs):
   even) x the pointer width;
 * ``codebook_bits``: one codebook (``2**code_bits`` x ``weight_bits``; the engine holds a copy per PE:
   ``codebook_onchip_bits``);
-* ``bias_bits``: ``out_slots`` x ``n_pe`` x ``act_bits`` (0 without a bias);
+* ``bias_bits``: ``out_slots`` x ``n_pe`` x the bias word (``act_bits``; on a requantising engine the
+  accumulator-format bias and the multiplier, kept with or without a bias);
 * ``dense_fp32_bits``: the dense weights x 32 (+ 32 per bias), the uncompressed reference: ``n_in x n_out``
   weights of a fully connected layer, ``out_c x in_c / groups x D x D`` of a convolution, one bias per output
   (per output channel).
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from openeie.layout import Mem, mem_word_bits
 from openeie.program import Program
 
 __all__ = ["LayerStorage", "StorageReport", "layer_storage", "storage_report"]
@@ -142,7 +144,7 @@ def layer_storage(program: Program, index: int, huffman: bool = False) -> LayerS
         filler_bits=info.n_fillers * cfg.entry_bits, pointer_bits=n_ptr * cfg.n_pe * cfg.ptr_bits,
         codebook_bits=cfg.codebook_size * cfg.weight_bits,
         codebook_onchip_bits=cfg.codebook_size * cfg.weight_bits * cfg.n_pe,
-        bias_bits=info.out_slots * cfg.n_pe * cfg.act_bits if info.has_bias else 0,
+        bias_bits=info.out_slots * cfg.n_pe * mem_word_bits(cfg, Mem.BIAS) if info.has_bias or cfg.requant else 0,
         dense_fp32_bits=32 * info.weight_count + (32 * _bias_count(info) if info.has_bias else 0), **h)
 
 

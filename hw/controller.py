@@ -7,7 +7,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from openeie.layout import Mem, bits_for, layer_desc_layout, mem_depth
-from openeie.timing import POOL_LATENCY, WB_LATENCY
+from openeie.timing import POOL_LATENCY, REQUANT_LATENCY, WB_LATENCY
 
 from .interfaces import Phase, control_signature, count_shape, mem_addr_shape, mem_write_signature
 
@@ -28,7 +28,8 @@ class Controller(wiring.Component):
     * WB, ``out_slots + WB_LATENCY`` cycles (steps 0 .. out_slots + 2); then DESC of layer l+1, or DONE.
 
     A convolution engine initialises ``acc_slots`` slots in INIT and reads ``wb_reads`` in WB, which lasts
-    ``POOL_LATENCY`` cycle more with pooling; it also sequences the slots (``_conv_slots``).
+    ``POOL_LATENCY`` cycle more with pooling; it also sequences the slots (``_conv_slots``). On a requantising
+    engine WB lasts ``REQUANT_LATENCY`` cycle more (docs/engine.md, "Requantisation").
 
     DONE is the one cycle after the last WB cycle (``done`` high); then DRAIN until the output stream has
     been produced (``drain_active`` low), then IDLE. ``busy`` is high in every phase but IDLE. A run with
@@ -106,9 +107,10 @@ class Controller(wiring.Component):
         last_layer = Signal()
         m.d.comb += ctl.slot_read.eq(slot_read)
         clamped = Mux(self.n_layers > cfg.max_layers, cfg.max_layers, self.n_layers)
-        pooling = 0                 # a pooling write-back has POOL_LATENCY more; a Python 0 folds away (FC engines)
+        # a pooling write-back has POOL_LATENCY more, a requantising one REQUANT_LATENCY; a Python 0 folds away
+        pooling = REQUANT_LATENCY if cfg.requant else 0
         if cfg.conv:
-            pooling = (desc.pool != 0) * POOL_LATENCY
+            pooling = (desc.pool != 0) * POOL_LATENCY + pooling if cfg.requant else (desc.pool != 0) * POOL_LATENCY
             self._conv_slots(m, phase, step, desc, slot_read)
 
         with m.Switch(phase):
@@ -205,9 +207,11 @@ class Controller(wiring.Component):
                 m.d.sync += [wx.eq(0), wy.eq(0), t.eq(0), qx.eq(0), base_qrow.eq(nxt), base_q.eq(nxt),
                              base_t.eq(nxt), row_a.eq(nxt), addr.eq(nxt)]
 
-        # The write of a window: 3 cycles after its last read (read, registered data, rounded), 4 with pooling.
-        delay_valid = Signal(WB_LATENCY + POOL_LATENCY)
-        delay_word = [Signal.like(word, name=f"wb_word{i}") for i in range(WB_LATENCY + POOL_LATENCY)]
+        # The write of a window: 3 cycles after its last read (read, registered data, rounded), 4 with pooling;
+        # one more on a requantising engine (the product).
+        latency = WB_LATENCY + (REQUANT_LATENCY if cfg.requant else 0)
+        delay_valid = Signal(latency + POOL_LATENCY)
+        delay_word = [Signal.like(word, name=f"wb_word{i}") for i in range(latency + POOL_LATENCY)]
         m.d.sync += [delay_valid.eq(Cat(reading & last, delay_valid[:-1])), delay_word[0].eq(word)]
         m.d.sync += [delay_word[i].eq(delay_word[i - 1]) for i in range(1, len(delay_word))]
         pooled = desc.pool != 0
@@ -218,3 +222,5 @@ class Controller(wiring.Component):
             ctl.wb_write.eq((phase == Phase.WB) & Mux(pooled, delay_valid[-1], delay_valid[-2])),
             ctl.wb_word.eq(Mux(pooled, delay_word[-1], delay_word[-2])),
         ]
+        if cfg.requant:
+            m.d.comb += ctl.wb_channel.eq(t)

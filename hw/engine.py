@@ -10,7 +10,7 @@ from openeie.config import EngineConfig
 from openeie.errors import InputTypeError
 from openeie.layout import Mem, act_shape, load_word_layout
 from openeie.stats import counter_index
-from openeie.timing import WB_LATENCY
+from openeie.timing import REQUANT_LATENCY, WB_LATENCY
 
 from .actbank import ActivationBanks, ActivationDrain
 from .broadcast import Broadcaster
@@ -19,6 +19,7 @@ from .logic import lsb, popcount
 from .controller import Controller
 from .counters import COUNTER_BITS, Counters
 from .pe import ProcessingElement
+from .writeback import mult_read
 
 __all__ = ["Engine"]
 
@@ -193,7 +194,7 @@ class Engine(wiring.Component):
         with m.If(self._writing(ctl)):
             m.d.comb += [
                 banks.wr_bank.eq(~parity),
-                banks.wr_addr.eq(ctl.wb_word if cfg.conv else ctl.step - WB_LATENCY),
+                banks.wr_addr.eq(ctl.wb_word if cfg.conv else ctl.step - self._wb_latency),
                 banks.wr_data.eq(Cat(pe.wb_data for pe in pes)),
                 banks.wr_en.eq(C(-1, cfg.n_pe)),
             ]
@@ -206,11 +207,15 @@ class Engine(wiring.Component):
             ]
 
     def _writing(self, ctl):
-        """Write-back writes the destination bank this cycle: from step WB_LATENCY on; on a convolution engine
-        when the controller says so (a completed window)."""
+        """Write-back writes the destination bank this cycle: from step WB_LATENCY on (one later on a requantising
+        engine); on a convolution engine when the controller says so (a completed window)."""
         if self._cfg.conv:
             return ctl.wb_write
-        return (ctl.phase == Phase.WB) & (ctl.step >= WB_LATENCY)
+        return (ctl.phase == Phase.WB) & (ctl.step >= self._wb_latency)
+
+    @property
+    def _wb_latency(self) -> int:
+        return WB_LATENCY + (REQUANT_LATENCY if self._cfg.requant else 0)
 
     def _counters(self, m, ctl, bcast, counters, pes):
         """Per-cycle increments of the counters of openeie.stats."""
@@ -224,6 +229,9 @@ class Engine(wiring.Component):
         inc = counters.inc
         counting = phase.as_value().matches(Phase.DESC, Phase.INIT, Phase.COMPUTE, Phase.WB)
         writing = self._writing(ctl)                                   # write-back writes the bank
+        bias_read = (phase == Phase.INIT) & slot_read
+        if self._cfg.requant:                                          # and the multipliers in WB
+            bias_read = bias_read | mult_read(self._cfg, ctl)
         # scan takes effect one cycle later, from cycle 0 to the cycle after the last counting cycle: the last
         # increments are added then, and from the cycle after (the one after ``done``) the port reads.
         m.d.comb += [
@@ -245,7 +253,7 @@ class Engine(wiring.Component):
             inc.acc_reads.eq(reals + Mux((phase == Phase.WB) & slot_read, n, 0)),
             inc.acc_writes.eq(popcount(pe.acc_write for pe in pes) +
                               Mux((phase == Phase.INIT) & slot_write, n, 0)),
-            inc.bias_reads.eq(Mux((phase == Phase.INIT) & slot_read, n, 0)),
+            inc.bias_reads.eq(Mux(bias_read, n, 0)),
             inc.act_reads.eq(Mux(bcast.rd.en, n, 0)),
             inc.act_writes.eq(Mux(writing, n, 0)),
             inc.layer_reads.eq((phase == Phase.DESC) & (step == 0)),

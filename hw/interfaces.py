@@ -13,6 +13,7 @@ from amaranth.lib.wiring import In, Out
 
 from openeie.layout import (Mem, act_shape, bits_for, entry_layout, layer_desc_layout, load_word_layout,
                             mem_depth, ptr_shape)
+from openeie.timing import REQUANT_LATENCY, WB_LATENCY
 
 __all__ = [
     "Phase", "index_shape", "count_shape", "col_shape", "slot_shape", "layer_shape", "acc_shape", "acc_addr_shape",
@@ -49,10 +50,14 @@ def col_shape(cfg) -> Shape:
 
 def slot_shape(cfg) -> Shape:
     """A phase step 0 .. out_slots + 2 (INIT lasts out_slots + 1 cycles, WB out_slots + 3); of a convolution
-    engine 0 .. acc_slots + 3 (INIT lasts acc_slots + 1, WB at most acc_slots + 4)."""
+    engine 0 .. acc_slots + 3 (INIT lasts acc_slots + 1, WB at most acc_slots + 4). A requantising engine's WB
+    lasts one cycle more (docs/engine.md, "Requantisation")."""
     if cfg.conv:
-        return unsigned(bits_for(cfg.act_depth + 4))
-    return unsigned(Shape.cast(layer_desc_layout(cfg)["out_slots"].shape).width + 1)
+        return unsigned(bits_for(cfg.act_depth + 4 + cfg.requant))
+    width = Shape.cast(layer_desc_layout(cfg)["out_slots"].shape).width
+    if cfg.requant:
+        return unsigned(bits_for((1 << width) - 1 + WB_LATENCY + REQUANT_LATENCY))
+    return unsigned(width + 1)
 
 
 def acc_addr_shape(cfg) -> Shape:
@@ -129,7 +134,8 @@ def pe_load_signature(cfg) -> wiring.Signature:
 def control_signature(cfg) -> wiring.Signature:
     """What the controller tells the datapath every cycle.
 
-    ``phase``/``step``: current phase and cycle within it (0 .. out_slots in INIT, 0 .. out_slots + 2 in WB; in
+    ``phase``/``step``: current phase and cycle within it (0 .. out_slots in INIT, 0 .. out_slots + 2 in WB, + 1 on
+    a requantising engine; in
     COMPUTE 0 only at its first cycle). ``layer``: current layer. ``desc``: its registered descriptor (valid from INIT on).
     ``start``: high in the cycle ``start`` is sampled (cycle -1); clears the counters and per-run state.
     ``slot_read``: ``step < out_slots`` in INIT and WB (registered; meaningless in the other phases).
@@ -138,7 +144,9 @@ def control_signature(cfg) -> wiring.Signature:
     INIT and ``step < wb_reads`` in WB; ``bias_slot``: the INIT bias read's offset ``step mod out_slots``;
     ``wb_slot``: the accumulator slot WB reads at this step; ``win_first``: that read starts a pooling window
     (every read without pooling); ``wb_write`` / ``wb_word``: write-back writes the destination bank at word
-    ``wb_word`` this cycle (3 cycles after the read that completed a window, 4 with pooling).
+    ``wb_word`` this cycle (3 cycles after the read that completed a window, 4 with pooling). A requantising
+    convolution engine also gives ``wb_channel``: the output channel slot ``t`` of the WB read (its multiplier's
+    offset from ``bias_base``); the write comes one cycle later (docs/engine.md, "Requantisation").
     """
     fields = {
         "phase": Out(Phase), "step": Out(slot_shape(cfg)), "layer": Out(layer_shape(cfg)),
@@ -147,4 +155,6 @@ def control_signature(cfg) -> wiring.Signature:
     if cfg.conv:
         fields.update({"bias_slot": Out(acc_addr_shape(cfg)), "wb_slot": Out(acc_addr_shape(cfg)),
                        "win_first": Out(1), "wb_write": Out(1), "wb_word": Out(acc_addr_shape(cfg))})
+        if cfg.requant:
+            fields["wb_channel"] = Out(acc_addr_shape(cfg))
     return wiring.Signature(fields)

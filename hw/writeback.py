@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed
+from amaranth.hdl import C, Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -12,8 +12,14 @@ from .interfaces import (Phase, acc_shape, control_signature, index_shape, mem_a
                          mem_write_signature)
 from .logic import saturate
 
-__all__ = ["round_saturate_relu", "WriteBack"]
+__all__ = ["round_saturate_relu", "mult_read", "WriteBack"]
 
+
+def mult_read(cfg, ctl):
+    """A requantising engine's WB reads the bias SRAM (the row's multiplier) this cycle: with every accumulator
+    read, on a convolution engine with the first read of each window (docs/engine.md, "Requantisation")."""
+    reading = (ctl.phase == Phase.WB) & ctl.slot_read
+    return reading & ctl.win_first if cfg.conv else reading
 
 
 def round_saturate_relu(cfg, acc, relu):
@@ -41,6 +47,12 @@ class WriteBack(wiring.Component):
     and WB reads ``ctl.wb_slot``; with pooling the rounding takes the window register one cycle later
     (``_pool``), and the engine writes ``o`` when ``ctl.wb_write`` says so.
 
+    On a requantising engine (``cfg.requant``) a bias word also holds the row's multiplier and its bias is in the
+    accumulator format (INIT writes it unshifted); WB reads the word beside the accumulator (:func:`mult_read`,
+    at ``bias_base`` + the slot, or + ``ctl.wb_channel``), registers the multiplier with the accumulator's data,
+    registers their product (or the window's and the window's multiplier) one cycle later and rounds it with the
+    descriptor's ``shift``: one cycle more than the fixed-point write-back (``_requantize``).
+
     Parameters
     ----------
     cfg : EngineConfig
@@ -54,7 +66,8 @@ class WriteBack(wiring.Component):
     acc_rd : Out(read port), acc_wr : Out(write port)
         Accumulator RAM ports (owned by the PE).
     o : Out(act_shape(cfg))
-        Output activation of slot ``step - WB_LATENCY`` during WB (registered).
+        Output activation of slot ``step - WB_LATENCY`` during WB (``step - WB_LATENCY - REQUANT_LATENCY`` on a
+        requantising engine; registered).
     clipped : Out(1)
         ``o`` was clamped to the activation range (registered with ``o``; see :func:`round_saturate_relu`).
     """
@@ -81,23 +94,63 @@ class WriteBack(wiring.Component):
         ctl = self.ctl
         step, desc = ctl.step, ctl.desc
         reading = ctl.slot_read
+        if cfg.requant:                     # WB reads the multipliers too: at the channel's offset (FC: the slot)
+            offset = Mux(ctl.phase == Phase.INIT, ctl.bias_slot, ctl.wb_channel) if cfg.conv else step
+            bias_addr, bias_en = desc.bias_base + offset, ((ctl.phase == Phase.INIT) & reading) | mult_read(cfg, ctl)
+            acc_init = rd.data.value                          # already in the accumulator format
+        else:
+            bias_addr = desc.bias_base + (ctl.bias_slot if cfg.conv else step)
+            bias_en, acc_init = (ctl.phase == Phase.INIT) & reading, rd.data << cfg.weight_frac_bits
         m.d.comb += [
-            rd.addr.eq(desc.bias_base + (ctl.bias_slot if cfg.conv else step)),
-            rd.en.eq((ctl.phase == Phase.INIT) & reading),
+            rd.addr.eq(bias_addr),
+            rd.en.eq(bias_en),
             self.acc_wr.addr.eq(step - 1),
-            self.acc_wr.data.eq(rd.data << cfg.weight_frac_bits),
+            self.acc_wr.data.eq(acc_init),
             self.acc_wr.en.eq((ctl.phase == Phase.INIT) & (step != 0)),
             self.acc_rd.addr.eq(ctl.wb_slot if cfg.conv else step),
             self.acc_rd.en.eq((ctl.phase == Phase.WB) & reading),
         ]
         acc = Signal(acc_shape(cfg))
         m.d.sync += acc.eq(self.acc_rd.data)
-        if cfg.conv:
+        if cfg.requant:
+            y, clipped = self._requantize(m, cfg, ctl, acc, rd.data.mult)
+        elif cfg.conv:
             y, clipped = self._pool(m, cfg, ctl, acc)
         else:
             y, clipped = round_saturate_relu(cfg, acc, desc.relu)
         m.d.sync += [self.o.eq(y), self.clipped.eq(clipped)]
         return m
+
+    def _requantize(self, m, cfg, ctl, acc, mult_data):
+        """A requantising engine's write-back arithmetic: the multiplier read beside the accumulator is
+        registered with its data (``mult``); the product of the accumulator (or, pooling, of the window register)
+        and its multiplier is registered (``product``); then ``sat_act((product + 2**(shift-1)) >> shift)`` and
+        ReLU. A window's multiplier, read with its first slot, is held from the window's first combination on
+        (``win_mult``)."""
+        desc = ctl.desc
+        mult = Signal(unsigned(cfg.mult_bits), name="mult")
+        m.d.sync += mult.eq(mult_data)
+        value, factor = acc, mult
+        if cfg.conv and cfg.max_pool > 1:
+            pool_log = cfg.max_pool.bit_length() - 1
+            window = Signal(signed(cfg.acc_bits + 2 * pool_log), name="window")
+            win_mult = Signal.like(mult, name="win_mult")
+            first = Signal(2)                                 # win_first, delayed to the read data's register
+            m.d.sync += first.eq(Cat(ctl.win_first, first[0]))
+            combined = Mux(desc.pool == POOL_MAX, Mux(acc > window, acc, window), window + acc)
+            m.d.sync += window.eq(Mux(first[1], acc, combined))
+            with m.If(first[1]):
+                m.d.sync += win_mult.eq(mult)
+            pooled = desc.pool != POOL_NONE
+            value, factor = Mux(pooled, window, acc), Mux(pooled, win_mult, mult)
+        product = Signal(signed(len(Value.cast(value)) + cfg.mult_bits), name="product")
+        m.d.sync += product.eq(value * factor)
+        shift = desc.shift
+        half = Signal(unsigned(len(product)), name="half")   # 2**(shift-1), 0 when shift = 0 (shift < its width)
+        m.d.comb += half.eq((C(1, len(product)) << shift) >> 1)
+        rounded = (product + half) >> shift
+        y, clamped = saturate(rounded, cfg.act_bits)
+        return Mux(desc.relu & (y < 0), 0, y), clamped & ~(desc.relu & (rounded < 0))
 
     def _pool(self, m, cfg, ctl, acc):
         """A convolution engine's write-back arithmetic: without pooling as :func:`round_saturate_relu`; with

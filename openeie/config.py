@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 
 from .errors import OpenEIEError
 
-__all__ = ["EngineConfig", "ConfigError", "CONFIG_RANGES", "CONV_FIELDS", "SPMAT_WORD_LIMIT", "entries_that_fit"]
+__all__ = ["EngineConfig", "ConfigError", "CONFIG_RANGES", "CONV_FIELDS", "REQUANT_FIELDS", "SPMAT_WORD_LIMIT", "entries_that_fit"]
 
 
 class ConfigError(OpenEIEError, ValueError):
@@ -41,7 +41,12 @@ CONFIG_RANGES = {
     "max_image_side": (1, 1024),
     "max_kernel": (1, 15),
     "max_pool": (1, 8),
+    "mult_bits": (0, 24),
 }
+
+#: The field that makes an engine requantise on write-back (docs/engine.md, "Requantisation"); at its default (0)
+#: the engine is the fixed-point one, word for word and cycle for cycle, and it is left out of the hash.
+REQUANT_FIELDS = ("mult_bits",)
 
 #: The fields that make an engine run convolutions; with their defaults (1) the engine is the fully connected one,
 #: word for word and cycle for cycle, and they are left out of the configuration's hash.
@@ -109,6 +114,11 @@ class EngineConfig:
     max_image_side, max_kernel, max_pool : int
         Largest image side (pixels), convolution kernel side and pooling window side of the engine's
         convolution layers (docs/engine.md, "Convolution layers"). All 1 (the default): a fully connected engine.
+    mult_bits : int
+        Width of the unsigned per-row requantisation multipliers (docs/engine.md, "Requantisation"): the
+        write-back computes ``sat_act((acc * m + 2**(shift-1)) >> shift)`` with ``m`` stored beside each row's
+        bias (then in the accumulator format) and ``shift`` in the layer descriptor, as an integer (INT8/INT4)
+        network needs. 0 (the default): the fixed-point write-back ``sat_act((acc + 2**(wf-1)) >> wf)``.
     """
 
     n_pe: int = 64
@@ -129,6 +139,7 @@ class EngineConfig:
     max_image_side: int = 1
     max_kernel: int = 1
     max_pool: int = 1
+    mult_bits: int = 0
 
     def __post_init__(self):
         for f in fields(self):
@@ -153,6 +164,15 @@ class EngineConfig:
             raise ConfigError(f"sparse-matrix word of entries_per_word={self.entries_per_word} entries of "
                               f"{self.entry_bits} bits is {self.spmat_word_bits} bits: expected at most "
                               f"{SPMAT_WORD_LIMIT}")
+        if self.mult_bits == 1:
+            raise ConfigError("EngineConfig.mult_bits=1 is out of range: expected 0 (no requantisation) or 2..24")
+        window_bits = 2 * (self.max_pool.bit_length() - 1)      # a pooled window's sum grows by log2(k*k)
+        if self.requant and self.acc_bits + self.mult_bits + window_bits > 62:
+            raise ConfigError(f"EngineConfig.acc_bits={self.acc_bits} + mult_bits={self.mult_bits}"
+                              + (f" + {window_bits} (pooling windows up to max_pool={self.max_pool})" if window_bits
+                                 else "")
+                              + f" is {self.acc_bits + self.mult_bits + window_bits} bits: expected at most 62 (the "
+                              f"requantisation product is formed exactly)")
         if self.ptr_depth % 2:
             raise ConfigError(f"EngineConfig.ptr_depth={self.ptr_depth} must be even (two pointer banks)")
         if self.conv:
@@ -222,7 +242,9 @@ class EngineConfig:
 
     # ---- serialisation --------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The fields as a dict; ``mult_bits`` is left out at its default (0), so the configuration files, image
+        containers and manifests of fixed-point engines are what they were before requantisation existed."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if not (k in REQUANT_FIELDS and v == 0)}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -272,9 +294,15 @@ class EngineConfig:
         """The engine runs convolution layers (``max_image_side > 1``)."""
         return self.max_image_side > 1
 
+    @property
+    def requant(self) -> bool:
+        """The write-back requantises with per-row multipliers and a per-layer shift (``mult_bits > 0``)."""
+        return self.mult_bits > 0
+
     def hash(self) -> bytes:
-        """SHA-256 of the canonical JSON form (32 bytes); stored in image containers. The convolution fields are
-        left out at their defaults, so a fully connected engine's hash is what it was before they existed."""
+        """SHA-256 of the canonical JSON form (32 bytes); stored in image containers. The convolution and
+        requantisation fields are left out at their defaults, so a fully connected engine's hash is what it was
+        before they existed."""
         fields_ = {k: v for k, v in self.to_dict().items() if not (k in CONV_FIELDS and v == 1)}
         canonical = json.dumps(fields_, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).digest()

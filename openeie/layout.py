@@ -14,7 +14,8 @@ memory        word                                contents
 ``ptr_even``  ``unsigned(ptr_bits)``              column pointers p[2k] (absolute entry addresses)
 ``ptr_odd``   ``unsigned(ptr_bits)``              column pointers p[2k+1]
 ``codebook``  ``signed(weight_bits)``             layer l's codebook at ``l * codebook_size``
-``bias``      ``signed(act_bits)``                one bias per output slot, per layer at ``bias_base``
+``bias``      :func:`bias_shape`                  one bias per output slot, per layer at ``bias_base``
+                                                  (and its requantisation multiplier, ``cfg.requant``)
 ``layers``    :func:`layer_desc_layout` (global)  one descriptor per layer
 ============  ==================================  ===================================================
 """
@@ -29,6 +30,7 @@ from amaranth.lib import data
 
 __all__ = [
     "Mem", "entry_layout", "spmat_word_layout", "ptr_shape", "codebook_shape", "act_shape", "bias_shape",
+    "bias_value_bits", "shift_bits",
     "layer_desc_layout", "mem_word_bits", "mem_depth", "bits_for",
     "pack_entries", "unpack_entries", "pack_struct", "pack_word", "unpack_struct", "to_unsigned", "to_signed",
     "load_word_layout", "CONV_DESC_FIELDS", "POOL_NONE", "POOL_MAX", "POOL_AVG", "table_limbs", "pack_table",
@@ -81,8 +83,23 @@ def act_shape(cfg) -> Shape:
     return signed(cfg.act_bits)
 
 
-def bias_shape(cfg) -> Shape:
+def bias_shape(cfg):
+    """A bias word: ``signed(act_bits)``; of a requantising engine (``cfg.requant``) the bias in the accumulator
+    format (``value``, ``signed(acc_bits)``, LSBs) and the row's requantisation multiplier (``mult``,
+    ``unsigned(mult_bits)``)."""
+    if cfg.requant:
+        return data.StructLayout({"value": signed(cfg.acc_bits), "mult": unsigned(cfg.mult_bits)})
     return signed(cfg.act_bits)
+
+
+def bias_value_bits(cfg) -> int:
+    """Width of the bias value in a bias word (``acc_bits`` on a requantising engine, else ``act_bits``)."""
+    return cfg.acc_bits if cfg.requant else cfg.act_bits
+
+
+def shift_bits(cfg) -> int:
+    """Width of a requantising engine's descriptor field ``shift`` (0 .. acc_bits + mult_bits - 1)."""
+    return bits_for(cfg.acc_bits + cfg.mult_bits - 1)
 
 
 #: The layer-table fields of a convolution engine beyond the fully connected ones (docs/engine.md,
@@ -102,7 +119,9 @@ def layer_desc_layout(cfg) -> data.StructLayout:
     k % n_pe; of a convolution engine: the words of one input pixel). ``out_slots``: output rows held by each PE
     (of a convolution: per output position). ``ptr_base``: index of the layer's first pointer (even).
     ``bias_base``: address of the layer's first bias. ``relu``: apply ReLU on write-back. A convolution engine
-    (``cfg.conv``) adds the fields of :data:`CONV_DESC_FIELDS` (docs/engine.md, "Convolution layers").
+    (``cfg.conv``) adds the fields of :data:`CONV_DESC_FIELDS` (docs/engine.md, "Convolution layers"); a
+    requantising engine (``cfg.requant``) adds ``shift``, the write-back's right shift (docs/engine.md,
+    "Requantisation").
     """
     fields = {
         "in_groups": unsigned(bits_for(cfg.act_depth)),
@@ -125,6 +144,8 @@ def layer_desc_layout(cfg) -> data.StructLayout:
             "out_words": words, "line_words": steps, "col_step": steps, "row_step": steps, "pad_words": steps,
             "wb_reads": words, "acc_line": words, "win_col": words, "win_row": words,
         })
+    if cfg.requant:
+        fields["shift"] = unsigned(shift_bits(cfg))
     return data.StructLayout(fields)
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from .config import EngineConfig
 from .errors import OpenEIEError
 from .fixed import quantize
-from .layout import (CONV_DESC_FIELDS, POOL_AVG, POOL_NONE, Mem, layer_desc_layout, load_word_layout, mem_depth,
+from .layout import (CONV_DESC_FIELDS, POOL_AVG, POOL_NONE, Mem, bias_value_bits, layer_desc_layout, load_word_layout, mem_depth,
                      mem_word_bits, pack_word, table_ints, table_limbs, to_signed, unpack_entries, unpack_table)
 
 __all__ = ["LayerInfo", "Program", "ProgramError", "DecodedProgram", "DecodedLayer", "PeStream", "CONV_GEOMETRY"]
@@ -78,6 +78,7 @@ class LayerInfo:
     pool: int = 0                 # openeie.layout.POOL_NONE / POOL_MAX / POOL_AVG
     pool_size: int = 1
     groups: int = 1               # a grouped convolution's groups (for the dense reference of reports only)
+    shift: int = 0                # a requantising engine's write-back shift (docs/engine.md, "Requantisation")
 
     @property
     def n_pe(self) -> int:
@@ -298,7 +299,9 @@ class DecodedLayer:
     ``desc``: the layer-table entry's fields. ``ptr[p, k]``: PE p's pointer of storage column k (``n_cols + 1``
     per PE, absolute entry addresses). The entry arrays list every stored entry of the layer (fillers included),
     PE by PE in hardware order: ``pe``, storage column ``col``, output ``slot``, ``code`` and ``rel``.
-    ``codebook``: signed fixed-point codebook (``codebook_size``); ``bias``: per output storage position.
+    ``codebook``: signed fixed-point codebook (``codebook_size``); ``bias``: per accumulator slot (in the
+    activation format, or of a requantising engine in the accumulator format); ``mult``: a requantising engine's
+    multiplier per output storage position (``out_slots * n_pe``; None on other engines).
     """
 
     index: int
@@ -312,6 +315,7 @@ class DecodedLayer:
     rel: np.ndarray
     codebook: np.ndarray
     bias: np.ndarray
+    mult: np.ndarray | None = None
 
     @property
     def in_groups(self) -> int:
@@ -459,7 +463,8 @@ class DecodedProgram:
             _fail(where, f"name = {info.name!r:.40}: expected a string")
         where = f"layer {index} ({info.name!r})"
         geometry = CONV_GEOMETRY if cfg.conv else ()
-        for key in ("n_in", "n_out", "in_groups", "out_slots", "ptr_base", "bias_base") + geometry:
+        requant = ("shift",) if cfg.requant else ()
+        for key in ("n_in", "n_out", "in_groups", "out_slots", "ptr_base", "bias_base") + geometry + requant:
             if not _is_int(getattr(info, key)):
                 _fail(where, f"{key} = {getattr(info, key)!r}: expected an integer")
         for key in ("relu", "has_bias"):
@@ -467,7 +472,7 @@ class DecodedProgram:
                 _fail(where, f"{key} = {getattr(info, key)!r}: expected true or false")
         if not cfg.conv and info.is_conv:
             _fail(where, "metadata describes a convolution: the engine has max_image_side=1")
-        for key in DESC_FIELDS + (CONV_DESC_FIELDS if cfg.conv else ()):
+        for key in DESC_FIELDS + (CONV_DESC_FIELDS if cfg.conv else ()) + requant:
             if int(getattr(info, key)) != desc[key]:
                 _fail(where, f"metadata says {key}={int(getattr(info, key))} but the layer-table word says "
                              f"{desc[key]}")
@@ -575,10 +580,16 @@ class DecodedProgram:
         bias_base, out_slots = desc["bias_base"], desc["out_slots"]
         if np.any(program.used[Mem.BIAS] < bias_base + out_slots):
             _fail(where, f"biases {bias_base}..{bias_base + out_slots - 1} are not all loaded")
-        bias = to_signed(program.mems[Mem.BIAS][:, bias_base: bias_base + out_slots], cfg.act_bits).T.reshape(-1)
+        words = program.mems[Mem.BIAS][:, bias_base: bias_base + out_slots].T.reshape(-1)
+        bias = to_signed(words, bias_value_bits(cfg))
+        mult = None
+        if cfg.requant:
+            mult = ((words >> np.uint64(cfg.acc_bits)) & np.uint64((1 << cfg.mult_bits) - 1)).astype(np.int64)
+            if desc["shift"] >= cfg.acc_bits + cfg.mult_bits:
+                _fail(where, f"shift={desc['shift']} is out of range: expected 0..{cfg.acc_bits + cfg.mult_bits - 1}")
         bias = np.tile(bias, info.out_h * info.out_w)    # per accumulator slot: INIT reuses them at every position
         return DecodedLayer(index, info.name, desc, ptr, pe, col, slot, code, rel, codebook,
-                            bias.astype(np.int64))
+                            bias.astype(np.int64), mult)
 
     def _check_chain(self, program: Program):
         for index, (a, b) in enumerate(zip(program.layers, program.layers[1:])):

@@ -19,7 +19,8 @@ Global counters (one number per run), in counter-port order
 ``fillers``           filler entries processed
 ``acc_reads``         accumulator reads (one per real entry + one per output slot at write-back)
 ``acc_writes``        accumulator writes (one per real entry + one per output slot at bias initialisation)
-``bias_reads``        bias SRAM reads (one per output slot per PE)
+``bias_reads``        bias SRAM reads (one per output slot per PE; on a requantising engine also one per written
+                      activation per PE, its multiplier)
 ``act_reads``         activation reads by the broadcaster (n_pe per input group)
 ``act_writes``        activation writes at write-back (n_pe per output slot)
 ``layer_reads``       layer-table reads

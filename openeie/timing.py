@@ -3,8 +3,8 @@ model (:mod:`openeie.sim.cycle`), the stepper and the host link all read them fr
 
 from __future__ import annotations
 
-__all__ = ["T0", "PUSH_TO_POP", "DESC_CYCLES", "INIT_LATENCY", "WB_LATENCY", "POOL_LATENCY", "ARITH_DRAIN",
-           "COUNTER_LATENCY"]
+__all__ = ["T0", "PUSH_TO_POP", "DESC_CYCLES", "INIT_LATENCY", "WB_LATENCY", "POOL_LATENCY", "REQUANT_LATENCY", "ARITH_DRAIN",
+           "COUNTER_LATENCY", "wb_latency"]
 
 #: First COMPUTE cycle in which the broadcaster holds group 0.
 T0 = 1
@@ -19,6 +19,15 @@ INIT_LATENCY = 1
 WB_LATENCY = 3
 #: A pooling write-back (docs/engine.md, "Convolution layers") has one stage more: the window's combination.
 POOL_LATENCY = 1
+#: A requantising write-back (docs/engine.md, "Requantisation") has one stage more: the registered product of the
+#: accumulator (or the pooled window) and the row's multiplier.
+REQUANT_LATENCY = 1
+
+
+def wb_latency(cfg, pooled: bool) -> int:
+    """Cycles WB lasts beyond its accumulator reads: :data:`WB_LATENCY`, + :data:`POOL_LATENCY` for a pooling
+    layer, + :data:`REQUANT_LATENCY` on a requantising engine."""
+    return WB_LATENCY + POOL_LATENCY * bool(pooled) + REQUANT_LATENCY * cfg.requant
 
 #: Cycles from the last cycle in which stage S held a slice to the first cycle after the last accumulator write
 #: (stages E, D, P and M follow S): the ``L + ARITH_DRAIN`` of "End of COMPUTE"; the arithmetic stages count as

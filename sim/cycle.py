@@ -26,7 +26,7 @@ import numpy as np
 
 from openeie.errors import InputError, check_int
 from openeie.program import Program
-from openeie.timing import ARITH_DRAIN, DESC_CYCLES, INIT_LATENCY, POOL_LATENCY, PUSH_TO_POP, T0, WB_LATENCY
+from openeie.timing import ARITH_DRAIN, DESC_CYCLES, INIT_LATENCY, PUSH_TO_POP, T0, wb_latency
 from openeie.stats import COUNTERS, Stats
 
 from . import golden
@@ -108,10 +108,11 @@ def _spmat_word_reads(starts, ends, epw, last_word):
     return reads, int(last_w[-1])
 
 
-def layer_cycles(info, compute: int) -> int:
-    """Cycles of one layer (a :class:`~openeie.program.LayerInfo`): DESC, INIT, COMPUTE (``compute`` cycles) and
-    WB (docs/engine.md; a pooling write-back has one stage more)."""
-    return DESC_CYCLES + (info.acc_slots + INIT_LATENCY) + compute + (info.wb_reads + WB_LATENCY + POOL_LATENCY * bool(info.pool))
+def layer_cycles(cfg, info, compute: int) -> int:
+    """Cycles of one layer (a :class:`~openeie.program.LayerInfo`) on engine ``cfg``: DESC, INIT, COMPUTE
+    (``compute`` cycles) and WB (docs/engine.md; a pooling write-back has one stage more, and so has a
+    requantising one)."""
+    return DESC_CYCLES + (info.acc_slots + INIT_LATENCY) + compute + (info.wb_reads + wb_latency(cfg, info.pool))
 
 
 def run(program: Program, x_q, values: bool = True, fifo_depth: int | None = None):
@@ -161,7 +162,7 @@ def run(program: Program, x_q, values: bool = True, fifo_depth: int | None = Non
         for p in range(n):
             reads, last_word[p] = _spmat_word_reads(starts[:, p], ends[:, p], cfg.entries_per_word, last_word[p])
             counters["spmat_reads"] += reads
-        cycles = layer_cycles(info, compute)
+        cycles = layer_cycles(cfg, info, compute)
         slots = info.acc_slots * n
         counters["broadcasts"] += k_total
         counters["bcast_stalls"] += stalls
@@ -172,7 +173,7 @@ def run(program: Program, x_q, values: bool = True, fifo_depth: int | None = Non
         counters["fillers"] += n_entries - macs
         counters["acc_reads"] += macs + info.wb_reads * n
         counters["acc_writes"] += macs + slots
-        counters["bias_reads"] += slots
+        counters["bias_reads"] += slots + (info.out_words * n if cfg.requant else 0)   # + a multiplier per output
         counters["act_reads"] += words_read * n
         counters["act_writes"] += info.out_words * n
         counters["layer_reads"] += 1

@@ -6,7 +6,8 @@ returns picojoules per component. Memory sizes come from the configuration: each
 ``spmat_depth_words x spmat_word_bits``, a pointer bank ``ptr_bank_depth x ptr_bits``, and so on.
 
 Components: ``pointer_sram``, ``spmat_sram``, ``codebook``, ``activation_sram``, ``accumulators``, ``bias_sram``,
-``queues``, ``mac``, ``dram``.
+``queues``, ``mac`` (on a requantising engine also the write-back's product and rounding add per output),
+``dram``.
 
 Scenarios for the same work (:func:`scenarios`):
 
@@ -26,6 +27,7 @@ import yaml
 from openeie.config import EngineConfig
 from openeie.errors import FileInputError, OpenEIEError, check_type
 from openeie.files import read_text
+from openeie.layout import Mem, mem_word_bits
 from openeie.stats import Stats
 
 __all__ = ["EnergyTable", "EnergyTableError", "load_table", "energy", "scenarios", "dense_work", "dense_fp32_dram_pj",
@@ -112,6 +114,7 @@ def load_table(path=None) -> EnergyTable:
 def _per_access(cfg, table: EnergyTable) -> dict:
     """Energy per counted access, per component, in pJ."""
     act_words = cfg.act_depth
+    bias_bits = mem_word_bits(cfg, Mem.BIAS)      # a requantising engine's words also hold the multipliers
     col_bits = max(1, (cfg.max_columns - 1).bit_length())
     return {
         "pointer_sram": table.sram_pj(cfg.ptr_bank_depth * cfg.ptr_bits / 8, cfg.ptr_bits),
@@ -119,9 +122,12 @@ def _per_access(cfg, table: EnergyTable) -> dict:
         "codebook": table.sram_pj(cfg.codebook_depth * cfg.weight_bits / 8, cfg.weight_bits),
         "activation_sram": table.sram_pj(act_words * cfg.act_bits / 8, cfg.act_bits),
         "accumulators": table.sram_pj(act_words * cfg.acc_bits / 8, cfg.acc_bits),
-        "bias_sram": table.sram_pj(cfg.bias_depth * cfg.act_bits / 8, cfg.act_bits),
+        "bias_sram": table.sram_pj(cfg.bias_depth * bias_bits / 8, bias_bits),
         "queue": table.sram_pj(cfg.fifo_depth * (cfg.act_bits + col_bits) / 8, cfg.act_bits + col_bits),
         "mac": table.mult_pj(cfg.weight_bits, cfg.act_bits) + table.add_pj(cfg.acc_bits),
+        # a requantising write-back: one accumulator x multiplier product and its rounding add per output
+        "requant": (table.mult_pj(cfg.acc_bits, cfg.mult_bits) + table.add_pj(cfg.acc_bits + cfg.mult_bits)
+                    if cfg.requant else 0.0),
     }
 
 
@@ -146,7 +152,7 @@ def energy(stats: Stats, cfg, table: EnergyTable | None = None, weights_in_dram:
     out["accumulators"] = (c["acc_reads"] + c["acc_writes"]) * e["accumulators"]
     out["bias_sram"] = c["bias_reads"] * e["bias_sram"]
     out["queues"] = 2 * c["fifo_pushes"] * e["queue"]           # every pushed pair is also popped
-    out["mac"] = c["macs"] * e["mac"]
+    out["mac"] = c["macs"] * e["mac"] + c["act_writes"] * e["requant"]
     return out
 
 

@@ -23,6 +23,11 @@ For every output row ``i`` of the layer (a PE slot):
 
 Outputs land in storage order (see :mod:`openeie.program`) and are the next layer's inputs.
 
+A requantising engine (``cfg.requant``, docs/engine.md "Requantisation") stores the bias in the accumulator
+format, so step 1 is ``acc = b_i``, and step 3 multiplies by the row's unsigned multiplier ``m_i`` and shifts by
+the layer's ``shift``: ``y = sat_act((acc * m_i + 2**(shift-1)) >> shift)`` (no rounding term when shift = 0; the
+product is exact). A pooled window is combined (maximum or sum) before the multiplication.
+
 Because the accumulation saturates, the order of step 2 matters only for rows that touch the accumulator's
 limits; the model follows the storage order exactly for those rows.
 """
@@ -93,7 +98,7 @@ def run_layer_counted(program: Program, index: int, x_storage):
     positions = info.out_h * info.out_w
     idx = info.patch_index()                                   # (positions, n_cols)
     columns = np.where(idx >= 0, x[:, np.maximum(idx, 0)], 0).reshape(batch * positions, -1)   # (batch*P, n_cols)
-    init = (layer.bias << wf).reshape(positions, n_local)                                    # (P, n_local)
+    init = (layer.bias if cfg.requant else layer.bias << wf).reshape(positions, n_local)      # (P, n_local)
     init = np.broadcast_to(init[None], (batch, positions, n_local)).reshape(batch * positions, n_local).T
     acc, acc_sat = _accumulate(cfg, layer.real_entries, columns, init.copy())                 # (n_local, batch*P)
     acc_sat = acc_sat.reshape(batch, positions).sum(axis=1)
@@ -107,6 +112,9 @@ def run_layer_counted(program: Program, index: int, x_storage):
         else:
             acc = windows.sum(axis=(2, 4))
             shift += (k * k).bit_length() - 1
+    if cfg.requant:                                            # the row's multiplier and the layer's shift
+        acc = acc * layer.mult
+        shift = int(layer.desc["shift"])
     acc = acc.reshape(batch, -1)                               # pooled positions x n_local, storage order
     rounded = round_shift(acc, shift)
     alo, ahi = fixed_range(cfg.act_bits)
@@ -119,10 +127,23 @@ def run_layer_counted(program: Program, index: int, x_storage):
     return (y[0], acc_sat[0], out_sat[0]) if single else (y, acc_sat, out_sat)
 
 
+#: Products formed at once by :func:`_accumulate` (bounds its memory: 8 bytes each).
+_CHUNK_PRODUCTS = 1 << 23
+
+
 def _accumulate(cfg, entries, columns, acc):
     """Step 2 for every row of ``columns`` (``(m, n_cols)`` inputs): ``acc`` (``(n_local, m)``, the bias
     initialisation) plus the products of the real ``entries`` in column order, saturating. Returns ``(acc,
-    clamps per input row)``."""
+    clamps per input row)``. Large batches go in chunks of rows."""
+    m = columns.shape[0]
+    step = max(1, _CHUNK_PRODUCTS // max(1, len(entries[0])))
+    if m <= step:
+        return _accumulate_chunk(cfg, entries, columns, acc)
+    parts = [_accumulate_chunk(cfg, entries, columns[i:i + step], acc[:, i:i + step]) for i in range(0, m, step)]
+    return np.concatenate([a for a, _ in parts], axis=1), np.concatenate([c for _, c in parts])
+
+
+def _accumulate_chunk(cfg, entries, columns, acc):
     pos, col, w = entries
     m = columns.shape[0]
     acc_sat = np.zeros(m, dtype=np.int64)

