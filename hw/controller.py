@@ -7,7 +7,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from openeie.layout import Mem, bits_for, layer_desc_layout, mem_depth
-from openeie.timing import POOL_LATENCY, REQUANT_LATENCY, WB_LATENCY
+from openeie.timing import POOL_LATENCY, REQUANT_LATENCY, WB_LATENCY, wb_latency
 
 from .interfaces import Phase, control_signature, count_shape, mem_addr_shape, mem_write_signature
 
@@ -209,7 +209,7 @@ class Controller(wiring.Component):
 
         # The write of a window: 3 cycles after its last read (read, registered data, rounded), 4 with pooling;
         # one more on a requantising engine (the product).
-        latency = WB_LATENCY + (REQUANT_LATENCY if cfg.requant else 0)
+        latency = wb_latency(cfg, pooled=False)
         delay_valid = Signal(latency + POOL_LATENCY)
         delay_word = [Signal.like(word, name=f"wb_word{i}") for i in range(latency + POOL_LATENCY)]
         m.d.sync += [delay_valid.eq(Cat(reading & last, delay_valid[:-1])), delay_word[0].eq(word)]

@@ -10,7 +10,7 @@ from openeie.config import EngineConfig
 from openeie.errors import InputTypeError
 from openeie.layout import Mem, act_shape, load_word_layout
 from openeie.stats import counter_index
-from openeie.timing import REQUANT_LATENCY, WB_LATENCY
+from openeie.timing import wb_latency
 
 from .actbank import ActivationBanks, ActivationDrain
 from .broadcast import Broadcaster
@@ -215,7 +215,7 @@ class Engine(wiring.Component):
 
     @property
     def _wb_latency(self) -> int:
-        return WB_LATENCY + (REQUANT_LATENCY if self._cfg.requant else 0)
+        return wb_latency(self._cfg, pooled=False)
 
     def _counters(self, m, ctl, bcast, counters, pes):
         """Per-cycle increments of the counters of openeie.stats."""

@@ -132,13 +132,8 @@ class WriteBack(wiring.Component):
         m.d.sync += mult.eq(mult_data)
         value, factor = acc, mult
         if cfg.conv and cfg.max_pool > 1:
-            pool_log = cfg.max_pool.bit_length() - 1
-            window = Signal(signed(cfg.acc_bits + 2 * pool_log), name="window")
+            window, first = _window(m, cfg, ctl, acc)
             win_mult = Signal.like(mult, name="win_mult")
-            first = Signal(2)                                 # win_first, delayed to the read data's register
-            m.d.sync += first.eq(Cat(ctl.win_first, first[0]))
-            combined = Mux(desc.pool == POOL_MAX, Mux(acc > window, acc, window), window + acc)
-            m.d.sync += window.eq(Mux(first[1], acc, combined))
             with m.If(first[1]):
                 m.d.sync += win_mult.eq(mult)
             pooled = desc.pool != POOL_NONE
@@ -159,11 +154,7 @@ class WriteBack(wiring.Component):
         pooling")."""
         desc = ctl.desc
         pool_log = max(cfg.max_pool, 1).bit_length() - 1      # log2 of the largest power-of-two window
-        window = Signal(signed(cfg.acc_bits + 2 * pool_log), name="window")
-        first = Signal(2)                                     # win_first, delayed to the read data's register
-        m.d.sync += first.eq(Cat(ctl.win_first, first[0]))
-        combined = Mux(desc.pool == POOL_MAX, Mux(acc > window, acc, window), window + acc)
-        m.d.sync += window.eq(Mux(first[1], acc, combined))
+        window, _ = _window(m, cfg, ctl, acc)
         value = Mux(desc.pool != POOL_NONE, window, acc)
         # e = log2(k*k) for an average over a k x k (power-of-two) window, else 0
         shifts = [(POOL_AVG, 1 << j, 2 * j) for j in range(1, pool_log + 1)]
@@ -176,6 +167,19 @@ class WriteBack(wiring.Component):
             y = Mux(chosen, e_results[e][0], y)
             clipped = Mux(chosen, e_results[e][1], clipped)
         return y, clipped
+
+
+def _window(m, cfg, ctl, acc):
+    """The pooling window register of a convolution engine's write-back: from the read data's register on, the
+    maximum or exact sum of the window's reads so far (``ctl.win_first`` restarts it). Returns ``(window, first)``,
+    ``first[1]`` being high in the cycle the window takes its first read."""
+    pool_log = max(cfg.max_pool, 1).bit_length() - 1          # log2 of the largest power-of-two window
+    window = Signal(signed(cfg.acc_bits + 2 * pool_log), name="window")
+    first = Signal(2)                                         # win_first, delayed to the read data's register
+    m.d.sync += first.eq(Cat(ctl.win_first, first[0]))
+    combined = Mux(ctl.desc.pool == POOL_MAX, Mux(acc > window, acc, window), window + acc)
+    m.d.sync += window.eq(Mux(first[1], acc, combined))
+    return window, first
 
 
 def _round_saturate_relu_shift(cfg, value, shift: int, relu):
