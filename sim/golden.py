@@ -34,6 +34,9 @@ limits; the model follows the storage order exactly for those rows.
 
 from __future__ import annotations
 
+import functools
+import weakref
+
 import numpy as np
 
 from openeie.errors import InputError, InputTypeError
@@ -70,7 +73,60 @@ def _fixed_inputs(x, what: str) -> np.ndarray:
 def layer_entries(program: Program, index: int):
     """Real (non-filler) entries of a layer as ``(out_pos, col, weight)``, sorted by output storage position and
     then by column (the order the engine accumulates them in). ``weight`` is the fixed-point codebook value."""
-    return _program(program).decoded.layers[index].real_entries
+    return _entries(_program(program).decoded.layers[index]).entries
+
+
+class _Order:
+    """Real entries in accumulation order: ``pos``, ``col``, ``weight`` (:attr:`entries`, the three as a tuple),
+    with what every run needs of them: ``starts``/``rows`` (each output position's run of entries),
+    ``max_weight`` (max |weight|) and, for one input at a time, ``table_index`` (``code * n_cols + col``: the
+    entry's product is entry ``table_index`` of the table ``codebook x inputs``; None without a codebook)."""
+
+    def __init__(self, pos, col=None, weight=None, codebook=None, table_index=None, n_cols=0):
+        self.pos, self.codebook, self.table_index, self.n_cols = pos, codebook, table_index, n_cols
+        if col is not None:
+            self.col, self.weight = col, weight
+        self.starts = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]]) if len(pos) else np.zeros(0, np.int64)
+        self.rows = pos[self.starts]
+        source = self.weight if codebook is None else codebook
+        self.max_weight = int(np.abs(source).max()) if len(source) and len(pos) else 0
+
+    @functools.cached_property
+    def col(self):
+        return self.table_index % self.n_cols
+
+    @functools.cached_property
+    def weight(self):
+        return self.codebook[self.table_index // self.n_cols]
+
+    @property
+    def entries(self):
+        return self.pos, self.col, self.weight
+
+
+#: Accumulation order of each decoded layer, built on first use (the layers are immutable).
+_ORDERS = weakref.WeakKeyDictionary()
+
+
+def _entries(layer) -> _Order:
+    """``layer.real_entries`` without its two-key sort: the decoded entries are listed PE by PE in increasing
+    column, and an output position belongs to one PE, so a stable sort by output position alone (a radix sort
+    for 16-bit keys) gives the same order. Fillers (code 0) sort along and are dropped after."""
+    order = _ORDERS.get(layer)
+    if order is None:
+        n_pe, n_cols = layer.ptr.shape[0], layer.n_cols
+        wide = layer.out_slots * n_pe > 1 << 16
+        pos = layer.slot * n_pe + layer.pe
+        sort = np.argsort(pos if wide else pos.astype(np.uint16), kind="stable")
+        narrow = len(layer.codebook) * n_cols < 1 << 31
+        index = (layer.code * n_cols + layer.col).astype(np.int32 if narrow else np.int64)[sort]
+        pos = pos[sort]
+        if np.any(index < n_cols):                             # code 0: fillers
+            real = index >= n_cols
+            pos, index = pos[real], index[real]
+        order = _Order(pos, codebook=layer.codebook, table_index=index, n_cols=n_cols)
+        _ORDERS[layer] = order
+    return order
 
 
 def run_layer_counted(program: Program, index: int, x_storage):
@@ -100,7 +156,7 @@ def run_layer_counted(program: Program, index: int, x_storage):
     columns = np.where(idx >= 0, x[:, np.maximum(idx, 0)], 0).reshape(batch * positions, -1)   # (batch*P, n_cols)
     init = (layer.bias if cfg.requant else layer.bias << wf).reshape(positions, n_local)      # (P, n_local)
     init = np.broadcast_to(init[None], (batch, positions, n_local)).reshape(batch * positions, n_local).T
-    acc, acc_sat = _accumulate(cfg, layer.real_entries, columns, init.copy())                 # (n_local, batch*P)
+    acc, acc_sat = _accumulate(cfg, _entries(layer), columns, init.copy())                 # (n_local, batch*P)
     acc_sat = acc_sat.reshape(batch, positions).sum(axis=1)
     acc = acc.T.reshape(batch, info.out_h, info.out_w, n_local)
     shift = wf
@@ -135,15 +191,99 @@ def _accumulate(cfg, entries, columns, acc):
     """Step 2 for every row of ``columns`` (``(m, n_cols)`` inputs): ``acc`` (``(n_local, m)``, the bias
     initialisation) plus the products of the real ``entries`` in column order, saturating. Returns ``(acc,
     clamps per input row)``. Large batches go in chunks of rows."""
+    order = entries if isinstance(entries, _Order) else _Order(*entries)
     m = columns.shape[0]
-    step = max(1, _CHUNK_PRODUCTS // max(1, len(entries[0])))
+    step = max(1, _CHUNK_PRODUCTS // max(1, len(order.pos)))
     if m <= step:
-        return _accumulate_chunk(cfg, entries, columns, acc)
-    parts = [_accumulate_chunk(cfg, entries, columns[i:i + step], acc[:, i:i + step]) for i in range(0, m, step)]
+        return _accumulate_chunk(cfg, order, columns, acc)
+    parts = [_accumulate_chunk(cfg, order, columns[i:i + step], acc[:, i:i + step]) for i in range(0, m, step)]
     return np.concatenate([a for a, _ in parts], axis=1), np.concatenate([c for _, c in parts])
 
 
 def _accumulate_chunk(cfg, entries, columns, acc):
+    """Step 2 on one chunk of inputs. Per row the running sums are read off one prefix sum over all entries
+    (``(nnz, m)``, int64); rows whose running sum leaves the accumulator's range are replayed with saturation in
+    storage column order (:func:`_saturating_sums`, on their non-zero products). The prefix sum is exact while every partial sum of it fits
+    int64 (``nnz * max|w| * max|x| < 2**62``, checked); otherwise :func:`_reference_accumulate_chunk` runs, whose
+    differences of wrapped prefix sums are exact in any case."""
+    order = entries if isinstance(entries, _Order) else _Order(*entries)
+    pos = order.pos
+    m = columns.shape[0]
+    if not len(pos):
+        return acc, np.zeros(m, dtype=np.int64)
+    max_x = max(-int(columns.min()), int(columns.max())) if columns.size else 0
+    if len(pos) * order.max_weight * max_x >= 1 << 62:
+        return _reference_accumulate_chunk(cfg, order.entries, columns, acc)
+    lo, hi = fixed_range(cfg.acc_bits)
+    starts, rows = order.starts, order.rows
+    if m == 1 and order.codebook is not None:                 # one gather from the codebook x inputs table
+        prod = np.multiply.outer(order.codebook, columns[0]).reshape(-1).take(order.table_index)[:, None]
+    elif m == 1:
+        prod = (order.weight * columns[0][order.col])[:, None]  # (nnz, 1)
+    else:
+        prod = order.weight[:, None] * columns.T[order.col]    # (nnz, m), exact in int64
+    # No partial sum reaches 2**62 (checked above). One input: the 1-D cumsum is the faster.
+    csum = np.cumsum(prod[:, 0], dtype=np.int64)[:, None] if m == 1 else np.cumsum(prod, axis=0)
+    ends = np.r_[starts[1:], len(pos)] - 1
+    before = np.where(starts[:, None] > 0, csum[starts - 1], 0)
+    init, acc_in = acc[rows], acc
+    pmax = np.maximum.reduceat(csum, starts, axis=0) - before + init
+    pmin = np.minimum.reduceat(csum, starts, axis=0) - before + init
+    acc = acc.copy()
+    acc[rows] = csum[ends] - before + init
+    acc_sat = np.zeros(m, dtype=np.int64)
+    r_i, b_i = np.nonzero((pmin < lo) | (pmax > hi))
+    if len(r_i) and (init.min() < lo or init.max() > hi):    # never from the images (the bias fits); be exact
+        return _reference_accumulate_chunk(cfg, order.entries, columns, acc_in)
+    if len(r_i):
+        # The flagged rows' non-zero products in order, one row each, padded with zeros.
+        lengths = ends[r_i] - starts[r_i] + 1
+        owner = np.repeat(np.arange(len(r_i)), lengths)
+        entry = np.arange(len(owner)) - np.repeat(np.cumsum(lengths) - lengths, lengths) + starts[r_i][owner]
+        values = prod[entry, b_i[owner]]
+        keep = values != 0
+        owner, values = owner[keep], values[keep]
+        counts = np.bincount(owner, minlength=len(r_i))
+        runs = np.zeros((len(r_i), max(1, int(counts.max()))), dtype=np.int64)
+        runs[owner, np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)] = values
+        value, clamps = _saturating_sums(init[r_i, b_i], runs, lo, hi)
+        acc[rows[r_i], b_i] = value
+        np.add.at(acc_sat, b_i, clamps)
+    return acc, acc_sat
+
+
+def _saturating_sums(acc, prod, lo: int, hi: int):
+    """Row by row, ``acc[r]`` plus ``prod[r, 0], prod[r, 1], ...`` in order, clamping to ``lo..hi`` after each
+    addition. Returns ``(acc, clamps)`` per row.
+
+    Each step ``s -> clamp(s + p, lo, hi)`` is a clamp-of-shift ``s -> min(max(s + a, l), h)``, and those compose
+    exactly: ``f2 o f1 = (a1 + a2, clamp(l1 + a2, l2, h2), clamp(h1 + a2, l2, h2))``. An inclusive scan of the
+    compositions (doubling steps) gives every running value; a step clamped where the running value before it
+    plus its product leaves the range. A padding product 0 changes nothing once a value is in range, which it
+    is after the first real step. Every intermediate is bounded by the caller's ``2**62`` check."""
+    rows, n = prod.shape
+    a = prod.copy()
+    low = np.full((rows, n), lo, dtype=np.int64)
+    high = np.full((rows, n), hi, dtype=np.int64)
+    d = 1
+    while d < n:                        # element i becomes f_i o ... o f_{i-2d+1} from f_i o ... o f_{i-d+1}
+        shift = a[:, d:]
+        new_low = np.minimum(np.maximum(low[:, :-d] + shift, low[:, d:]), high[:, d:])
+        new_high = np.minimum(np.maximum(high[:, :-d] + shift, low[:, d:]), high[:, d:])
+        a[:, d:] = a[:, :-d] + shift    # the right-hand side is evaluated before the assignment
+        low[:, d:], high[:, d:] = new_low, new_high
+        d *= 2
+    acc = np.asarray(acc, dtype=np.int64)[:, None]
+    state = np.minimum(np.maximum(acc + a, low), high)               # running value after each step
+    before = np.concatenate([acc, state[:, :-1]], axis=1)
+    after = before + prod
+    clamps = np.count_nonzero((after < lo) | (after > hi), axis=1)
+    return state[:, -1], clamps
+
+
+def _reference_accumulate_chunk(cfg, entries, columns, acc):
+    """Step 2 on one chunk, the plain way (the oracle of the fast path in tests): prefix sums per row, and a
+    Python replay, entry by entry, of every row that leaves the accumulator's range."""
     pos, col, w = entries
     m = columns.shape[0]
     acc_sat = np.zeros(m, dtype=np.int64)
@@ -153,7 +293,7 @@ def _accumulate_chunk(cfg, entries, columns, acc):
         prod = w[:, None] * columns.T[col]                     # (nnz, m), exact in int64
         starts = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]])
         rows = pos[starts]
-        # Exact prefix sums per row (int64): |acc| < 2**47 and |prod| < 2**47 keep every partial sum exact.
+        # Prefix sums wrap modulo 2**64 but their differences, the per-row partial sums, are exact.
         csum = np.cumsum(prod, axis=0)
         before = np.where(starts[:, None] > 0, csum[starts - 1], 0)
         seg_len = np.diff(np.r_[starts, len(pos)])
@@ -163,7 +303,6 @@ def _accumulate_chunk(cfg, entries, columns, acc):
         total = partial[np.r_[starts[1:], len(pos)] - 1]
         acc = init.copy()
         acc[rows] = total
-        # Rows whose running sum left the accumulator's range: replay with saturation, in order.
         for r_i, b_i in zip(*np.nonzero((pmin < lo) | (pmax > hi))):
             seg = slice(starts[r_i], starts[r_i] + seg_len[r_i])
             a = int(init[rows[r_i], b_i])

@@ -26,7 +26,7 @@ from openeie.config import EngineConfig
 from openeie.fixed import fixed_range
 from openeie.testbench.stepper import step_compute_phase
 
-__all__ = ["CONFIGS", "CONV_CONFIGS", "ALL_CONFIGS", "EngineCase", "make_cases", "speed_case", "EDGE_KINDS",
+__all__ = ["CONFIGS", "CONV_CONFIGS", "HARNESS_CONFIGS", "ALL_CONFIGS", "EngineCase", "make_cases", "speed_case", "EDGE_KINDS",
            "CONV_KINDS", "CONV_GRID", "stepper_layer"]
 
 _SMALL = dict(spmat_depth_words=512, bias_depth=128, max_layers=4)
@@ -75,8 +75,41 @@ CONV_CONFIGS = {
                                 **_CONV_SMALL),
 }
 
+def _harness_small(rel_index_bits: int) -> dict:
+    """Memory depths of a harness engine: activation slots for the longest gap case (``2 * 2**rel_index_bits
+    + 3`` zero rows) and a margin, biases for two layers of that many slots."""
+    act_depth = max(24, 2 * (1 << rel_index_bits) + 8)
+    return dict(spmat_depth_words=512, bias_depth=max(512, 2 * act_depth), max_layers=4, ptr_depth=1024,
+                act_depth=act_depth)
+
+#: Engines for the compiled RTL harness (tests/test_harness.py): n_pe up to 64, FIFO depths 1..16, every code
+#: width (2..8) and every relative-index width (2..8) once, the word sizes these give.
+HARNESS_CONFIGS = {
+    "h_pe16_f16_c2_r3": EngineConfig(n_pe=16, fifo_depth=16, code_bits=2, rel_index_bits=3, weight_bits=8,
+                                     weight_frac_bits=5, act_bits=8, act_frac_bits=3, acc_bits=18,
+                                     entries_per_word=5, **_harness_small(3)),
+    "h_pe32_f5_c5_r5": EngineConfig(n_pe=32, fifo_depth=5, code_bits=5, rel_index_bits=5, weight_bits=10,
+                                    weight_frac_bits=6, act_bits=10, act_frac_bits=4, acc_bits=22,
+                                    entries_per_word=6, **_harness_small(5)),
+    "h_pe64_f2_c6_r2": EngineConfig(n_pe=64, fifo_depth=2, code_bits=6, rel_index_bits=2, weight_bits=8,
+                                    weight_frac_bits=4, act_bits=8, act_frac_bits=3, acc_bits=16,
+                                    entries_per_word=8, **_harness_small(2)),
+    "h_pe8_f12_c7_r6": EngineConfig(n_pe=8, fifo_depth=12, code_bits=7, rel_index_bits=6, weight_bits=12,
+                                    weight_frac_bits=8, act_bits=12, act_frac_bits=5, acc_bits=28,
+                                    entries_per_word=4, **_harness_small(6)),
+    "h_pe3_f1_c3_r7": EngineConfig(n_pe=3, fifo_depth=1, code_bits=3, rel_index_bits=7, weight_bits=6,
+                                   weight_frac_bits=2, act_bits=6, act_frac_bits=2, acc_bits=14,
+                                   entries_per_word=2, **_harness_small(7)),
+    "h_pe5_f7_c8_r8": EngineConfig(n_pe=5, fifo_depth=7, code_bits=8, rel_index_bits=8, weight_bits=16,
+                                   weight_frac_bits=10, act_bits=16, act_frac_bits=7, acc_bits=36,
+                                   entries_per_word=3, **_harness_small(8)),
+    "h_pe12_f4_c4_r4_rq": EngineConfig(n_pe=12, fifo_depth=4, code_bits=4, rel_index_bits=4, weight_bits=8,
+                                       weight_frac_bits=0, act_bits=8, act_frac_bits=0, acc_bits=24,
+                                       entries_per_word=7, mult_bits=14, **_harness_small(4)),
+}
+
 #: Every configuration the engine tests run.
-ALL_CONFIGS = {**CONFIGS, **CONV_CONFIGS}
+ALL_CONFIGS = {**CONFIGS, **CONV_CONFIGS, **HARNESS_CONFIGS}
 
 #: Named convolution edge cases, in order.
 CONV_KINDS = (
@@ -127,7 +160,7 @@ class _Gen:
         self.rng = rng
         # Keep the per-layer row/column counts small: loading dominates the RTL simulation time.
         self.max_slots = min(cfg.act_depth, 10)
-        self.max_groups = min(cfg.act_depth, max(2, 48 // cfg.n_pe))
+        self.max_groups = min(cfg.act_depth, max(4, 48 // cfg.n_pe))   # sparse_groups needs 4
 
     def ints(self, bits, size, scale_bits=None, nonzero=False):
         lo, hi = fixed_range(bits)
@@ -476,10 +509,14 @@ def make_cases(config_name: str, seed: int = 0, count: int = 40) -> list:
     :data:`CONV_KINDS`, then the :data:`CONV_GRID` geometries, then random convolutions."""
     if config_name in CONV_CONFIGS:
         return _make_conv_cases(config_name, seed, count)
-    if config_name not in CONFIGS:
+    if config_name in HARNESS_CONFIGS:
+        cfg = HARNESS_CONFIGS[config_name]
+        rng = np.random.default_rng([seed, 200 + sorted(HARNESS_CONFIGS).index(config_name)])
+    elif config_name in CONFIGS:
+        cfg = CONFIGS[config_name]
+        rng = np.random.default_rng([seed, sorted(CONFIGS).index(config_name)])
+    else:
         raise ValueError(f"unknown engine test configuration {config_name!r}: expected one of {sorted(ALL_CONFIGS)}")
-    cfg = CONFIGS[config_name]
-    rng = np.random.default_rng([seed, sorted(CONFIGS).index(config_name)])
     gen = _Gen(cfg, rng)
     cases = []
     for index in range(count):

@@ -36,6 +36,30 @@ def bench_compile_lines(r: dict) -> list:
             f"{r['nnz_per_s'] / 1e6:.2f} M non-zeros/s"]
 
 
+def bench_rtl_lines(r: dict) -> list:
+    build = "reused" if r["build_s"] is None else f"{r['build_s']:.1f} s"
+    met = "met" if r["cycles_per_s"] >= r["target_cycles_per_s"] else "NOT met"
+    return [f"compiled RTL harness, {r['n_pe']} PEs: a {r['rows']}x{r['rows']} layer at {r['weight_density']:.0%}, "
+            f"{r['inputs']} inputs at {r['act_density']:.0%} non-zero (build {build})",
+            f"  free-running: {r['run_cycles']} cycles in {r['run_s']:.3f} s = {r['cycles_per_s'] / 1e6:.2f} M cycles/s "
+            f"(target >= {r['target_cycles_per_s'] / 1e6:g} M at 8 PEs: {met if r['n_pe'] == 8 else 'n/a'})",
+            f"  with loading, streams and counter reads: {r['sim_cycles']} cycles in {r['wall_s']:.3f} s = "
+            f"{r['sim_cycles_per_s'] / 1e6:.2f} M cycles/s (the harness process and its job file)",
+            f"  {r['equal']} of {r['inputs']} runs equal to the cycle model in outputs and every counter"]
+
+
+def bench_sim_lines(r: dict) -> list:
+    met = "met" if r["outputs_over_timing"] <= r["target_outputs_over_timing"] else "NOT met"
+    return [f"cycle model on {r['layer']} ({r['shape'][0]}x{r['shape'][1]}, {r['weight_density']:.1%} weights, "
+            f"{r['nonzero_inputs']} non-zero inputs), {r['n_pe']} PEs: CPU s, median of {r['repeats']}",
+            f"  timing only:          {r['timing_s']:.4f} s  ({r['timing_over_scipy']:.1f} x SciPy)",
+            f"  with outputs:         {r['outputs_s']:.4f} s  ({r['outputs_over_scipy']:.1f} x SciPy; first run after "
+            f"decoding {r['first_outputs_s']:.4f} s)",
+            f"  SciPy CSR mat-vec:    {r['scipy_s']:.5f} s",
+            f"  with outputs / timing only: {r['outputs_over_timing']:.2f} "
+            f"(target <= {r['target_outputs_over_timing']:g}: {met})"]
+
+
 def bench_eie_lines(r: dict) -> list:
     c = r["config"]
     lines = [f"EIE benchmark suite: {c['n_pe']} PEs, FIFO {c['fifo_depth']}, {r['clock_mhz']:g} MHz, seed {r['seed']}"
