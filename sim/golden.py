@@ -87,7 +87,9 @@ class _Order:
         if col is not None:
             self.col, self.weight = col, weight
         self.starts = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]]) if len(pos) else np.zeros(0, np.int64)
+        self.ends = np.r_[self.starts[1:], len(pos)] - 1 if len(pos) else np.zeros(0, np.int64)
         self.rows = pos[self.starts]
+        self._matrices = {}
         source = self.weight if codebook is None else codebook
         self.max_weight = int(np.abs(source).max()) if len(source) and len(pos) else 0
 
@@ -102,6 +104,19 @@ class _Order:
     @property
     def entries(self):
         return self.pos, self.col, self.weight
+
+    def matrices(self, n_rows: int, n_cols: int):
+        """``(W, row_abs)``: the entries as an ``n_rows x n_cols`` CSR matrix of float64 weights and per row the
+        sum of ``|w|`` (int64). Built once per shape."""
+        got = self._matrices.get((n_rows, n_cols))
+        if got is None:
+            import scipy.sparse
+            w = self.weight.astype(np.float64)
+            matrix = scipy.sparse.csr_matrix((w, (self.pos, self.col)), shape=(n_rows, n_cols))
+            row_abs = np.zeros(n_rows, dtype=np.int64)
+            row_abs[self.rows] = np.add.reduceat(np.abs(self.weight).astype(np.int64), self.starts)
+            got = self._matrices[n_rows, n_cols] = (matrix, row_abs)
+        return got
 
 
 #: Accumulation order of each decoded layer, built on first use (the layers are immutable).
@@ -183,6 +198,10 @@ def run_layer_counted(program: Program, index: int, x_storage):
     return (y[0], acc_sat[0], out_sat[0]) if single else (y, acc_sat, out_sat)
 
 
+#: Below this bound on every partial sum of ``|w| * |x|``, float64 sums are exact and step 2 may take the CSR
+#: mat-vec path (:func:`_bounded_accumulate_chunk`); tests lower it to exercise the int64 prefix-sum path.
+_FLOAT_EXACT = 1 << 53
+
 #: Products formed at once by :func:`_accumulate` (bounds its memory: 8 bytes each).
 _CHUNK_PRODUCTS = 1 << 23
 
@@ -201,7 +220,9 @@ def _accumulate(cfg, entries, columns, acc):
 
 
 def _accumulate_chunk(cfg, entries, columns, acc):
-    """Step 2 on one chunk of inputs. Per row the running sums are read off one prefix sum over all entries
+    """Step 2 on one chunk of inputs. When every partial sum of ``|w| * |x|`` is below :data:`_FLOAT_EXACT` and
+    the initial values are in range, :func:`_bounded_accumulate_chunk` runs if no row can clamp. Otherwise per row the running sums
+    are read off one prefix sum over all entries
     (``(nnz, m)``, int64); rows whose running sum leaves the accumulator's range are replayed with saturation in
     storage column order (:func:`_saturating_sums`, on their non-zero products). The prefix sum is exact while every partial sum of it fits
     int64 (``nnz * max|w| * max|x| < 2**62``, checked); otherwise :func:`_reference_accumulate_chunk` runs, whose
@@ -215,6 +236,10 @@ def _accumulate_chunk(cfg, entries, columns, acc):
     if len(pos) * order.max_weight * max_x >= 1 << 62:
         return _reference_accumulate_chunk(cfg, order.entries, columns, acc)
     lo, hi = fixed_range(cfg.acc_bits)
+    if len(pos) * order.max_weight * max_x < _FLOAT_EXACT and acc.min() >= lo and acc.max() <= hi:
+        bounded = _bounded_accumulate_chunk(order, columns, acc, lo, hi)
+        if bounded is not None:
+            return bounded
     starts, rows = order.starts, order.rows
     if m == 1 and order.codebook is not None:                 # one gather from the codebook x inputs table
         prod = np.multiply.outer(order.codebook, columns[0]).reshape(-1).take(order.table_index)[:, None]
@@ -224,7 +249,7 @@ def _accumulate_chunk(cfg, entries, columns, acc):
         prod = order.weight[:, None] * columns.T[order.col]    # (nnz, m), exact in int64
     # No partial sum reaches 2**62 (checked above). One input: the 1-D cumsum is the faster.
     csum = np.cumsum(prod[:, 0], dtype=np.int64)[:, None] if m == 1 else np.cumsum(prod, axis=0)
-    ends = np.r_[starts[1:], len(pos)] - 1
+    ends = order.ends
     before = np.where(starts[:, None] > 0, csum[starts - 1], 0)
     init, acc_in = acc[rows], acc
     pmax = np.maximum.reduceat(csum, starts, axis=0) - before + init
@@ -236,20 +261,50 @@ def _accumulate_chunk(cfg, entries, columns, acc):
     if len(r_i) and (init.min() < lo or init.max() > hi):    # never from the images (the bias fits); be exact
         return _reference_accumulate_chunk(cfg, order.entries, columns, acc_in)
     if len(r_i):
-        # The flagged rows' non-zero products in order, one row each, padded with zeros.
-        lengths = ends[r_i] - starts[r_i] + 1
-        owner = np.repeat(np.arange(len(r_i)), lengths)
-        entry = np.arange(len(owner)) - np.repeat(np.cumsum(lengths) - lengths, lengths) + starts[r_i][owner]
-        values = prod[entry, b_i[owner]]
-        keep = values != 0
-        owner, values = owner[keep], values[keep]
-        counts = np.bincount(owner, minlength=len(r_i))
-        runs = np.zeros((len(r_i), max(1, int(counts.max()))), dtype=np.int64)
-        runs[owner, np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)] = values
-        value, clamps = _saturating_sums(init[r_i, b_i], runs, lo, hi)
-        acc[rows[r_i], b_i] = value
-        np.add.at(acc_sat, b_i, clamps)
+        _rescan(order, r_i, b_i, prod, csum, before, init[r_i, b_i], acc, acc_sat, lo, hi)
     return acc, acc_sat
+
+
+def _rescan(order, r_i, b_i, prod, csum, before, init, acc, acc_sat, lo: int, hi: int) -> None:
+    """Replay rows ``order.rows[r_i]`` on inputs ``b_i`` (each leaves the accumulator's range; every ``init`` is
+    in range) with saturation, in storage column order. Up to the first entry whose plain running sum
+    (``csum[entry] - before + init``) leaves the range nothing clamps; that entry clamps once, and the products
+    after it (the non-zero ones, one row each, padded with zeros) go through :func:`_saturating_sums` from the
+    clamped value. Writes the results into ``acc`` and adds the clamps to ``acc_sat``."""
+    starts = order.starts
+    lengths = order.ends[r_i] - starts[r_i] + 1
+    owner = np.repeat(np.arange(len(r_i)), lengths)
+    entry = np.arange(len(owner)) - np.repeat(np.cumsum(lengths) - lengths, lengths) + starts[r_i][owner]
+    b = b_i[owner]
+    running = csum[entry, b] - before[r_i, b_i][owner] + init[owner]
+    out = np.flatnonzero((running < lo) | (running > hi))
+    first = out[np.r_[True, owner[out[1:]] != owner[out[:-1]]]]   # one per row: each row leaves the range
+    start = np.minimum(np.maximum(running[first], lo), hi)
+    later = np.arange(len(owner)) > first[owner]
+    values = prod[entry, b]
+    keep = later & (values != 0)
+    owner, values = owner[keep], values[keep]
+    counts = np.bincount(owner, minlength=len(r_i))
+    runs = np.zeros((len(r_i), max(1, int(counts.max()))), dtype=np.int64)
+    runs[owner, np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)] = values
+    value, clamps = _saturating_sums(start, runs, lo, hi)
+    acc[order.rows[r_i], b_i] = value
+    np.add.at(acc_sat, b_i, clamps + 1)
+
+
+def _bounded_accumulate_chunk(order, columns, acc, lo: int, hi: int):
+    """Step 2 when no row can leave the accumulator's range: every initial value ``init`` is in range, and
+    ``init +- sum|w| * max|x|`` (a bound on every running sum of the row) too; every partial sum of ``|w| * |x|``
+    is below ``2**53``. Then no addition clamps and the result is the plain sum, from one float64 CSR mat-vec,
+    exact because every partial sum is an integer of magnitude below ``2**53``. Returns None when the bound
+    does not hold."""
+    matrix, row_abs = order.matrices(acc.shape[0], columns.shape[1])
+    reach = row_abs[:, None] * np.abs(columns).max(axis=1)[None, :]
+    if (acc - reach < lo).any() or (acc + reach > hi).any():
+        return None
+    x = columns.T.astype(np.float64)                           # (n_cols, m), exact
+    total = (matrix @ x[:, 0])[:, None] if columns.shape[0] == 1 else matrix @ x
+    return acc + total.astype(np.int64), np.zeros(columns.shape[0], dtype=np.int64)
 
 
 def _saturating_sums(acc, prod, lo: int, hi: int):

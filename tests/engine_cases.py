@@ -75,37 +75,32 @@ CONV_CONFIGS = {
                                 **_CONV_SMALL),
 }
 
-def _harness_small(rel_index_bits: int) -> dict:
-    """Memory depths of a harness engine: activation slots for the longest gap case (``2 * 2**rel_index_bits
-    + 3`` zero rows) and a margin, biases for two layers of that many slots."""
+def _harness(n_pe: int, fifo_depth: int, code_bits: int, rel_index_bits: int, **formats) -> EngineConfig:
+    """A harness engine: the given widths and number formats, memory depths from ``rel_index_bits``: activation
+    slots for the longest gap case (``2 * 2**rel_index_bits + 3`` zero rows) and a margin, biases for two layers
+    of that many slots."""
     act_depth = max(24, 2 * (1 << rel_index_bits) + 8)
-    return dict(spmat_depth_words=512, bias_depth=max(512, 2 * act_depth), max_layers=4, ptr_depth=1024,
-                act_depth=act_depth)
+    return EngineConfig(n_pe=n_pe, fifo_depth=fifo_depth, code_bits=code_bits, rel_index_bits=rel_index_bits,
+                        spmat_depth_words=512, bias_depth=max(512, 2 * act_depth), max_layers=4, ptr_depth=1024,
+                        act_depth=act_depth, **formats)
 
 #: Engines for the compiled RTL harness (tests/test_harness.py): n_pe up to 64, FIFO depths 1..16, every code
 #: width (2..8) and every relative-index width (2..8) once, the word sizes these give.
 HARNESS_CONFIGS = {
-    "h_pe16_f16_c2_r3": EngineConfig(n_pe=16, fifo_depth=16, code_bits=2, rel_index_bits=3, weight_bits=8,
-                                     weight_frac_bits=5, act_bits=8, act_frac_bits=3, acc_bits=18,
-                                     entries_per_word=5, **_harness_small(3)),
-    "h_pe32_f5_c5_r5": EngineConfig(n_pe=32, fifo_depth=5, code_bits=5, rel_index_bits=5, weight_bits=10,
-                                    weight_frac_bits=6, act_bits=10, act_frac_bits=4, acc_bits=22,
-                                    entries_per_word=6, **_harness_small(5)),
-    "h_pe64_f2_c6_r2": EngineConfig(n_pe=64, fifo_depth=2, code_bits=6, rel_index_bits=2, weight_bits=8,
-                                    weight_frac_bits=4, act_bits=8, act_frac_bits=3, acc_bits=16,
-                                    entries_per_word=8, **_harness_small(2)),
-    "h_pe8_f12_c7_r6": EngineConfig(n_pe=8, fifo_depth=12, code_bits=7, rel_index_bits=6, weight_bits=12,
-                                    weight_frac_bits=8, act_bits=12, act_frac_bits=5, acc_bits=28,
-                                    entries_per_word=4, **_harness_small(6)),
-    "h_pe3_f1_c3_r7": EngineConfig(n_pe=3, fifo_depth=1, code_bits=3, rel_index_bits=7, weight_bits=6,
-                                   weight_frac_bits=2, act_bits=6, act_frac_bits=2, acc_bits=14,
-                                   entries_per_word=2, **_harness_small(7)),
-    "h_pe5_f7_c8_r8": EngineConfig(n_pe=5, fifo_depth=7, code_bits=8, rel_index_bits=8, weight_bits=16,
-                                   weight_frac_bits=10, act_bits=16, act_frac_bits=7, acc_bits=36,
-                                   entries_per_word=3, **_harness_small(8)),
-    "h_pe12_f4_c4_r4_rq": EngineConfig(n_pe=12, fifo_depth=4, code_bits=4, rel_index_bits=4, weight_bits=8,
-                                       weight_frac_bits=0, act_bits=8, act_frac_bits=0, acc_bits=24,
-                                       entries_per_word=7, mult_bits=14, **_harness_small(4)),
+    "h_pe16_f16_c2_r3": _harness(16, 16, 2, 3, weight_bits=8, weight_frac_bits=5, act_bits=8, act_frac_bits=3,
+        acc_bits=18, entries_per_word=5),
+    "h_pe32_f5_c5_r5": _harness(32, 5, 5, 5, weight_bits=10, weight_frac_bits=6, act_bits=10, act_frac_bits=4,
+        acc_bits=22, entries_per_word=6),
+    "h_pe64_f2_c6_r2": _harness(64, 2, 6, 2, weight_bits=8, weight_frac_bits=4, act_bits=8, act_frac_bits=3,
+        acc_bits=16, entries_per_word=8),
+    "h_pe8_f12_c7_r6": _harness(8, 12, 7, 6, weight_bits=12, weight_frac_bits=8, act_bits=12, act_frac_bits=5,
+        acc_bits=28, entries_per_word=4),
+    "h_pe3_f1_c3_r7": _harness(3, 1, 3, 7, weight_bits=6, weight_frac_bits=2, act_bits=6, act_frac_bits=2,
+        acc_bits=14, entries_per_word=2),
+    "h_pe5_f7_c8_r8": _harness(5, 7, 8, 8, weight_bits=16, weight_frac_bits=10, act_bits=16, act_frac_bits=7,
+        acc_bits=36, entries_per_word=3),
+    "h_pe12_f4_c4_r4_rq": _harness(12, 4, 4, 4, weight_bits=8, weight_frac_bits=0, act_bits=8, act_frac_bits=0,
+        acc_bits=24, entries_per_word=7, mult_bits=14),
 }
 
 #: Every configuration the engine tests run.

@@ -44,10 +44,26 @@ def random_case(rng, acc_bits, n_rows, n_cols, m, density, weight_scale, x_scale
     return (pos, col, w), columns, init
 
 
-def test_accumulate_equals_saturating_replay_dense():
+@pytest.fixture(params=["float", "int64"])
+def path(request, monkeypatch):
+    """Both exact paths of step 2: the float64 CSR mat-vec with a bound screen, and the int64 prefix sums."""
+    if request.param == "int64":
+        monkeypatch.setattr(golden, "_FLOAT_EXACT", 0)
+    return request.param
+
+
+def test_accumulate_equals_saturating_replay_dense(path, monkeypatch):
     """Hundreds of seeded cases from never-saturating to mostly saturating, one input and several."""
     rng = np.random.default_rng(15)
     saturated = 0
+    taken = []                                                 # saturating or not, per bounded-path call
+    bounded = golden._bounded_accumulate_chunk
+
+    def spy(order, columns, acc, lo, hi):
+        out = bounded(order, columns, acc, lo, hi)
+        taken.append(out is not None)
+        return out
+    monkeypatch.setattr(golden, "_bounded_accumulate_chunk", spy)
     for case in range(400):
         acc_bits = int(rng.integers(4, 49))
         hi = fixed_range(acc_bits)[1]
@@ -63,10 +79,14 @@ def test_accumulate_equals_saturating_replay_dense():
             assert np.array_equal(result[1], want[1]), case
         saturated += int(want[1].sum() > 0)
     assert 80 < saturated < 360                                # the corpus has both kinds
+    if path == "float":                                        # the float path screens most, takes some
+        assert len(taken) > 250 and 40 < sum(taken) < len(taken) - 40, (len(taken), sum(taken))
+    else:
+        assert not taken
 
 
 @pytest.mark.parametrize("name", ["all_clamp", "clamp_then_recover", "single_entry", "empty"])
-def test_accumulate_named_edges(name):
+def test_accumulate_named_edges(name, path):
     lo, hi = fixed_range(8)
     if name == "all_clamp":             # every addition leaves the range, alternately at both ends
         entries = (np.zeros(6, np.int64), np.arange(6), np.array([100, 100, -300, -300, 300, 300]))
@@ -126,7 +146,7 @@ def test_bench_sim_unknown_layer():
         bench_sim(layer="Alex-9", repeats=1, scale=16)
 
 
-def test_accumulate_initial_value_out_of_range():
+def test_accumulate_initial_value_out_of_range(path):
     """An initial value outside the accumulator's range (the images never give one) clamps at every entry."""
     entries = (np.zeros(3, np.int64), np.arange(3), np.array([0, 0, 1]))
     columns = np.ones((1, 3), np.int64)

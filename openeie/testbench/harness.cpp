@@ -6,7 +6,8 @@
 //           u64 seed, u32 gap_permille, u32 stall_permille, u32 n_cases
 //   case:   u32 n_load, n_load * load_limbs u32 (the load port's words; 0 words: the memories hold the
 //           previous case's program), u32 n_in, n_in u32 (activation words for act_in), u32 n_layers,
-//           u32 n_out (outputs the stream produces), n_counters u32 (counter port addresses, in order)
+//           u32 n_out (outputs the stream produces), n_counters u32 (counter port addresses, in order),
+//           u64 cycle_limit (start to done; past it the run has hung), u64 output_limit (cycles for the outputs)
 // Result file: "OEIERES1", u32 n_cases, then per case: u64 done_cycle, u64 sim_cycles, f64 run_seconds, f64 run_cpu_seconds,
 //           n_out u32 (act_out payloads), n_counters u32 (counter values)
 //
@@ -118,6 +119,7 @@ int main(int argc, char** argv) {
         r.words(acts, n_in);
         const uint32_t n_layers = r.u32(), n_out = r.u32();
         r.words(sel, n_counters);
+        const uint64_t limit = r.u64(), out_limit = r.u64();
 
         // load port, then act_in: one word per transfer, random idle gaps before words
         auto send = [&](auto set_valid, auto set_word, auto ready, uint32_t count) {
@@ -154,7 +156,10 @@ int main(int argc, char** argv) {
         uint64_t guard = 0;
         while (!t->done) {
             b.edge();
-            if (++guard > 200000000ull) { fprintf(stderr, "harness: case %u: no done\n", c); return 4; }
+            if (++guard > limit) {
+                fprintf(stderr, "harness: case %u: no done after %llu cycles\n", c, (unsigned long long)limit);
+                return 4;
+            }
         }
         const double run_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
         const double run_cpu_s = cpu_seconds() - c0;
@@ -172,7 +177,11 @@ int main(int argc, char** argv) {
             uint32_t word = uint32_t(t->act_out___05Fpayload);
             b.edge();
             if (xfer) outs.push_back(word);
-            if (++waited > 100000000ull) { fprintf(stderr, "harness: case %u: outputs missing\n", c); return 4; }
+            if (++waited > out_limit) {
+                fprintf(stderr, "harness: case %u: %zu of %u outputs after %llu cycles\n", c, outs.size(), n_out,
+                        (unsigned long long)out_limit);
+                return 4;
+            }
         }
         t->act_out___05Fready = 0;
         b.settle();

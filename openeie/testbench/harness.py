@@ -31,7 +31,7 @@ from openeie.layout import Mem, load_word_layout, to_signed, to_unsigned
 from openeie.stats import Stats, counter_index
 from openeie.timing import COUNTER_LATENCY
 
-__all__ = ["HarnessRun", "build_harness", "run_harness", "load_limbs", "CXX_FLAGS"]
+__all__ = ["HarnessRun", "build_harness", "run_harness", "load_limbs", "cycle_limit", "CXX_FLAGS"]
 
 #: C++ optimisation of the model and the harness (the build takes longer than the cocotb build's -O1, the model
 #: runs about twice as fast).
@@ -150,6 +150,19 @@ def load_limbs(program) -> np.ndarray:
     return np.concatenate(blocks)
 
 
+def cycle_limit(program) -> int:
+    """A generous bound on one run's cycles from ``start`` to ``done``; a run past it has hung. Per layer: every
+    broadcast column of every output position costs at most the larger of one cycle and one PE's stored entries
+    (all layers' entries bound any layer's), plus the INIT and write-back slots and the fixed stages, times 4."""
+    cfg = program.config
+    entries = int(np.max(program.used[Mem.SPMAT])) * cfg.entries_per_word
+    total = 0
+    for info in program.layers:
+        positions, n_cols = info.patch_index().shape
+        total += positions * (entries + n_cols) + info.acc_slots + info.wb_reads + 64
+    return 4 * total + 10_000
+
+
 def _job_bytes(cfg, cases, seed: int, gap_prob: float, stall_prob: float) -> bytes:
     limbs = -(-load_word_layout(cfg).size // 32)
     index = counter_index(cfg)
@@ -165,8 +178,12 @@ def _job_bytes(cfg, cases, seed: int, gap_prob: float, stall_prob: float) -> byt
             parts += [struct.pack("<I", len(arr)), arr.tobytes()]
         previous = program
         acts = to_unsigned(program.input_storage(x), cfg.act_bits).astype("<u4")
-        parts += [struct.pack("<I", len(acts)), acts.tobytes(),
-                  struct.pack("<II", program.n_layers, program.layers[-1].out_words * cfg.n_pe), sel]
+        n_out = program.layers[-1].out_words * cfg.n_pe
+        limit = cycle_limit(program)
+        # the output stream's limit: each word waits a geometric number of cycles under backpressure
+        out_limit = 10_000 + round(n_out * 50 / (1 - stall_prob))
+        parts += [struct.pack("<I", len(acts)), acts.tobytes(), struct.pack("<II", program.n_layers, n_out), sel,
+                  struct.pack("<QQ", limit, out_limit)]
     return b"".join(parts)
 
 
@@ -177,6 +194,9 @@ def run_harness(cases, seed: int = 0, gap_prob: float = 0.2, stall_prob: float =
 
     Returns a :class:`HarnessRun` per case. Raises ``RuntimeError`` when the harness fails (a run that never
     reaches ``done``, missing outputs) or the binary cannot be built."""
+    for name, p in (("gap_prob", gap_prob), ("stall_prob", stall_prob)):
+        if not 0 <= p < 1:
+            raise ValueError(f"run_harness: {name} = {p!r}: expected a probability in [0, 1)")
     cases = [(program, np.asarray(x, dtype=np.int64)) for program, x in cases]
     if not cases:
         return []

@@ -32,7 +32,21 @@ def _any(m, shape, name):
     return sig
 
 
-class QueueSpec(Elaboratable):
+class _BlockSpec(Elaboratable):
+    """A spec around one block of engine configuration ``cfg`` (``dut_cls``: the block's class or a mutant's)."""
+
+    def __init__(self, cfg, dut_cls):
+        self.cfg, self.dut_cls = cfg, dut_cls
+
+    def _start(self):
+        """A module whose reset is asserted only in the initial state, with the block as ``dut``."""
+        m = Module()
+        _reset_first(m)
+        m.submodules.dut = dut = self.dut_cls(self.cfg)
+        return m, dut
+
+
+class QueueSpec(_BlockSpec):
     """ActivationQueue == a naive FIFO of ``fifo_depth`` entries with the broadcast register in front.
 
     The environment pushes (``reserve``) only when ``i.ready`` (as the broadcaster does) and presents the pair
@@ -42,13 +56,11 @@ class QueueSpec(Elaboratable):
     """
 
     def __init__(self, cfg, dut_cls=ActivationQueue):
-        self.cfg, self.dut_cls = cfg, dut_cls
+        super().__init__(cfg, dut_cls)
 
     def elaborate(self, platform):
-        m = Module()
-        _reset_first(m)
+        m, dut = self._start()
         depth = self.cfg.fifo_depth
-        m.submodules.dut = dut = self.dut_cls(self.cfg)
         width = len(dut.i.payload.as_value())
         want, pop_req = _any(m, 1, "want"), _any(m, 1, "pop_req")
         word = _any(m, width, "word")
@@ -80,7 +92,7 @@ class QueueSpec(Elaboratable):
         return m
 
 
-class PointerSpec(Elaboratable):
+class PointerSpec(_BlockSpec):
     """PointerReadUnit == the naive read ``(ptr[index], ptr[index+1])`` of one flat pointer memory.
 
     A shadow array of ``ptr_depth`` words takes every write of the even (word ``2a``) and odd (word ``2a+1``)
@@ -91,13 +103,11 @@ class PointerSpec(Elaboratable):
     """
 
     def __init__(self, cfg, dut_cls=PointerReadUnit):
-        self.cfg, self.dut_cls = cfg, dut_cls
+        super().__init__(cfg, dut_cls)
 
     def elaborate(self, platform):
         cfg = self.cfg
-        m = Module()
-        _reset_first(m)
-        m.submodules.dut = dut = self.dut_cls(cfg)
+        m, dut = self._start()
         for port in (dut.even_w, dut.odd_w):
             m.d.comb += [port.addr.eq(_any(m, port.addr.shape(), "w_addr")), port.data.eq(_any(m, port.data.shape(),
                          "w_data")), port.en.eq(_any(m, 1, "w_en")),
@@ -172,7 +182,7 @@ class LnzdSpec(Elaboratable):
         return m
 
 
-class ArithBypassSpec(Elaboratable):
+class ArithBypassSpec(_BlockSpec):
     """ArithmeticUnit + its accumulator RAM == a naive accumulate-per-row model.
 
     Free inputs: entries on ``i`` every cycle (code, rel, first, act) and codebook writes at any time. The
@@ -184,13 +194,11 @@ class ArithBypassSpec(Elaboratable):
     """
 
     def __init__(self, cfg, dut_cls=ArithmeticUnit):
-        self.cfg, self.dut_cls = cfg, dut_cls
+        super().__init__(cfg, dut_cls)
 
     def elaborate(self, platform):
         cfg = self.cfg
-        m = Module()
-        _reset_first(m)
-        m.submodules.dut = dut = self.dut_cls(cfg)
+        m, dut = self._start()
         m.submodules.acc = acc = memory.Memory(shape=acc_shape(cfg), depth=cfg.act_depth, init=[])
         wr, rd = acc.write_port(), acc.read_port()
         m.d.comb += [wr.addr.eq(dut.acc_wr.addr), wr.data.eq(dut.acc_wr.data), wr.en.eq(dut.acc_wr.en),
