@@ -177,7 +177,8 @@ def _block_of(cell: str) -> str:
 
 
 def estimate(cfg: EngineConfig, device, out_dir, *, freq_mhz: float | None = None, seed: int = 1,
-             baud: int = DEFAULT_BAUD, route_timeout_s: float | None = None, block: str | None = None) -> dict:
+             baud: int = DEFAULT_BAUD, route_timeout_s: float | None = None, block: str | None = None,
+             seeds=None, jobs: int = 1, progress=None) -> dict:
     """Board-less resource and Fmax estimate of the engine with its host link on ``device``.
 
     Parameters
@@ -198,13 +199,22 @@ def estimate(cfg: EngineConfig, device, out_dir, *, freq_mhz: float | None = Non
     block : str, optional
         Estimate one block alone instead (:data:`openeie.fpga.blocks.BLOCKS`: ``pe``, ``counters``,
         ``broadcaster``, ``controller``, ``decoder``), every port behind a flip-flop.
+    seeds : sequence of int, optional
+        A seed sweep instead of ``seed``: the design is synthesised once and placed and routed with every seed
+        (``out_dir/seed-<s>``), ``jobs`` nextpnr processes at a time (YoWASP's nextpnr has no threads); the best
+        routed result is reported (the best post-placement one if none routed), with every seed's in ``seeds``.
+    jobs : int
+        Parallel nextpnr processes of a seed sweep.
+    progress : callable, optional
+        Called with a line of text as each seed finishes.
 
     Returns
     -------
     dict
         ``device``, ``part``, ``config``, ``fmax_mhz``, ``target_mhz``, ``timing_met``, ``routed``,
         ``utilization`` (nextpnr's, per bel type: used / available / percent), ``cells`` (Yosys),
-        ``memory_map``, ``critical_path``, ``seconds``. Also written to ``out_dir/result.json``.
+        ``memory_map``, ``critical_path``, ``seed``, ``seconds`` (and ``seeds`` for a sweep). Also written to
+        ``out_dir/result.json``.
 
     Raises
     ------
@@ -231,24 +241,102 @@ def estimate(cfg: EngineConfig, device, out_dir, *, freq_mhz: float | None = Non
     cells = _cell_counts(out / f"{TOP}.json")
     _check_capacity(device, cells, out / f"{TOP}.json")
 
-    argv = [find_tool(device.nextpnr_tool), *device.nextpnr_args, "--json", f"{TOP}.json", "--report",
-            "report.json", "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--timing-allow-fail",
-            *device.router_args, "-q", "-l", "nextpnr.log"]
     result = {"device": device.name, "part": device.part, "board": None, "block": block, "config": cfg.to_dict()}
     started = time.monotonic()
+    if seeds is None:
+        result.update(_place_and_route(device, out, freq_mhz, seed, route_timeout_s), seed=seed)
+    else:
+        runs = _seed_sweep(device, out, freq_mhz, seeds, jobs, route_timeout_s, progress)
+        best = max(runs, key=_rank)
+        result.update({k: v for k, v in best.items() if k != "dir"})
+        result["seeds"] = [{"seed": r["seed"], "fmax_mhz": r["fmax_mhz"], "routed": r["routed"],
+                            "timing_met": r["timing_met"]} for r in runs]
+    seconds["nextpnr"] = round(time.monotonic() - started, 1)
+    result.update({"cells": cells, "memory_map": mapper.decisions, "seconds": seconds})
+    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _rank(run: dict) -> tuple:
+    """Routed results before post-placement ones, then the higher Fmax."""
+    return (bool(run["routed"]), run["fmax_mhz"] or 0.0)
+
+
+def _nextpnr_argv(device: Device, freq_mhz: float, seed: int, json_path: str) -> list:
+    return [find_tool(device.nextpnr_tool), *device.nextpnr_args, "--json", json_path, "--report", "report.json",
+            "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--timing-allow-fail", *device.router_args, "-q",
+            "-l", "nextpnr.log"]
+
+
+def _place_and_route(device: Device, out: Path, freq_mhz: float, seed: int, route_timeout_s) -> dict:
+    """nextpnr on ``out/top.json`` in ``out``: the routed figures, or the post-placement ones (``routed``
+    False) when ``route_timeout_s`` ran out."""
+    argv = _nextpnr_argv(device, freq_mhz, seed, f"{TOP}.json")
     try:
         _run(argv, out, "nextpnr.log", f"nextpnr place and route for the {device.part}", route_timeout_s)
-        result.update(_pnr_summary(out / "report.json", device, freq_mhz), routed=True)
+        return {**_pnr_summary(out / "report.json", device, freq_mhz), "routed": True}
     except _TimedOut:
-        result.update(_placement_summary(out / "nextpnr.log", freq_mhz), routed=False)
-        if result["fmax_mhz"] is None:
+        placed = {**_placement_summary(out / "nextpnr.log", freq_mhz), "routed": False}
+        if placed["fmax_mhz"] is None:
             raise SynthError(f"nextpnr had not finished placing the design for the {device.part} when the time "
                              f"limit ran out ({route_timeout_s / 60:g} min): allow more time "
                              f"(log: {out / 'nextpnr.log'})") from None
-    seconds["nextpnr"] = round(time.monotonic() - started, 1)
-    result.update({"cells": cells, "memory_map": mapper.decisions, "seed": seed, "seconds": seconds})
-    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
-    return result
+        return placed
+
+
+def _seed_sweep(device: Device, out: Path, freq_mhz: float, seeds, jobs: int, route_timeout_s, progress) -> list:
+    """nextpnr with every seed, ``jobs`` processes at a time, each in ``out/seed-<s>`` on a copy of the netlist
+    (the YoWASP tools see only their working directory). Returns one result per seed, in seed order; a seed
+    whose nextpnr failed for another reason than the time limit raises :class:`SynthError`."""
+    import shutil
+    seeds = sorted(set(int(s) for s in seeds))
+    if not seeds:
+        raise SynthError("a seed sweep needs at least one seed")
+    todo = []
+    for s in seeds:
+        d = out / f"seed-{s}"
+        d.mkdir(exist_ok=True)
+        shutil.copyfile(out / f"{TOP}.json", d / f"{TOP}.json")
+        todo.append((s, d))
+    running, results = [], {}
+    while todo or running:
+        while todo and len(running) < max(1, jobs):
+            s, d = todo.pop(0)
+            log = open(d / "nextpnr.out", "w")
+            proc = subprocess.Popen(_nextpnr_argv(device, freq_mhz, s, f"{TOP}.json"), cwd=d, stdout=log,
+                                    stderr=subprocess.STDOUT)
+            running.append((s, d, proc, log, time.monotonic()))
+        time.sleep(0.2)
+        for item in list(running):
+            s, d, proc, log, t0 = item
+            timed_out = route_timeout_s is not None and time.monotonic() - t0 > route_timeout_s
+            if proc.poll() is None and not timed_out:
+                continue
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            log.close()
+            running.remove(item)
+            if timed_out and proc.returncode != 0:
+                r = {**_placement_summary(d / "nextpnr.log", freq_mhz), "routed": False}
+            elif proc.returncode != 0:
+                for _, _, other, other_log, _ in running:
+                    other.kill()
+                    other.wait()
+                    other_log.close()
+                reason = _first_error(d / "nextpnr.log") or _first_error(d / "nextpnr.out") or \
+                    f"exit status {proc.returncode}"
+                kind = DoesNotFit if any(words in reason for words in _NO_ROOM) else SynthError
+                raise kind(f"nextpnr place and route for the {device.part} (seed {s}) failed: {reason} "
+                           f"(log: {d / 'nextpnr.log'})")
+            else:
+                r = {**_pnr_summary(d / "report.json", device, freq_mhz), "routed": True}
+            r.update(seed=s, dir=str(d))
+            results[s] = r
+            if progress:
+                state = "routed" if r["routed"] else "post-placement only"
+                progress(f"  seed {s}: {r['fmax_mhz']} MHz ({state})")
+    return [results[s] for s in seeds]
 
 
 def _tool_env(board_family: str) -> dict:

@@ -185,10 +185,14 @@ class Broadcaster(wiring.Component):
             self.stall.eq(self.o.valid & ~self.o.ready),
             self.finished.eq(finished),
         ]
-        push = self.o.valid & self.o.ready
-        h_done = active & h_valid & (~h_any | (self.o.ready & h_last))
-        h_take = (n_count != 0) & (~h_valid | h_done)
-        n_push = s_valid & ((n_count != 2) | h_take)
+        # Everything that depends on the queues' readiness (the die-wide AND of their "not full" flip-flops) is
+        # built twice, for ready and not ready, and ``o.ready`` picks between the two at the registers' inputs.
+        def decisions(ready):
+            push = self.o.valid & ready
+            h_done = active & h_valid & (~h_any | (ready & h_last))
+            h_take = (n_count != 0) & (~h_valid | h_done)
+            n_push = s_valid & ((n_count != 2) | h_take)
+            return push, h_done, h_take, n_push
         # The bank is read whenever S and N together hold at most two groups: S's group then always finds
         # room in N this cycle. Registers only, so no path runs from the queues' levels to the bank.
         if cfg.conv:
@@ -225,8 +229,6 @@ class Broadcaster(wiring.Component):
                     m.d.comb += [self.rd.addr.eq(rd_next), self.rd.en.eq(1)]
                     m.d.sync += [s_valid.eq(1), s_ptr.eq(rd_ptr), rd_next.eq(rd_next + 1),
                                  rd_more.eq(rd_next + 1 < groups), rd_ptr.eq(rd_ptr + n)]
-            with m.Elif(n_push):
-                m.d.sync += s_valid.eq(0)
 
             s_group = Signal(group)
             m.d.comb += [s_group.ptr.eq(s_ptr), s_group.data.eq(lanes),
@@ -235,31 +237,40 @@ class Broadcaster(wiring.Component):
                 m.d.comb += s_group.row.eq(s_row)
                 with m.If(s_pad):                              # padding: all zero, nothing was read
                     m.d.comb += [s_group.data.eq(0), s_group.mask.eq(0)]
-            m.d.sync += n_count.eq(n_count + n_push - h_take)
-            with m.If(h_take):                                 # the head leaves: entry 1 moves up
-                m.d.sync += n_group[0].eq(n_group[1])
-            with m.If(n_push):                                 # S's group joins at the tail
-                tail = Mux(h_take, n_count - 1, n_count)
-                with m.If(tail == 0):
-                    m.d.sync += n_group[0].eq(s_group)
-                with m.Else():
-                    m.d.sync += n_group[1].eq(s_group)
+            def advance(push, h_done, h_take, n_push):
+                """The register updates of N and H (and S emptying into N), given the cycle's decisions."""
+                with m.If(~s_read & n_push):
+                    m.d.sync += s_valid.eq(0)
+                m.d.sync += n_count.eq(n_count + n_push - h_take)
+                with m.If(h_take):                                 # the head leaves: entry 1 moves up
+                    m.d.sync += n_group[0].eq(n_group[1])
+                with m.If(n_push):                                 # S's group joins at the tail
+                    tail = Mux(h_take, n_count - 1, n_count)
+                    with m.If(tail == 0):
+                        m.d.sync += n_group[0].eq(s_group)
+                    with m.Else():
+                        m.d.sync += n_group[1].eq(s_group)
 
-            with m.If(h_take):
-                m.d.sync += [
-                    h_valid.eq(1), h_ptr.eq(head.ptr), h_data.eq(head.data), h_rem.eq(head.mask),
-                    h_any.eq(lnzd_n.valid), h_last.eq(lowest_cleared(head.mask) == 0),
-                    offer.ptr.eq(head.ptr + lnzd_n.index), offer.act.eq(head.data[lnzd_n.index]),
-                ]
-                if cfg.conv:
-                    m.d.sync += offer.row.eq(head.row)
-            with m.Elif(h_done):                               # the last group is done
-                m.d.sync += [h_valid.eq(0), finished.eq(1)]
-            with m.Elif(push):
-                m.d.sync += [
-                    h_rem.eq(rem_next), h_any.eq(lnzd_r.valid), h_last.eq(lowest_cleared(rem_next) == 0),
-                    offer.ptr.eq(h_ptr + lnzd_r.index), offer.act.eq(h_data[lnzd_r.index]),
-                ]
+                with m.If(h_take):
+                    m.d.sync += [
+                        h_valid.eq(1), h_ptr.eq(head.ptr), h_data.eq(head.data), h_rem.eq(head.mask),
+                        h_any.eq(lnzd_n.valid), h_last.eq(lowest_cleared(head.mask) == 0),
+                        offer.ptr.eq(head.ptr + lnzd_n.index), offer.act.eq(head.data[lnzd_n.index]),
+                    ]
+                    if cfg.conv:
+                        m.d.sync += offer.row.eq(head.row)
+                with m.Elif(h_done):                               # the last group is done
+                    m.d.sync += [h_valid.eq(0), finished.eq(1)]
+                with m.Elif(push):
+                    m.d.sync += [
+                        h_rem.eq(rem_next), h_any.eq(lnzd_r.valid), h_last.eq(lowest_cleared(rem_next) == 0),
+                        offer.ptr.eq(h_ptr + lnzd_r.index), offer.act.eq(h_data[lnzd_r.index]),
+                    ]
+
+            with m.If(self.o.ready):
+                advance(*decisions(1))
+            with m.Else():
+                advance(*decisions(0))
         return m
 
 

@@ -224,8 +224,14 @@ class Engine(wiring.Component):
         push = bcast.o.valid & bcast.o.ready
         slot_read = ctl.slot_read
         slot_write = step != 0
-        pops = popcount(pe.pop for pe in pes)
-        reals = popcount(pe.real for pe in pes)
+        # The PEs' events (all in COMPUTE, at least WB's 4 cycles before ``done``) are registered as bits before
+        # they are summed: no path runs from a PE's handshakes or its adder across the die into the counters.
+        late = {}
+        for name in ("pop", "real", "word_read", "decode", "filler", "acc_write", "acc_saturated"):
+            late[name] = Signal(len(pes), name=f"pe_{name}")
+            m.d.sync += late[name].eq(Cat(getattr(pe, name) for pe in pes))
+        pops = popcount(late["pop"])
+        reals = popcount(late["real"])
         inc = counters.inc
         counting = phase.as_value().matches(Phase.DESC, Phase.INIT, Phase.COMPUTE, Phase.WB)
         writing = self._writing(ctl)                                   # write-back writes the bank
@@ -246,17 +252,17 @@ class Engine(wiring.Component):
             inc.bcast_stalls.eq(bcast.stall),
             inc.fifo_pushes.eq(Mux(push, n, 0)),
             inc.ptr_reads.eq(pops << 1),
-            inc.spmat_reads.eq(popcount(pe.word_read for pe in pes)),
-            inc.codebook_reads.eq(popcount(pe.decode for pe in pes)),
+            inc.spmat_reads.eq(popcount(late["word_read"])),
+            inc.codebook_reads.eq(popcount(late["decode"])),
             inc.macs.eq(reals),
-            inc.fillers.eq(popcount(pe.filler for pe in pes)),
+            inc.fillers.eq(popcount(late["filler"])),
             inc.acc_reads.eq(reals + Mux((phase == Phase.WB) & slot_read, n, 0)),
-            inc.acc_writes.eq(popcount(pe.acc_write for pe in pes) +
+            inc.acc_writes.eq(popcount(late["acc_write"]) +
                               Mux((phase == Phase.INIT) & slot_write, n, 0)),
             inc.bias_reads.eq(Mux(bias_read, n, 0)),
             inc.act_reads.eq(Mux(bcast.rd.en, n, 0)),
             inc.act_writes.eq(Mux(writing, n, 0)),
             inc.layer_reads.eq((phase == Phase.DESC) & (step == 0)),
-            inc.acc_saturations.eq(popcount(pe.acc_saturated for pe in pes)),
+            inc.acc_saturations.eq(popcount(late["acc_saturated"])),
             inc.out_saturations.eq(Mux(writing, popcount(pe.wb_clipped for pe in pes), 0)),
         ]

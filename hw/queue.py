@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -52,7 +52,13 @@ class ActivationQueue(wiring.Component):
         level = Signal(range(depth + 1))
         not_full = Signal(init=1)
         pop = queue.r_en & queue.r_rdy
-        m.d.sync += [level.eq(level + self.reserve - pop), not_full.eq(level + self.reserve - pop != depth)]
+        # The level's next value and "not full" are selected by the push and the pop among values computed from
+        # registers alone: the pop (the end of the PE's handshake chain) enters only at the last multiplexer.
+        up, down = self.reserve & ~pop, pop & ~self.reserve
+        m.d.sync += [
+            level.eq(Mux(up, level + 1, Mux(down, level - 1, level))),
+            not_full.eq(Mux(up, level != depth - 1, down | (level != depth))),
+        ]
         m.d.comb += [
             queue.w_data.eq(self.i.payload),
             queue.w_en.eq(self.i.valid),

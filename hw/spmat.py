@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -80,6 +80,7 @@ class SparseMatrixReadUnit(wiring.Component):
         held = Signal()
         left = Signal(ptr_shape(cfg))          # entries of the slice not issued yet (meaningless unless more)
         more = Signal()                        # left != 0: S issues an entry this cycle
+        one_left = Signal()                    # left == 1: the last cycle of the slice (registered)
         word = Signal(word_shape)
         lane = Signal(index_shape(epw))
         act = Signal(act_shape(cfg))
@@ -88,26 +89,30 @@ class SparseMatrixReadUnit(wiring.Component):
         last_word = Signal(word_shape)
         last_word_ok = Signal()
 
+        # ``fresh``: ``word`` is not the last word read since ``restart`` (registered: the read enable is one
+        # AND of flip-flops, since on the UP5K it is the chip select of an SPRAM at the die's edge).
+        fresh = Signal()
         issue = held & more
         m.d.comb += [
             self.held.eq(held),
             self.issue.eq(issue),
-            self.i.ready.eq(~held | ~more | (left == 1)),   # holds nothing, or the last cycle of its slice
+            self.i.ready.eq(~held | ~more | one_left),      # holds nothing, or the last cycle of its slice
             rd.addr.eq(word),
-            rd.en.eq(issue & (~last_word_ok | (word != last_word))),
+            rd.en.eq(issue & fresh),
             self.word_read.eq(rd.en),
         ]
         with m.If(issue):
             m.d.sync += [last_word.eq(word), last_word_ok.eq(1)]
-        with m.If(self.restart):
-            m.d.sync += last_word_ok.eq(0)
 
-        # ``more`` is registered: on a load it is a comparison of the pointers, in parallel with the subtraction.
+        # ``more`` and ``one_left`` are registered: on a load they are comparisons of the pointers, in parallel with
+        # the subtraction; while issuing, ``one_left`` is ``left == 2`` of the cycle before.
         start, end = self.i.payload.start, self.i.payload.end
         start_word, start_lane = self._split(start)
         with m.If(self.i.valid & self.i.ready):
+            read_before = issue | last_word_ok                          # the last word read, after this cycle
+            m.d.sync += fresh.eq(~read_before | (start_word != Mux(issue, word, last_word)))
             m.d.sync += [
-                held.eq(1), left.eq(end - start), more.eq(end > start),
+                held.eq(1), left.eq(end - start), more.eq(end > start), one_left.eq(end - start == 1),
                 word.eq(start_word), lane.eq(start_lane), act.eq(self.i.payload.act), first.eq(1),
             ]
             if cfg.conv:
@@ -115,11 +120,13 @@ class SparseMatrixReadUnit(wiring.Component):
         with m.Elif(self.i.ready):
             m.d.sync += held.eq(0)
         with m.Else():                                  # issuing, and more entries follow
-            m.d.sync += [left.eq(left - 1), first.eq(0)]
+            m.d.sync += [left.eq(left - 1), one_left.eq(left == 2), first.eq(0), fresh.eq(lane == epw - 1)]
             with m.If(lane == epw - 1):
                 m.d.sync += [lane.eq(0), word.eq(word + 1)]
             with m.Else():
                 m.d.sync += lane.eq(lane + 1)
+        with m.If(self.restart):                        # last, so it wins over the updates above
+            m.d.sync += [last_word_ok.eq(0), fresh.eq(1)]
 
         # The entry comes out of the SRAM one cycle after it was issued (the arithmetic unit registers it: E).
         out_valid = Signal()

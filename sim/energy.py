@@ -93,22 +93,30 @@ class EnergyTable:
         return self.data["float32"]["add_pj"] + self.data["float32"]["mult_pj"]
 
 
-def load_table(path=None) -> EnergyTable:
-    """The default 45 nm table, or a user's YAML/JSON table file."""
+def read_table(path, default: str, what: str, error=None) -> tuple:
+    """``(data, origin)`` of a YAML/JSON table: the packaged file ``default`` when ``path`` is None, else the
+    user's file; one ``error`` (default :class:`EnergyTableError`) naming the file when it cannot be read or
+    parsed."""
+    error = error or EnergyTableError
     if path is None:
-        text = resources.files("openeie.sim").joinpath("energy_45nm.yaml").read_text()
-        origin = "energy_45nm.yaml"
+        text = resources.files("openeie.sim").joinpath(default).read_text()
+        origin = default
     else:
         try:
-            text = read_text(path, "energy table")
+            text = read_text(path, what)
         except FileInputError as e:
-            raise EnergyTableError(str(e)) from None
+            raise error(str(e)) from None
         origin = repr(str(path))
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise EnergyTableError(f"energy table {origin} is not valid YAML/JSON: {' '.join(str(e).split())}") from None
-    return EnergyTable(data, origin)
+        raise error(f"{what} {origin} is not valid YAML/JSON: {' '.join(str(e).split())}") from None
+    return data, origin
+
+
+def load_table(path=None) -> EnergyTable:
+    """The default 45 nm table, or a user's YAML/JSON table file."""
+    return EnergyTable(*read_table(path, "energy_45nm.yaml", "energy table"))
 
 
 def _per_access(cfg, table: EnergyTable) -> dict:

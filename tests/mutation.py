@@ -27,10 +27,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: (name, hw module, exact original text, replacement): each original occurs exactly once in its file.
 MUTANTS = [
-    ("queue_full_ignores_pop", "queue", "not_full.eq(level + self.reserve - pop != depth)",
-     "not_full.eq(level + self.reserve != depth)"),
+    ("queue_full_ignores_pop", "queue", "not_full.eq(Mux(up, level != depth - 1, down | (level != depth)))",
+     "not_full.eq(Mux(self.reserve, level != depth - 1, level != depth))"),
     ("queue_pending_needs_two", "queue", "self.pending.eq(level != 0)", "self.pending.eq(level > 1)"),
-    ("queue_level_misses_pop", "queue", "level.eq(level + self.reserve - pop)", "level.eq(level + self.reserve)"),
+    ("queue_level_misses_pop", "queue", "level.eq(Mux(up, level + 1, Mux(down, level - 1, level)))",
+     "level.eq(Mux(self.reserve, level + 1, level))"),
     ("ptr_even_bank_address", "pointer", "even.addr.eq((index + 1) >> 1)", "even.addr.eq(index >> 1)"),
     ("ptr_swapped_bank", "pointer", "q.end.eq(Mux(p_odd, even.data, odd.data))",
      "q.end.eq(Mux(p_odd, odd.data, even.data))"),
@@ -44,9 +45,9 @@ MUTANTS = [
     ("filler_counter_never", "arith", "self.filler.eq(e_valid & (e.entry.code == 0))", "self.filler.eq(0)"),
     ("saturation_counts_fillers", "arith", "self.saturated.eq(m_real & clamped)",
      "self.saturated.eq(e_valid & clamped)"),
-    ("spmat_last_slice_stall", "spmat", "self.i.ready.eq(~held | ~more | (left == 1))",
+    ("spmat_last_slice_stall", "spmat", "self.i.ready.eq(~held | ~more | one_left)",
      "self.i.ready.eq(~held | ~more)"),
-    ("spmat_reread_every_entry", "spmat", "rd.en.eq(issue & (~last_word_ok | (word != last_word)))",
+    ("spmat_reread_every_entry", "spmat", "rd.en.eq(issue & fresh)",
      "rd.en.eq(issue)"),
     ("spmat_lane_wrap_early", "spmat", "with m.If(lane == epw - 1):", "with m.If(lane == epw - 2):"),
     ("lnzd_highest_lane", "broadcast", "index.eq(Mux(lo_valid, Cat(lo_index, C(0, 1)), Cat(hi_index, C(1, 1))))",

@@ -830,6 +830,33 @@ for _id, _opt, _expect in [
 case("energy_json_is_table", ("also an input", "refusing to overwrite"))(
     lambda t: ["energy", "--bench", "eie", "--table", _table(t), "--json", t / "t.yaml"])
 
+# ---- asic --------------------------------------------------------------------------------------------------------
+
+cli("asic_no_target", ["asic"], ("give --net NET_OR_IMAGES or --bench eie",))
+case("asic_target_and_bench", ("one of them",))(lambda t: ["asic", "--net", write_net(t), "--bench", "eie"])
+cli("asic_unknown_eie_layer", ["asic", "--bench", "eie", "--layer", "Alex-9"], ("'Alex-9'", "expected one of"))
+cli("asic_clock_0", ["asic", "--bench", "eie", "--clock-mhz", "0"], ("clock (MHz) 0 is out of range", "> 0"),
+    option=True)
+cli("asic_clock_text", ["asic", "--bench", "eie", "--clock-mhz", "fast"], ("'fast' is not a number",), option=True)
+cli("asic_config_missing", ["asic", "--bench", "eie", "--config", "{t}/none.json"], ("none.json", "does not exist"))
+cli("asic_area_table_missing", ["asic", "--bench", "eie", "--area-table", "{t}/none.yaml"],
+    ("none.yaml", "does not exist"))
+def _area_table(t, **logic):
+    import yaml
+    from openeie.sim.area import load_area_table
+    data = json.loads(json.dumps(load_area_table().data))
+    data["logic"].update(logic)
+    (t / "t.yaml").write_text(yaml.safe_dump(data))
+    return t / "t.yaml"
+
+
+case("asic_area_table_bad", ("logic.utilisation = 0", "expected a finite number > 0"))(
+    lambda t: ["asic", "--bench", "eie", "--area-table", _area_table(t, utilisation=0)])
+case("asic_unknown_layer", ("'fc9'", "expected one of ['layer0', 'layer1']"))(
+    lambda t: ["asic", "--net", write_net(t), "--layer", "fc9", "--config", write_cfg(t, SMALL_CFG)])
+case("asic_json_is_plot", ("the same file",))(
+    lambda t: ["asic", "--bench", "eie", "--json", "r.out", "--plot", "r.out"])
+
 # ---- sweep / sweep-sim -------------------------------------------------------------------------------------------
 
 for _id, _opt, _expect in [

@@ -193,3 +193,45 @@ def test_placement_summary_reads_the_estimate(tmp_path):
     summary = _placement_summary(log, 100.0)
     assert summary["fmax_mhz"] == 41.19 and not summary["timing_met"]
     assert summary["utilization"]["DP16KD"] == {"used": 193, "available": 208, "percent": 92.8}
+
+
+def test_seed_sweep_keeps_the_best_routed_seed(in_tmp, capsys):
+    """``--seeds``: one synthesis, nextpnr per seed in parallel processes, each in its own directory; the
+    reported result is the best routed seed's, and every seed's figure is listed."""
+    synth("--estimate", "--device", "up5k", "--block", "decoder", "--seeds", "3", "1", "2", "--jobs", "2",
+          "-o", "sw")
+    captured = capsys.readouterr()
+    report = json.loads((in_tmp / "sw" / "report.json").read_text())
+    seeds = report["seeds"]
+    assert [s["seed"] for s in seeds] == [1, 2, 3] and all(s["routed"] for s in seeds)
+    for s in seeds:                                        # each seed's own nextpnr report
+        own = json.loads((in_tmp / "sw" / f"seed-{s['seed']}" / "report.json").read_text())
+        assert round(min(c["achieved"] for c in own["fmax"].values()), 2) == s["fmax_mhz"]
+    best = max(seeds, key=lambda s: s["fmax_mhz"])
+    assert report["seed"] == best["seed"] and report["fmax_mhz"] == best["fmax_mhz"] and report["routed"]
+    assert f"best of 3 seeds: seed {best['seed']}" in captured.out and "routed" in captured.out
+    assert "seed sweep: best seed" in (in_tmp / "sw" / "report.md").read_text()
+
+
+def test_seed_sweep_ranks_routed_before_placed():
+    from openeie.fpga.synth import _rank
+    runs = [{"routed": False, "fmax_mhz": 90.0}, {"routed": True, "fmax_mhz": 60.0},
+            {"routed": True, "fmax_mhz": 70.0}, {"routed": False, "fmax_mhz": None}]
+    assert max(runs, key=_rank) == runs[2]
+    assert max(runs[:1] + runs[3:], key=_rank) == runs[0]
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--sweep", "--device", "up5k", "--seeds", "1", "2"], "--seeds and --jobs apply to --estimate only"),
+    (["--estimate", "--device", "up5k", "--jobs", "2"], "--jobs needs --seeds"),
+])
+def test_cli_seed_options_refused(argv, match):
+    from openeie.errors import InputError
+    with pytest.raises(InputError, match=match):
+        synth(*argv)
+
+
+def test_cli_seed_option_out_of_range(capsys):
+    with pytest.raises(SystemExit) as e:
+        synth("--estimate", "--device", "up5k", "--seeds", "-1")
+    assert e.value.code == 2 and "placement seed -1 is out of range" in capsys.readouterr().err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from openeie.config import CONFIG_RANGES
 
-from .arguments import dask_address, int_in, int_list, seed
+from .arguments import dask_address, int_in, int_list, number_in, seed
 
 __all__ = ["add_arguments", "run"]
 
@@ -27,6 +27,9 @@ def add_arguments(subparsers) -> None:
                    help="run on an existing Dask cluster (e.g. tcp://host:8786)")
     p.add_argument("--area-device", choices=["up5k", "85k"], help="also estimate FPGA utilisation and Fmax per point "
                    "with Yosys/nextpnr (slow: tens of seconds to minutes per point)")
+    p.add_argument("--asic-clock-mhz", type=number_in(0.0, 10_000.0, "clock (MHz)"), metavar="F",
+                   help="also estimate ASIC area (mm2) and power (W) at 45 nm per point at this clock (as openeie "
+                        "asic; Yosys gate counts cached per configuration in --cache)")
     p.add_argument("--cache", metavar="DIR", default=".cache/openeie", help="model cache directory")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("-o", "--output", default="out/sweep", metavar="DIR")
@@ -55,6 +58,8 @@ def run(args) -> None:
     else:
         ctx = digits_context(code_bits=tuple(grid["code_bits"]), cache_dir=args.cache, seed=args.seed)
     ctx.area_device = args.area_device
+    ctx.asic_clock_mhz = args.asic_clock_mhz
+    ctx.asic_cache = args.cache
     result = run_sweep(ctx, grid, args.output, workers=args.workers, dask_address=args.dask)
     from openeie.report.tables import sweep_lines
     print("\n".join(sweep_lines(result, args.output, KNOBS)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from openeie.config import CONFIG_RANGES
@@ -15,6 +16,7 @@ _EXAMPLES = """\
 examples:
   openeie synth --board icebreaker -o out/icebreaker            # bitstream + report.json/.md
   openeie synth --estimate --device up5k --json out/up5k.json   # board-less resources and Fmax
+  openeie synth --estimate --device 85k --seeds 1 2 3 4 --jobs 2  # the best routed result of 4 seeds
   openeie synth --sweep --device 85k --pes 8 16 32 48 -o out/sweep-85k
 """
 
@@ -52,6 +54,11 @@ def add_arguments(subparsers) -> None:
                    help="--board: run the design at this clock from a PLL (ECP5 boards; default: the board's "
                         "oscillator)")
     p.add_argument("--seed", type=int_in(0, (1 << 31) - 1, "placement seed"), default=1, help="nextpnr placement seed")
+    p.add_argument("--seeds", type=int_in(0, (1 << 31) - 1, "placement seed"), nargs="+", metavar="S",
+                   help="--estimate: a seed sweep: synthesise once, place and route with every seed, report the "
+                        "best routed result (each seed's under DIR/seed-S)")
+    p.add_argument("--jobs", type=int_in(1, 64, "parallel jobs"), default=None,
+                   help="--seeds: nextpnr processes at a time (default: the number of CPUs)")
     p.add_argument("--route-timeout-min", type=number_in(0.0, 24 * 60.0, "minutes"), metavar="MIN",
                    help="--estimate/--sweep: stop routing after MIN minutes and report the post-placement Fmax "
                         "estimate (large ECP5 designs can take an hour to route)")
@@ -97,6 +104,10 @@ def run(args) -> None:
             raise InputError("--block applies to --estimate only")
         if args.estimate and args.pes:
             raise InputError("--pes applies to --sweep only")
+    if (args.seeds or args.jobs) and not args.estimate:
+        raise InputError("--seeds and --jobs apply to --estimate only")
+    if args.jobs and not args.seeds:
+        raise InputError("--jobs needs --seeds")
     if args.json:
         check_output_file(args.json, "JSON report", inputs=[args.config])
     route_timeout_s = args.route_timeout_min and 60 * args.route_timeout_min
@@ -117,8 +128,11 @@ def run(args) -> None:
         out = Path(args.output or f"out/estimate-{device.name}")
         with working_dir(out, SYNTH):
             _say(f"estimating {cfg.n_pe} PEs on the {device.part} in {out}/ ...")
+            jobs = args.jobs or os.cpu_count() or 1
+            if args.seeds:
+                _say(f"seeds {' '.join(map(str, args.seeds))}, {jobs} at a time")
             result = estimate(cfg, device, out, freq_mhz=args.freq_mhz, seed=args.seed, block=args.block,
-                              route_timeout_s=route_timeout_s)
+                              route_timeout_s=route_timeout_s, seeds=args.seeds, jobs=jobs, progress=_say)
             json_path = Path(args.json) if args.json else out / "report.json"
             write_report(result, json_path, json_path.with_suffix(".md"))
         what = f"block {args.block}" if args.block else "engine + link"

@@ -7,6 +7,8 @@ point the network is lowered with that configuration and measured:
 * ``cycles`` (mean over ``cycle_inputs`` inputs) and ``energy_pj`` from the cycle model and the energy table;
 * ``accuracy``: the engine's fixed-point (golden model) top-1 accuracy on the test set, where the target has
   labelled data (the bundled digits model; the EIE layers have none).
+* with ``asic_clock_mhz`` (``--asic-clock-mhz``): ``asic_area_mm2``, ``asic_power_w`` and ``asic_sram_area_pct``,
+  the 45 nm estimate of :mod:`openeie.flows.asic` over the point's mean run (gate counts cached per configuration).
 
 Weight sharing depends on ``code_bits`` only, so the target compresses the network once per ``code_bits`` value
 before the grid is dispatched. Points run in parallel on local processes by default, or on an existing Dask
@@ -55,6 +57,8 @@ class SweepContext:
     cycle_inputs: int = 8
     area_device: str | None = None      # "up5k" / "85k": also a board-less FPGA estimate per point (slow)
     area_dir: str = "out/sweep/area"
+    asic_clock_mhz: float | None = None  # also an ASIC estimate (area mm2, power W) per point at this clock
+    asic_cache: str = ".cache/openeie"   # gate counts of the ASIC estimate, cached per configuration
 
 
 def expand_grid(grid: dict) -> list:
@@ -127,16 +131,32 @@ def evaluate_point(point: dict, ctx: SweepContext) -> dict:
     if ctx.y_test is not None:
         y = golden.run_logical(program, x_q)
         row["accuracy"] = float(np.mean(np.argmax(y, axis=1) == ctx.y_test))
-    cyc, pj = [], []
+    cyc, pj, parts = [], [], []
     for x in x_q[:ctx.cycle_inputs]:
         _, stats, _ = cycle.run(program, x)
         cyc.append(stats.cycles)
-        pj.append(sum(energy(stats, cfg).values()))
+        parts.append(energy(stats, cfg))
+        pj.append(sum(parts[-1].values()))
     row["cycles"] = float(np.mean(cyc))
     row["energy_pj"] = float(np.mean(pj))
     if ctx.area_device:
         row.update(_area(cfg, ctx))
+    if ctx.asic_clock_mhz:
+        row.update(_asic(cfg, {k: float(np.mean([p[k] for p in parts])) for k in parts[0]}, row["cycles"], ctx))
     return row
+
+
+def _asic(cfg, dynamic_pj: dict, cycles: float, ctx) -> dict:
+    """ASIC estimate at 45 nm of this point's engine (:func:`openeie.flows.asic.estimate_point`): area, and power
+    over its mean run at ``ctx.asic_clock_mhz``."""
+    from .asic import estimate_point
+    from openeie.fpga.gates import GateError
+    try:
+        r = estimate_point(cfg, dynamic_pj, max(1, int(round(cycles))), ctx.asic_clock_mhz, cache_dir=ctx.asic_cache)
+    except GateError as e:
+        return {"asic_error": str(e)}
+    return {"asic_area_mm2": r["area_mm2"], "asic_power_w": r["power_mw"] / 1e3,
+            "asic_sram_area_pct": 100 * r["sram_area_fraction"]}
 
 
 def _area(cfg, ctx) -> dict:
@@ -248,7 +268,8 @@ def _write_results(rows, ctx, grid, out_dir: Path, wall, dask_address, workers) 
               "rows": rows, "pareto": fronts}
     (out_dir / "sweep.json").write_text(json.dumps(result, indent=2) + "\n")
     columns = list(KNOBS) + ["storage_bits", "compression_ratio", "cycles", "energy_pj", "accuracy",
-                             "fpga_fits", "fpga_fmax_mhz", "fpga_max_util_pct", "error"]
+                             "fpga_fits", "fpga_fmax_mhz", "fpga_max_util_pct", "asic_area_mm2", "asic_power_w",
+                             "asic_sram_area_pct", "error"]
     with open(out_dir / "sweep.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         w.writeheader()

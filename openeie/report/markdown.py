@@ -88,11 +88,15 @@ def synth_markdown(result: dict) -> str:
         title += f", block `{result['block']}` alone"
     lines = [f"# OpenEIE synthesis: {title}", ""]
     met = "met" if result.get("timing_met") else "NOT met"
-    estimate_note = "" if result.get("routed", True) else ", post-placement estimate: routing was stopped"
+    estimate_note = ", routed" if result.get("routed", True) else \
+        ", **post-placement estimate only: routing was stopped**"
     lines += [f"- Fmax: **{result['fmax_mhz']} MHz** (target {result['target_mhz']:g} MHz, {met}{estimate_note})",
               f"- engine: {cfg['n_pe']} PEs, {cfg['act_bits']}-bit activations, {cfg['weight_bits']}-bit weights, "
               f"{cfg['acc_bits']}-bit accumulators, {cfg['entries_per_word']} entries x "
               f"{cfg['spmat_depth_words']} words of sparse matrix per PE, fifo depth {cfg['fifo_depth']}"]
+    if result.get("seeds"):
+        lines.append(f"- seed sweep: best seed {result['seed']} of " + ", ".join(
+            f"{r['seed']} ({r['fmax_mhz']} MHz{'' if r['routed'] else ', not routed'})" for r in result["seeds"]))
     if result.get("bitstream"):
         lines.append(f"- bitstream: `{result['bitstream']}` (clock {result['clock_mhz']:g} MHz, UART {result['baud']} "
                      f"baud)")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["weight_histograms", "accuracy_vs_density", "energy_breakdown", "pareto_plots", "architecture_sweep_plot",
-           "synth_sweep_plot"]
+           "synth_sweep_plot", "asic_breakdown_plot"]
 
 # The utilisation series plotted per FPGA family (nextpnr bel names) and their labels.
 _SERIES = {
@@ -220,3 +220,43 @@ def compare_plots(rows, fronts: dict, out_dir) -> list:
         ax.legend(fontsize=8, loc="best")
         written += _save_png_svg(plt, fig, out_dir, f"pareto_{stem}")
     return written
+
+
+def asic_breakdown_plot(result: dict, path) -> None:
+    """Stacked bars of an ASIC estimate (``openeie asic``): area by block and power by component, each beside EIE's
+    published chip (its area split into SRAM and the rest by its stated SRAM share). ``path``: a file name or a
+    binary file object (PNG)."""
+    plt = _pyplot()
+    e = result["eie"]
+    fig, (ax_a, ax_p) = plt.subplots(1, 2, figsize=(10, 4.6))
+    blocks = sorted(result["blocks"].items(), key=lambda kv: -kv[1]["area_mm2"])
+    colours = plt.get_cmap("tab20")
+    bottom = 0.0
+    for i, (name, b) in enumerate(blocks):
+        for part, hatch in (("memory_area_mm2", ""), ("logic_area_mm2", "//")):
+            if b[part] > 0:
+                label = f"{name} ({'SRAM/RF' if part.startswith('memory') else 'logic'})"
+                ax_a.bar(0, b[part], bottom=bottom, color=colours(i % 20), hatch=hatch, edgecolor="white", lw=0.3,
+                         label=label if b[part] > 0.01 * result["area_mm2"] else None)
+                bottom += b[part]
+    sram = e["area_mm2"] * e["sram_area_fraction"]
+    ax_a.bar(1, sram, color="0.55", label=f"EIE SRAM (~{100 * e['sram_area_fraction']:.0f} %)")
+    ax_a.bar(1, e["area_mm2"] - sram, bottom=sram, color="0.8", label="EIE rest")
+    ax_a.set_xticks([0, 1], ["ours", "EIE chip"])
+    ax_a.set(ylabel="area (mm2)", title=f"Area: {result['area_mm2']:.1f} vs {e['area_mm2']} mm2")
+    ax_a.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    parts = [(k, v) for k, v in result["dynamic_mw"].items() if v > 0] + [("clock", result["clock_mw"]),
+                                                                          ("leakage", result["leakage_mw"])]
+    bottom = 0.0
+    for i, (k, v) in enumerate(sorted(parts, key=lambda kv: -kv[1])):
+        ax_p.bar(0, v / 1e3, bottom=bottom, color=colours((2 * i + 1) % 20), label=k)
+        bottom += v / 1e3
+    ax_p.bar(1, e["power_w"], color="0.7", label="EIE chip")
+    ax_p.set_xticks([0, 1], ["ours", "EIE chip"])
+    ax_p.set(ylabel="power (W)", title=f"Power at {result['clock_mhz']:g} MHz: {result['power_mw'] / 1e3:.2f} vs "
+                                      f"{e['power_w']} W")
+    ax_p.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle(f"ASIC estimate, 45 nm, {result['config']['n_pe']} PEs ({result['source']})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png")
+    plt.close(fig)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["compress_table", "bench_compile_lines", "bench_eie_lines", "simulate_lines", "energy_lines",
-           "sweep_lines", "synth_summary"]
+           "sweep_lines", "synth_summary", "asic_lines", "asic_markdown"]
 
 
 def compress_table(report: dict) -> str:
@@ -128,4 +128,79 @@ def synth_summary(result: dict) -> str:
     """One line: Fmax against the target and the utilisation."""
     util = ", ".join(f"{bel} {u['used']}/{u['available']}" for bel, u in result["utilization"].items())
     met = "met" if result["timing_met"] else "NOT met"
-    return f"Fmax {result['fmax_mhz']} MHz (target {result['target_mhz']:g} MHz, {met}); {util}"
+    routed = "routed" if result.get("routed", True) else "POST-PLACEMENT ONLY, not routed"
+    seeds = result.get("seeds")
+    best = f", best of {len(seeds)} seeds: seed {result['seed']}" if seeds else ""
+    return f"Fmax {result['fmax_mhz']} MHz ({routed}{best}; target {result['target_mhz']:g} MHz, {met}); {util}"
+
+
+#: Labels of the ASIC estimate's blocks, in the order they are listed.
+ASIC_BLOCKS = {"spmat": "sparse-matrix read", "pointer": "pointer read", "arith": "arithmetic (+ codebook)",
+               "writeback": "write-back (+ bias)", "pe_glue": "PE glue (+ accumulators)", "queue": "activation queue",
+               "activations": "activation banks + drain", "broadcaster": "broadcaster (LNZD)",
+               "counters": "counters", "controller": "controller (+ layer table)", "engine_glue": "engine top glue"}
+
+
+def _asic_rows(result: dict) -> list:
+    """``(label, copies, gates, flip-flops, logic mm2, memory mm2, total mm2, leakage mW)`` per block, largest first."""
+    rows = []
+    for name, b in result["blocks"].items():
+        rows.append((ASIC_BLOCKS.get(name, name), b["copies"], b["gate_count"], b["flip_flops"], b["logic_area_mm2"],
+                     b["memory_area_mm2"], b["area_mm2"], b["leakage_mw"]))
+    return sorted(rows, key=lambda r: -r[6])
+
+
+def asic_lines(result: dict) -> list:
+    """The summary of ``openeie asic``: area by block, power by component, EIE's chip beside it."""
+    c, e = result["config"], result["eie"]
+    lines = [f"ASIC estimate, 45 nm, {c['n_pe']} PEs at {result['clock_mhz']:g} MHz; run: {result['source']} "
+             f"({result['cycles']} cycles, {result['time_us']:.2f} us); area table: {result['area_table']}",
+             f"  area {result['area_mm2']:.2f} mm2 (SRAM {100 * result['sram_area_fraction']:.1f} %, logic "
+             f"{result['logic_area_mm2']:.2f} mm2); per PE {result['per_pe']['area_mm2']:.4f} mm2",
+             f"  {'block':<28} {'copies':>6} {'gates':>7} {'FFs':>6} {'logic mm2':>10} {'memory mm2':>11} "
+             f"{'total mm2':>10}"]
+    for label, copies, gates, ffs, logic, mem, total, _ in _asic_rows(result):
+        lines.append(f"  {label:<28} {copies:>6} {gates:>7} {ffs:>6} {logic:>10.4f} {mem:>11.4f} {total:>10.4f}")
+    total_mw = result["power_mw"]
+    lines.append(f"  power {total_mw / 1e3:.3f} W; per PE {result['per_pe']['power_mw']:.2f} mW")
+    parts = [(k, v) for k, v in result["dynamic_mw"].items() if v] + [("clock", result["clock_mw"]),
+                                                                      ("leakage", result["leakage_mw"])]
+    for k, v in sorted(parts, key=lambda kv: -kv[1]):
+        lines.append(f"  {k:<28} {v:>10.2f} mW {100 * v / total_mw:5.1f} %")
+    lines.append(f"  EIE chip ({e['n_pe']} PEs, {e['node_nm']} nm, {e['clock_mhz']:g} MHz): {e['area_mm2']} mm2, "
+                 f"{e['power_w']} W; ours / EIE: area {e['area_ratio']:.2f}x, power {e['power_ratio']:.2f}x"
+                 + ("" if e["comparable"] else " (not EIE's PE count and clock: not comparable)"))
+    grown = "; ".join(f"{name}: {', '.join(f'{k}={v}' for k, v in g.items())}"
+                      for name, g in result.get("grown_memories", {}).items() if g)
+    if grown:
+        lines.append(f"  memories grown to hold the layers run (area includes them): {grown}")
+    return lines
+
+
+def asic_markdown(result: dict) -> str:
+    """The Markdown report of ``openeie asic``."""
+    c, e = result["config"], result["eie"]
+    out = [f"# ASIC estimate: {c['n_pe']} PEs, 45 nm, {result['clock_mhz']:g} MHz", "",
+           f"Run: {result['source']}; input: {result.get('input', '-')}; {result['cycles']} cycles "
+           f"({result['time_us']:.2f} us), {result['energy_pj'] / 1e3:.1f} nJ dynamic.", "",
+           "| | ours | EIE chip | ours / EIE |", "|---|---|---|---|",
+           f"| area (mm2) | {result['area_mm2']:.2f} | {e['area_mm2']} | {e['area_ratio']:.2f} |",
+           f"| power (W) | {result['power_mw'] / 1e3:.3f} | {e['power_w']} | {e['power_ratio']:.2f} |",
+           f"| SRAM share of area | {100 * result['sram_area_fraction']:.1f} % | ~{100 * e['sram_area_fraction']:.0f} % | |",
+           "", "| block | copies | gates | flip-flops | logic mm2 | memory mm2 | total mm2 |", "|---|---|---|---|---|---|---|"]
+    for label, copies, gates, ffs, logic, mem, total, _ in _asic_rows(result):
+        out.append(f"| {label} | {copies} | {gates} | {ffs} | {logic:.4f} | {mem:.4f} | {total:.4f} |")
+    out += ["", "| power component | mW | % |", "|---|---|---|"]
+    parts = [(k, v) for k, v in result["dynamic_mw"].items() if v] + [("clock", result["clock_mw"]),
+                                                                      ("leakage", result["leakage_mw"])]
+    for k, v in sorted(parts, key=lambda kv: -kv[1]):
+        out.append(f"| {k} | {v:.2f} | {100 * v / result['power_mw']:.1f} |")
+    out += ["", "| memory | depth x width | kind | copies | mm2 each |", "|---|---|---|---|---|"]
+    for b in result["blocks"].values():
+        for m in b["memories"]:
+            kind = m["kind"] + (f" ({m['arrays']} arrays)" if m["arrays"] > 1 else "")
+            out.append(f"| {m['name']} | {m['depth']} x {m['width_bits']} | {kind} | {b['copies']} | "
+                       f"{m['area_mm2']:.5f} |")
+    out += ["", f"Area table: {result['area_table']}; energy table: {result['energy_table']}. "
+            f"EIE: {e['source']}.", ""]
+    return "\n".join(out)

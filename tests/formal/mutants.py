@@ -15,13 +15,13 @@ __all__ = ["MUTANTS", "mutant_class"]
 # name: (module, class, original text, faulty text, what it breaks)
 MUTANTS = {
     "queue_ready_ignores_inflight": ("openeie.hw.queue", "ActivationQueue",
-                                     "not_full.eq(level + self.reserve - pop != depth)",
-                                     "not_full.eq(level - pop != depth)",
+                                     "not_full.eq(Mux(up, level != depth - 1, down | (level != depth)))",
+                                     "not_full.eq(down | (level != depth))",
                                      "not-full ignores the push in flight: a full queue accepts a pair"),
     "queue_ready_from_fifo": ("openeie.hw.queue", "ActivationQueue", "self.i.ready.eq(not_full)",
                               "self.i.ready.eq(queue.w_rdy)", "ready from the FIFO alone: drops a word when full"),
-    "queue_counts_no_pops": ("openeie.hw.queue", "ActivationQueue", "level.eq(level + self.reserve - pop)",
-                             "level.eq(level + self.reserve)", "level forgets pops"),
+    "queue_counts_no_pops": ("openeie.hw.queue", "ActivationQueue", "level.eq(Mux(up, level + 1, Mux(down, level - 1, level)))",
+                             "level.eq(Mux(self.reserve, level + 1, level))", "level forgets pops"),
     "pointer_even_addr": ("openeie.hw.pointer", "PointerReadUnit", "even.addr.eq((index + 1) >> 1)",
                           "even.addr.eq(index >> 1)", "even bank read at index//2: wrong end of odd columns"),
     "pointer_end_bank": ("openeie.hw.pointer", "PointerReadUnit", "q.end.eq(Mux(p_odd, even.data, odd.data))",
