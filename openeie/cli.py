@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .commands import COMMANDS
     parser = argparse.ArgumentParser(prog="openeie", description="OpenEIE: compress, compile, run, simulate and "
                                      "synthesize EIE-style compressed-network inference engines.")
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"openeie {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:

@@ -27,6 +27,19 @@ def test_console_script_help():
     assert out.returncode == 0 and "compile" in out.stdout and "demo" in out.stdout
 
 
+def test_version_is_the_project_version(capsys):
+    """``openeie.__version__`` and ``openeie --version`` give pyproject.toml's version."""
+    import re
+    from pathlib import Path
+    import openeie
+    declared = re.search(r'^version = "([^"]+)"', (Path(__file__).parents[1] / "pyproject.toml").read_text(),
+                         re.M).group(1)
+    assert openeie.__version__ == declared
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"openeie {declared}"
+
+
 @pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
 def test_compile_round_trip(tmp_path, suffix, capsys):
     net = tiny_net()
