@@ -39,6 +39,14 @@ EIE_LAYERS = (
 )
 
 
+def eie_layer(name: str) -> BenchLayer:
+    """The EIE Table III layer called ``name``; one :class:`InputError` naming the known ones otherwise."""
+    for layer in EIE_LAYERS:
+        if layer.name == name:
+            return layer
+    raise InputError(f"unknown EIE layer {name!r}: expected one of {', '.join(l.name for l in EIE_LAYERS)}")
+
+
 def _distinct_positions(rng, total: int, count: int) -> np.ndarray:
     """``count`` distinct uniformly random integers in ``0..total-1`` (sorted), fast for large ``total``."""
     if count * 4 > total:          # dense: a random subset via a permutation mask

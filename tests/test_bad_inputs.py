@@ -933,10 +933,15 @@ for _id, _argv, _expect in [
     ("timeout_0", ["--estimate", "--device", "up5k", "--route-timeout-min", "0"], ("minutes 0 is out of range",)),
     ("unknown_device", ["--estimate", "--device", "xc7a35t"], ("invalid choice: 'xc7a35t'",)),
     ("unknown_board", ["--board", "de10"], ("invalid choice: 'de10'",)),
+    ("seeds_negative", ["--estimate", "--device", "up5k", "--seeds", "1", "-2"], ("placement seed -2",)),
+    ("jobs_0", ["--estimate", "--device", "up5k", "--seeds", "1", "--jobs", "0"], ("parallel jobs 0 is out of range",)),
 ]:
     cli(f"synth_{_id}", ["synth", *_argv], _expect, option=True)
 cli("synth_estimate_without_device", ["synth", "--estimate"], ("need --device",))
 cli("synth_board_with_device", ["synth", "--board", "icebreaker", "--device", "up5k"], ("--device does not apply",))
+cli("synth_seeds_with_sweep", ["synth", "--sweep", "--device", "up5k", "--seeds", "1", "2"],
+    ("--seeds and --jobs apply to --estimate only",))
+cli("synth_jobs_without_seeds", ["synth", "--estimate", "--device", "up5k", "--jobs", "2"], ("--jobs needs --seeds",))
 cli("synth_estimate_with_baud", ["synth", "--estimate", "--device", "up5k", "--baud", "9600"],
     ("--baud applies to --board builds only",))
 case("synth_bad_config", ("n_pe=0 is out of range", "1..256"))(

@@ -37,7 +37,7 @@ def add_arguments(subparsers) -> None:
 
 
 def run(args) -> None:
-    from openeie.compiler.benchmarks import EIE_LAYERS
+    from openeie.compiler.benchmarks import eie_layer
     from openeie.errors import InputError
     from openeie.files import check_output_dir
     from openeie.flows.sweep import DEFAULT_GRID, KNOBS, SWEEP, digits_base, digits_context, eie_base, eie_context, \
@@ -45,9 +45,8 @@ def run(args) -> None:
     grid = {k: (getattr(args, k) or DEFAULT_GRID[k]) for k in KNOBS}
     if args.layer and args.bench != "eie":
         raise InputError("--layer names an EIE layer: give it with --bench eie")
-    names = [l.name for l in EIE_LAYERS]
-    if args.layer and args.layer not in names:
-        raise InputError(f"unknown EIE layer {args.layer!r}: expected one of {names}")
+    if args.layer:
+        eie_layer(args.layer)
     check_output_dir(args.output, SWEEP)
     valid_points(grid, eie_base() if args.bench == "eie" else digits_base())     # before any compression
     if args.dask:

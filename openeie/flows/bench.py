@@ -161,14 +161,10 @@ def bench_sim(layer: str = "Alex-8", n_pe: int = 64, fifo_depth: int = 8, seed: 
     import statistics
     import numpy as np
     import scipy.sparse
-    from openeie.compiler.benchmarks import EIE_LAYERS
+    from openeie.compiler.benchmarks import EIE_LAYERS, eie_layer
     from openeie.sim import cycle, golden
-    names = [l.name for l in EIE_LAYERS]
-    if layer not in names:
-        from openeie.errors import InputError
-        raise InputError(f"unknown EIE layer {layer!r}: expected one of {', '.join(names)}")
-    index = names.index(layer)
-    bl = EIE_LAYERS[index]
+    bl = eie_layer(layer)
+    index = EIE_LAYERS.index(bl)
     if scale > 1:
         bl = dataclasses.replace(bl, n_in=max(1, bl.n_in // scale), n_out=max(1, bl.n_out // scale))
     cfg = eie_config(n_pe, fifo_depth)

@@ -55,12 +55,10 @@ def eie_energy(cfg, table, layer: str | None = None, seed: int = 0) -> tuple:
     on ``cfg``'s formats, PEs and queues. Memory depths too small for a layer are grown to fit it (never
     shrunk). Returns ``(rows, grown)``: ``grown[layer]`` names the depths that were grown, with their values."""
     from openeie.flows.bench import eie_layer_program, fit_config
-    from openeie.compiler.benchmarks import EIE_LAYERS
-    from openeie.errors import InputError
+    from openeie.compiler.benchmarks import EIE_LAYERS, eie_layer
     from openeie.sim import cycle
-    names = [l.name for l in EIE_LAYERS]
-    if layer is not None and layer not in names:
-        raise InputError(f"unknown EIE layer {layer!r}: expected one of {names}")
+    if layer is not None:
+        eie_layer(layer)
     rows, grown = [], {}
     for i, bl in enumerate(EIE_LAYERS):
         if layer is not None and bl.name != layer:

@@ -283,12 +283,9 @@ def eie_context(layer_name: str = "Alex-8", code_bits=(4,), seed: int = 0, cycle
                 n_inputs: int = 1) -> SweepContext:
     """One EIE benchmark layer as a sweep target (seeded weights per ``code_bits``; no accuracy)."""
     from .bench import eie_config
-    from openeie.compiler.benchmarks import EIE_LAYERS, random_layer
+    from openeie.compiler.benchmarks import eie_layer, random_layer
     from openeie.compiler.network import CompressedNetwork
-    names = {l.name: l for l in EIE_LAYERS}
-    if layer_name not in names:
-        raise InputError(f"unknown EIE layer {layer_name!r}: expected one of {sorted(names)}")
-    bl = names[layer_name]
+    bl = eie_layer(layer_name)
     nets = {cb: CompressedNetwork([random_layer(bl.n_in, bl.n_out, bl.weight_density, cb, seed=seed, name=bl.name)])
             for cb in code_bits}
     rng = np.random.default_rng(seed + 1)
