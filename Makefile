@@ -1,15 +1,17 @@
 # Two entry points do all set-up on a fresh machine: `make demo` and `make test`.
-# Both (re)create the virtualenv in .venv and install the project with everything it needs.
-PYTHON ?= python3
-VENV   ?= .venv
-STAMP  := $(VENV)/.installed-stamp
+# Both (re)create the virtualenv in .venv and install the project (editable) with every extra and the test
+# tools, at the exact versions of constraints.txt (pyproject.toml itself only declares ranges).
+PYTHON      ?= python3
+VENV        ?= .venv
+CONSTRAINTS := constraints.txt
+STAMP       := $(VENV)/.installed-stamp
 
 .PHONY: demo test test-all venv clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+	$(VENV)/bin/pip install --quiet -c $(CONSTRAINTS) --upgrade pip
+	$(VENV)/bin/pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -23,6 +23,6 @@ def find_tool(name: str) -> str:
         return str(local)
     found = shutil.which(name)
     if found is None:
-        raise ToolError(f"{name} not found next to {sys.executable} or on PATH: install the project's "
-                        f"dependencies (pip install -e .) or the yowasp-* packages")
+        raise ToolError(f"{name} not found next to {sys.executable} or on PATH: install the FPGA extra "
+                        f"(pip install 'openeie[fpga]') or the yowasp-* packages")
     return found

@@ -137,7 +137,14 @@ class Engine(wiring.Component):
     def _broadcast(self, m, ctrl, bcast, pes):
         """Controller -> broadcaster; broadcaster -> every PE's queue (stream fork)."""
         ctl = ctrl.ctl
-        all_ready = Cat(pe.i.ready for pe in pes).all()
+        # "No queue full" at cycle t from two registers written at t-1: every queue's room at t without and with
+        # the push of t-1 (each counting its own pop of t-1), picked by that push (the broadcast register's
+        # valid bit). Exactly AND(not full) of docs/engine.md, with the die-wide AND ending at a flip-flop.
+        room0 = Signal(init=1)
+        room1 = Signal(init=self._cfg.fifo_depth >= 2)
+        bc_valid = Signal()
+        m.d.sync += [room0.eq(Cat(pe.room0 for pe in pes).all()), room1.eq(Cat(pe.room1 for pe in pes).all())]
+        all_ready = Mux(bc_valid, room1, room0)
         m.d.comb += [
             bcast.load.eq((ctl.phase == Phase.DESC) & (ctl.step == 1)),
             bcast.in_groups.eq(ctrl.desc_next.in_groups),
@@ -151,7 +158,6 @@ class Engine(wiring.Component):
         # The broadcast register: a pair pushed at t reaches every queue at t+1 from one flip-flop stage, so
         # the fan-out to the queues starts at a register (the queues count it from t on).
         push = bcast.o.valid & all_ready
-        bc_valid = Signal()
         bc_pair = Signal.like(bcast.o.payload)
         m.d.sync += [bc_valid.eq(push), bc_pair.eq(bcast.o.payload)]
         for pe in pes:

@@ -3,7 +3,7 @@
 Amaranth's RTLIL goes through its built-in Yosys with a script of our own (:data:`EXPORT_SCRIPT`):
 
 * memories keep no initial contents: the engine never reads a word that was not loaded or written first, and
-  zero-initialising every word made the 64-PE export 3.4 million lines. Amaranth 0.5.10 (pinned) builds the
+  zero-initialising every word made the 64-PE export 3.4 million lines. Amaranth 0.5.10 (the version in constraints.txt) builds the
   initialiser of a memory bit by bit, which took most of the export's minutes; :func:`_no_zero_memory_init`
   leaves out the initialiser of an all-zero memory (the engine's memories are all declared ``init=[]``);
 * processes are lowered to cells (``proc``), so combinational logic is emitted as continuous assignments. Yosys

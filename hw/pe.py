@@ -49,6 +49,8 @@ class ProcessingElement(wiring.Component):
         Write-back activation (lane of this PE).
     idle : Out(1)
         Nothing of this PE is in flight (see above).
+    room0, room1 : Out(1)
+        The queue is not full at the next cycle if the broadcaster does not / does push at this one.
     pop, issue, word_read, decode, real, filler, acc_write, acc_saturated : Out(1)
         Per-cycle events for the counters.
     wb_clipped : Out(1)
@@ -65,6 +67,7 @@ class ProcessingElement(wiring.Component):
             "wb_data": Out(act_shape(cfg)),
             "wb_clipped": Out(1),
             "idle": Out(1),
+            "room0": Out(1), "room1": Out(1),
             "pop": Out(1), "issue": Out(1), "word_read": Out(1),
             "decode": Out(1), "real": Out(1), "filler": Out(1), "acc_write": Out(1), "acc_saturated": Out(1),
         })
@@ -120,6 +123,8 @@ class ProcessingElement(wiring.Component):
         m.d.comb += [
             self.idle.eq(~queue.pending & ~ptr.busy & ~spmat.held & ~tail.any()),
             self.pop.eq(queue.o.valid & queue.o.ready),
+            self.room0.eq(queue.room0),
+            self.room1.eq(queue.room1),
             self.issue.eq(spmat.issue),
             self.word_read.eq(spmat.word_read),
             self.decode.eq(arith.decode),

@@ -20,6 +20,10 @@ class ActivationQueue(wiring.Component):
     (not full) is ``level != fifo_depth``, from a flip-flop computed a cycle ahead, and ``pending`` is
     ``level != 0``. A push and a pop in the same cycle do not see each other.
 
+    ``room0`` / ``room1`` say whether the queue will be not full at the next cycle if the broadcaster does not /
+    does push at this one (this cycle's pop counted): the engine ANDs them over the PEs into two registers and
+    picks one by the push it made, so the die-wide AND ends at a register instead of feeding the push.
+
     Parameters
     ----------
     cfg : EngineConfig
@@ -34,6 +38,8 @@ class ActivationQueue(wiring.Component):
         Queue head; a transfer is a pop by the pointer read unit.
     pending : Out(1)
         A pair is queued or on its way in.
+    room0, room1 : Out(1)
+        Not full at the next cycle if there is no push / a push at this cycle.
     """
 
     def __init__(self, cfg):
@@ -43,6 +49,8 @@ class ActivationQueue(wiring.Component):
             "i": In(stream.Signature(bcast_layout(cfg))),
             "o": Out(stream.Signature(bcast_layout(cfg))),
             "pending": Out(1),
+            "room0": Out(1),
+            "room1": Out(1),
         })
 
     def elaborate(self, platform):
@@ -51,6 +59,7 @@ class ActivationQueue(wiring.Component):
         m.submodules.fifo = queue = fifo.SyncFIFO(width=bcast_layout(self._cfg).size, depth=depth)
         level = Signal(range(depth + 1))
         not_full = Signal(init=1)
+        two_free = Signal(init=depth >= 2)          # level < depth - 1: room for a push even without a pop
         pop = queue.r_en & queue.r_rdy
         # The level's next value and "not full" are selected by the push and the pop among values computed from
         # registers alone: the pop (the end of the PE's handshake chain) enters only at the last multiplexer.
@@ -58,6 +67,7 @@ class ActivationQueue(wiring.Component):
         m.d.sync += [
             level.eq(Mux(up, level + 1, Mux(down, level - 1, level))),
             not_full.eq(Mux(up, level != depth - 1, down | (level != depth))),
+            two_free.eq(Mux(up, level < depth - 2, Mux(down, level != depth, level < depth - 1))),
         ]
         m.d.comb += [
             queue.w_data.eq(self.i.payload),
@@ -67,5 +77,7 @@ class ActivationQueue(wiring.Component):
             self.o.valid.eq(queue.r_rdy),
             queue.r_en.eq(self.o.ready),
             self.pending.eq(level != 0),
+            self.room0.eq(pop | not_full),
+            self.room1.eq(Mux(pop, not_full, two_free)),
         ]
         return m

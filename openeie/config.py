@@ -15,7 +15,8 @@ from dataclasses import dataclass, fields
 
 from .errors import OpenEIEError
 
-__all__ = ["EngineConfig", "ConfigError", "CONFIG_RANGES", "CONV_FIELDS", "REQUANT_FIELDS", "SPMAT_WORD_LIMIT", "entries_that_fit"]
+__all__ = ["EngineConfig", "ConfigError", "CONFIG_RANGES", "CONV_FIELDS", "REQUANT_FIELDS", "SPMAT_WORD_LIMIT",
+           "DERIVED_FIELDS", "Overlay", "entries_that_fit", "resolve_overlay", "read_overlay", "overlay_what"]
 
 
 class ConfigError(OpenEIEError, ValueError):
@@ -65,6 +66,16 @@ def _unique_keys(pairs) -> dict:
 
 #: Widest sparse-matrix word, in bits.
 SPMAT_WORD_LIMIT = 64
+
+
+def _check_field(name: str, value, ranges: dict = CONFIG_RANGES) -> None:
+    """Refuse a field value that is not an int (bools included) or lies outside its range in ``ranges``."""
+    bounds = ranges.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        within = f" in {bounds[0]}..{bounds[1]}" if bounds else ""
+        raise ConfigError(f"EngineConfig.{name} must be an int{within}, not {value!r}")
+    if bounds and not bounds[0] <= value <= bounds[1]:
+        raise ConfigError(f"EngineConfig.{name}={value} is out of range: expected {bounds[0]}..{bounds[1]}")
 
 
 def entries_that_fit(code_bits: int, rel_index_bits: int, cap: int | None = None) -> int:
@@ -143,13 +154,7 @@ class EngineConfig:
 
     def __post_init__(self):
         for f in fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ConfigError(f"EngineConfig.{f.name} must be an int, not {value!r}")
-            if f.name in CONFIG_RANGES:
-                low, high = CONFIG_RANGES[f.name]
-                if not low <= value <= high:
-                    raise ConfigError(f"EngineConfig.{f.name}={value} is out of range: expected {low}..{high}")
+            _check_field(f.name, getattr(self, f.name))
         if not 0 <= self.weight_frac_bits < self.weight_bits:
             raise ConfigError(f"EngineConfig.weight_frac_bits={self.weight_frac_bits} is out of range: "
                               f"expected 0..{self.weight_bits - 1} (weight_bits={self.weight_bits})")
@@ -266,24 +271,19 @@ class EngineConfig:
     @classmethod
     def from_json(cls, text: str, what: str = "engine configuration") -> "EngineConfig":
         """Parse a configuration from JSON text (errors start with ``what``)."""
-        try:
-            data = json.loads(text, object_pairs_hook=_unique_keys)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{what} is not valid JSON: {e}") from None
-        except ConfigError as e:
-            raise ConfigError(f"{what} {e}") from None
-        return cls.from_dict(data, what)
+        return cls.from_dict(_parse_json(text, what), what)
 
     @classmethod
-    def load(cls, path) -> "EngineConfig":
-        """Read a configuration JSON file (a regular file of at most 1 MiB)."""
-        from .errors import FileInputError
-        from .files import read_text
-        try:
-            text = read_text(path, "engine configuration")
-        except FileInputError as e:
-            raise ConfigError(str(e)) from None
-        return cls.from_json(text, f"engine configuration {str(path)!r}")
+    def load(cls, path, base: "EngineConfig | None" = None, base_name: str | None = None) -> "EngineConfig":
+        """Read a configuration JSON file (a regular file of at most 1 MiB) as an overlay of ``base`` (default: the
+        engine defaults, EIE's): the fields the file gives replace ``base``'s, and the rest come from ``base``
+        (see :meth:`overlay`). ``base_name`` (e.g. ``"the up5k preset"``) is named in errors."""
+        return resolve_overlay(base or cls(), read_overlay(path), overlay_what(path, base_name)).config
+
+    def overlay(self, data: dict, what: str = "engine configuration") -> "EngineConfig":
+        """This configuration with the fields ``data`` gives replaced, the fields they determine derived, and the
+        derived quantities ``data`` gives checked (:func:`resolve_overlay`; errors start with ``what``)."""
+        return resolve_overlay(self, data, what).config
 
     def save(self, path) -> None:
         from .files import write_text
@@ -309,3 +309,130 @@ class EngineConfig:
 
     def replace(self, **changes) -> "EngineConfig":
         return dataclasses.replace(self, **changes)
+
+
+# ---- configuration files as overlays ------------------------------------------------------------------------------
+
+#: The derived quantities (properties of :class:`EngineConfig`) a configuration file may give beside the fields: each
+#: one given is checked against the configuration; ``spmat_word_bits`` and ``ptr_bank_depth`` also determine
+#: ``entries_per_word`` and ``ptr_depth`` when the file leaves those out (see :func:`resolve_overlay`).
+DERIVED_FIELDS = ("codebook_size", "max_rel_index", "entry_bits", "spmat_word_bits", "spmat_depth_entries", "ptr_bits",
+                  "ptr_bank_depth", "codebook_depth", "prod_bits", "max_columns")
+
+#: Ranges of the derived quantities that determine a field (the others are only compared).
+_DERIVED_RANGES = {"spmat_word_bits": (1, SPMAT_WORD_LIMIT), "ptr_bank_depth": (1, CONFIG_RANGES["ptr_depth"][1] // 2)}
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """A configuration file resolved over a base configuration (:func:`resolve_overlay`).
+
+    Attributes
+    ----------
+    config : EngineConfig
+        The effective configuration.
+    given : tuple of str
+        The fields the file gave.
+    derived : dict
+        Field -> value, for the fields the file left out that were derived from what it gave (a value equal to
+        the base's is listed only when a derived quantity of the file determined it).
+    checked : tuple of str
+        The derived quantities the file gave (all equal to the configuration's).
+    """
+
+    config: EngineConfig
+    given: tuple
+    derived: dict
+    checked: tuple
+
+    def source(self, name: str, base: str = "base") -> str:
+        """Where the value of field ``name`` comes from: ``"file"``, ``"derived"`` or ``base``."""
+        return "file" if name in self.given else "derived" if name in self.derived else base
+
+
+def _parse_json(text: str, what: str):
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{what} is not valid JSON: {e}") from None
+    except ConfigError as e:
+        raise ConfigError(f"{what} {e}") from None
+
+
+def overlay_what(path, base_name: str | None = None) -> str:
+    """How errors name a configuration file read over ``base_name``."""
+    return f"engine configuration {str(path)!r}" + (f" (over {base_name})" if base_name else "")
+
+
+def read_overlay(path) -> dict:
+    """The JSON object of a configuration file (a regular file of at most 1 MiB, each key once), unchecked."""
+    from .errors import FileInputError
+    from .files import read_text
+    try:
+        text = read_text(path, "engine configuration")
+    except FileInputError as e:
+        raise ConfigError(str(e)) from None
+    return _parse_json(text, f"engine configuration {str(path)!r}")
+
+
+def resolve_overlay(base: EngineConfig, data: dict, what: str = "engine configuration") -> Overlay:
+    """``base`` with the fields of ``data`` (a configuration file's JSON object) replaced.
+
+    Fields ``data`` leaves out come from ``base``, except those its values determine:
+
+    * ``entries_per_word``: as many entries of ``code_bits + rel_index_bits`` bits as fill the word width, which is
+      ``data``'s ``spmat_word_bits`` when given (it must be a whole number of entries), else ``base``'s word width
+      (at least one entry). A board preset's memory word thus keeps its width when the entry width changes.
+    * ``ptr_depth``: ``2 * ptr_bank_depth`` when ``data`` gives ``ptr_bank_depth``.
+    * ``max_kernel`` and ``max_pool``: 1 when ``data`` sets ``max_image_side`` to 1 (no convolutions).
+
+    ``data`` may also give any of :data:`DERIVED_FIELDS`; each must equal the configuration's. Errors start with
+    ``what`` and name the field, its value and what was expected: an unknown key (with the nearest name), a value
+    that is not an int or is out of range, a derived quantity that does not match, or any check of
+    :class:`EngineConfig`.
+    """
+    import difflib
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} must be a JSON object, not {type(data).__name__}")
+    known = [f.name for f in fields(EngineConfig)]
+    unknown = sorted(set(data) - set(known) - set(DERIVED_FIELDS))
+    if unknown:
+        near = difflib.get_close_matches(unknown[0], known + list(DERIVED_FIELDS), n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise ConfigError(f"{what}: unknown key(s) {unknown}{hint}: expected some of the fields {sorted(known)} or "
+                          f"the derived quantities {list(DERIVED_FIELDS)}")
+    try:
+        for key, value in data.items():
+            _check_field(key, value, CONFIG_RANGES if key in known else _DERIVED_RANGES)
+    except ConfigError as e:
+        raise ConfigError(f"{what}: {e}") from None
+    given = {k: data[k] for k in known if k in data}
+    merged = {**dataclasses.asdict(base), **given}
+    derived = {}
+    if "entries_per_word" not in given:
+        entry_bits = merged["code_bits"] + merged["rel_index_bits"]
+        word_bits = data.get("spmat_word_bits", base.spmat_word_bits)
+        if "spmat_word_bits" in data and word_bits % entry_bits:
+            example = max(1, word_bits // entry_bits) * entry_bits
+            raise ConfigError(f"{what}: spmat_word_bits={word_bits} is not a whole number of {entry_bits}-bit entries "
+                              f"(code_bits={merged['code_bits']} + rel_index_bits={merged['rel_index_bits']}): "
+                              f"expected a multiple of {entry_bits} (e.g. {example}), or give entries_per_word instead")
+        epw = max(1, word_bits // entry_bits)
+        if epw != base.entries_per_word or "spmat_word_bits" in data:
+            derived["entries_per_word"] = epw
+    if "ptr_depth" not in given and "ptr_bank_depth" in data:
+        derived["ptr_depth"] = 2 * data["ptr_bank_depth"]
+    if given.get("max_image_side") == 1:
+        derived.update({k: 1 for k in ("max_kernel", "max_pool") if k not in given and getattr(base, k) != 1})
+    merged.update(derived)
+    try:
+        cfg = EngineConfig(**merged)
+    except ConfigError as e:
+        note = f" (derived: {', '.join(f'{k}={v}' for k, v in derived.items())})" if derived else ""
+        raise ConfigError(f"{what}: {e}{note}") from None
+    for name in DERIVED_FIELDS:
+        if name in data and data[name] != getattr(cfg, name):
+            meaning = getattr(EngineConfig, name).__doc__.split("\n")[0].rstrip(".")
+            raise ConfigError(f"{what}: {name}={data[name]} does not match the other fields: expected "
+                              f"{getattr(cfg, name)} ({meaning}), or leave {name} out to have it derived")
+    return Overlay(cfg, tuple(given), derived, tuple(k for k in DERIVED_FIELDS if k in data))

@@ -30,7 +30,7 @@ from openeie.files import read_text
 from openeie.layout import Mem, mem_word_bits
 from openeie.stats import Stats
 
-__all__ = ["EnergyTable", "EnergyTableError", "load_table", "energy", "scenarios", "dense_work", "dense_fp32_dram_pj",
+__all__ = ["EnergyTable", "EnergyTableError", "load_table", "energy", "sram_sizes", "scenarios", "dense_work", "dense_fp32_dram_pj",
            "COMPONENTS"]
 
 COMPONENTS = ("pointer_sram", "spmat_sram", "codebook", "activation_sram", "accumulators", "bias_sram", "queues",
@@ -119,19 +119,26 @@ def load_table(path=None) -> EnergyTable:
     return EnergyTable(*read_table(path, "energy_45nm.yaml", "energy table"))
 
 
-def _per_access(cfg, table: EnergyTable) -> dict:
-    """Energy per counted access, per component, in pJ."""
+def sram_sizes(cfg) -> dict:
+    """The SRAM arrays the energy model prices, per PE: component -> ``(size in bytes, word width in bits)``."""
     act_words = cfg.act_depth
     bias_bits = mem_word_bits(cfg, Mem.BIAS)      # a requantising engine's words also hold the multipliers
     col_bits = max(1, (cfg.max_columns - 1).bit_length())
     return {
-        "pointer_sram": table.sram_pj(cfg.ptr_bank_depth * cfg.ptr_bits / 8, cfg.ptr_bits),
-        "spmat_sram": table.sram_pj(cfg.spmat_depth_words * cfg.spmat_word_bits / 8, cfg.spmat_word_bits),
-        "codebook": table.sram_pj(cfg.codebook_depth * cfg.weight_bits / 8, cfg.weight_bits),
-        "activation_sram": table.sram_pj(act_words * cfg.act_bits / 8, cfg.act_bits),
-        "accumulators": table.sram_pj(act_words * cfg.acc_bits / 8, cfg.acc_bits),
-        "bias_sram": table.sram_pj(cfg.bias_depth * bias_bits / 8, bias_bits),
-        "queue": table.sram_pj(cfg.fifo_depth * (cfg.act_bits + col_bits) / 8, cfg.act_bits + col_bits),
+        "pointer_sram": (cfg.ptr_bank_depth * cfg.ptr_bits / 8, cfg.ptr_bits),
+        "spmat_sram": (cfg.spmat_depth_words * cfg.spmat_word_bits / 8, cfg.spmat_word_bits),
+        "codebook": (cfg.codebook_depth * cfg.weight_bits / 8, cfg.weight_bits),
+        "activation_sram": (act_words * cfg.act_bits / 8, cfg.act_bits),
+        "accumulators": (act_words * cfg.acc_bits / 8, cfg.acc_bits),
+        "bias_sram": (cfg.bias_depth * bias_bits / 8, bias_bits),
+        "queue": (cfg.fifo_depth * (cfg.act_bits + col_bits) / 8, cfg.act_bits + col_bits),
+    }
+
+
+def _per_access(cfg, table: EnergyTable) -> dict:
+    """Energy per counted access, per component, in pJ."""
+    return {
+        **{name: table.sram_pj(size, width) for name, (size, width) in sram_sizes(cfg).items()},
         "mac": table.mult_pj(cfg.weight_bits, cfg.act_bits) + table.add_pj(cfg.acc_bits),
         # a requantising write-back: one accumulator x multiplier product and its rounding add per output
         "requant": (table.mult_pj(cfg.acc_bits, cfg.mult_bits) + table.add_pj(cfg.acc_bits + cfg.mult_bits)

@@ -29,6 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 MUTANTS = [
     ("queue_full_ignores_pop", "queue", "not_full.eq(Mux(up, level != depth - 1, down | (level != depth)))",
      "not_full.eq(Mux(self.reserve, level != depth - 1, level != depth))"),
+    ("queue_room_overcounts", "queue", "self.room1.eq(Mux(pop, not_full, two_free))",
+     "self.room1.eq(Mux(pop, 1, not_full))"),
     ("queue_pending_needs_two", "queue", "self.pending.eq(level != 0)", "self.pending.eq(level > 1)"),
     ("queue_level_misses_pop", "queue", "level.eq(Mux(up, level + 1, Mux(down, level - 1, level)))",
      "level.eq(Mux(self.reserve, level + 1, level))"),

@@ -427,6 +427,36 @@ case("config_too_large", ("cfg.json", "expected at most 1048576"))(
     lambda t: ["rtl", "--config", write_cfg(t, " " * (2 << 20)), "-o", "e.v"])
 case("config_is_dir", ("'{}'".format("cfgdir"), "is a directory"))(
     lambda t: (t.joinpath("cfgdir").mkdir(), ["rtl", "--config", "cfgdir", "-o", "e.v"])[1])
+
+# ---- configuration overlays and 'openeie config show' (issue 17, config ergonomics) -----------------------------
+# A --config file overlays the command's default or preset: derived fields must be consistent, values that came
+# from the preset are named with it.
+for _id, _text, _expect in [
+    ("overlay_near_name", '{"rel_index_bit": 5}', ("['rel_index_bit']", "did you mean 'rel_index_bits'?")),
+    ("overlay_word_not_entries", '{"spmat_word_bits": 64, "rel_index_bits": 5}',
+     ("spmat_word_bits=64", "9-bit entries", "expected a multiple of 9 (e.g. 63)")),
+    ("overlay_word_mismatch", '{"spmat_word_bits": 64, "entries_per_word": 7, "rel_index_bits": 5}',
+     ("spmat_word_bits=64 does not match", "expected 63")),
+    ("overlay_word_too_wide", '{"spmat_word_bits": 72}', ("spmat_word_bits=72 is out of range", "expected 1..64")),
+    ("overlay_derived_type", '{"ptr_bank_depth": "8"}', ("ptr_bank_depth must be an int", "'8'")),
+    ("overlay_bank_mismatch", '{"ptr_bank_depth": 8, "ptr_depth": 64}',
+     ("ptr_bank_depth=8 does not match", "expected 32")),
+]:
+    case(f"config_{_id}", _expect)(lambda t, x=_text: _compile(write_net(t), "--config", write_cfg(t, x)))
+case("config_overlay_names_preset", ("over the icebreaker / up5k preset", "acc_bits=16 is too narrow", "24"))(
+    lambda t: ["synth", "--estimate", "--device", "up5k", "--config", write_cfg(t, '{"act_bits": 16}'), "-o", "est"])
+cli("config_show_unknown_preset", ["config", "show", "--preset", "de10"],
+    ("no preset 'de10'", "expected a board (icebreaker", "or a device (up5k"))
+cli("config_show_no_action", ["config"], ("the following arguments are required: ACTION",), option=True)
+case("config_show_bad_file", ("cfg.json", "(over the 85k preset)", "code_bits=9", "expected 2..8"))(
+    lambda t: ["config", "show", "--preset", "85k", "--config", write_cfg(t, '{"code_bits": 9}')])
+case("config_show_output_is_input", ("also an input", "refusing to overwrite"))(
+    lambda t: ["config", "show", "--config", write_cfg(t, "{}"), "-o", t / "cfg.json"])
+cli("config_show_json_is_output", ["config", "show", "-o", "c.json", "--json", "./c.json"],
+    ("--json and -o both name './c.json'", "expected different files"))
+case("config_show_output_is_dir", ("'saved' is a directory", "expected a file name"))(
+    lambda t: (t.joinpath("saved").mkdir(), ["config", "show", "-o", "saved"])[1])
+
 case("rtl_output_is_dir", ("'engine.v' is a directory", "expected a file name"))(
     lambda t: (t.joinpath("engine.v").mkdir(), ["rtl", "-o", "engine.v"])[1])
 case("rtl_output_is_config", ("also an input", "refusing to overwrite"))(
@@ -981,6 +1011,93 @@ case("demo_bad_config", ("fifo_depth=0 is out of range",))(
     lambda t: ["demo", "--quick", "--config", write_cfg(t, '{"fifo_depth": 0}')])
 cli("demo_seed_negative", ["demo", "--seed", "-1"], ("seed -1",), option=True)
 cli("unknown_command", ["frobnicate"], ("invalid choice: 'frobnicate'",), option=True)
+
+# ---- bring-your-own-model report (issue 17): openeie report, compress --density NAME=D, classifiers only,
+# simulate --labels / --data / --rtl ----------------------------------------------------------------------------
+
+for _id, _opt, _expect in [
+    ("density_item_empty", "fc1=0.1,,fc2=0.2", ("'fc1=0.1,,fc2=0.2'", "expected NAME=D")),
+    ("density_no_name", "=0.1", ("'=0.1'", "a layer name before each '='")),
+    ("density_layer_twice", "fc1=0.1,fc1=0.2", ("names layer 'fc1' twice",)),
+    ("density_layer_out_of_range", "fc1=1.5", ("1.5 is out of range", "> 0 and <= 1")),
+    ("density_layer_text", "fc1=most", ("'most' is not a number",)),
+    ("density_two_rests", "0.1,fc1=0.2,0.3", ("two densities for the layers not named", "at most one bare D")),
+]:
+    case(f"compress_{_id}", _expect, option=True)(lambda t, o=_opt: _compress(write_ckpt(t), "--density", o))
+case("compress_density_unknown_layer", ("--density fc1=0.1,fc9=0.2", "unknown layer(s) ['fc9']",
+                                        "expected names among ['fc1', 'fc2']"))(
+    lambda t: _compress(write_ckpt(t), "--density", "fc1=0.1,fc9=0.2"))
+case("compress_fewer_classes_than_outputs", ("has 10 classes (labels 0..9)", "'fc2' has 12 outputs",
+                                             "one output per class"))(
+    lambda t: _compress(write_ckpt(t, state_dict((64, 16, 12))), "--data", write_data(t)))
+case("compress_one_output", ("'fc2' has 1 output", "one output per class, at least 2"))(
+    lambda t: _compress(write_ckpt(t, state_dict((64, 16, 1))), "--data", write_data(t)))
+case("compress_regression_targets", ("y_train is float32", "integer labels"))(
+    lambda t: _compress(write_ckpt(t), "--data", write_data(t, y_train=np.linspace(0, 1, 40, dtype=np.float32))))
+
+
+def _report(t, *more, ckpt=None, out="rep"):
+    return ["report", ckpt or write_ckpt(t), "--data", write_data(t), "-o", out, "--prune-steps", "1",
+            "--prune-epochs", "1", "--finetune-epochs", "1", *more]
+
+
+cli("report_missing_checkpoint", ["report", "{t}/none.pt", "-o", "rep"], ("none.pt", "does not exist"))
+cli("report_missing_output", ["report", "{t}/m.pt"], ("-o/--output",), option=True)
+cli("report_rtl_negative", ["report", "{t}/m.pt", "-o", "rep", "--rtl", "-1"], ("RTL inputs -1 is out of range",),
+    option=True)
+cli("report_cycle_inputs_0", ["report", "{t}/m.pt", "-o", "rep", "--cycle-inputs", "0"],
+    ("cycle inputs 0 is out of range",), option=True)
+case("report_output_foreign", ("report directory 'rep'", "holds no readable report.json"))(
+    lambda t: (t.joinpath("rep").mkdir(), t.joinpath("rep", "notes.txt").write_text("mine"), _report(t))[2])
+case("report_output_is_demo", ("report directory 'rep'",))(
+    lambda t: (t.joinpath("rep").mkdir(), t.joinpath("rep", "report.json").write_text(
+        '{"format": "openeie-demo-report"}'), _report(t))[2])
+case("report_bad_config", ("fifo_depth=0 is out of range",))(
+    lambda t: _report(t, "--config", write_cfg(t, '{"fifo_depth": 0}')))
+case("report_code_bits_wider_than_engine", ("--code-bits 4", "exceeds the engine's code_bits=3", "at most 3"))(
+    lambda t: _report(t, "--config", write_cfg(t, '{"code_bits": 3}')))
+case("report_engine_too_small", ("layer 'fc1'", "exceed act_depth=2"))(
+    lambda t: _report(t, "--config", write_cfg(t, '{"n_pe": 4, "act_depth": 2}')))
+case("report_conv_on_fc_engine", ("the network has convolution layers", "max_image_side=1"))(
+    lambda t: _report(t, "--config", write_cfg(t, '{"n_pe": 4}'), ckpt=write_cnn(t)))
+case("report_density_unknown_layer", ("--density fc3=0.1", "unknown layer(s) ['fc3']"))(
+    lambda t: _report(t, "--density", "fc3=0.1"))
+case("report_classes_vs_outputs", ("has 10 classes", "'fc2' has 16 outputs"))(
+    lambda t: _report(t, ckpt=write_ckpt(t, state_dict((64, 16, 16)))))
+case("report_float_labels", ("y_test is float64", "integer labels"))(
+    lambda t: ["report", write_ckpt(t), "--data", write_data(t, y_test=np.full(20, 1.5)), "-o", "rep"])
+case("report_data_features", ("has 64 features", "the network takes 32"))(
+    lambda t: _report(t, ckpt=write_ckpt(t, state_dict((32, 16, 10)))))
+
+case("simulate_labels_without_input", ("--labels y.npy labels the rows of --input", "give --input X.npy"))(
+    lambda t: simulate(write_net(t), "--labels", "y.npy"))
+case("simulate_data_and_input", ("brings its own inputs", "give --data or --input, not both"))(
+    lambda t: (np.save(t / "x.npy", np.zeros(6)), simulate(write_net(t), "--data", write_data(t), "--input",
+                                                           t / "x.npy"))[1])
+for _id, _labels, _expect in [
+    ("labels_float", np.array([0.0, 1.0]), ("holds float64", "integer class labels of shape (2,)")),
+    ("labels_count", np.array([0, 1, 2]), ("shape (3,)", "expected integer class labels of shape (2,)")),
+    ("labels_out_of_range", np.array([0, 3]), ("label 3", "expected class labels 0..2")),
+    ("labels_negative", np.array([-1, 0]), ("label -1", "expected class labels 0..2")),
+]:
+    case(f"simulate_{_id}", _expect)(
+        lambda t, y=_labels: (np.save(t / "x.npy", np.zeros((2, 6))), np.save(t / "y.npy", y),
+                              simulate(write_net(t), "--input", t / "x.npy", "--labels", t / "y.npy"))[2])
+case("simulate_labels_pickled", ("y.npy", "not a readable .npy array"))(
+    lambda t: (np.save(t / "x.npy", np.zeros((1, 6))), np.save(t / "y.npy", np.array([Evil(t / MARKER)]),
+                                                               allow_pickle=True),
+               simulate(write_net(t), "--input", t / "x.npy", "--labels", t / "y.npy"))[2])
+case("simulate_labels_one_output", ("the network has 1 output", "at least 2"))(
+    lambda t: (np.save(t / "x.npy", np.zeros((1, 6))), np.save(t / "y.npy", np.zeros(1, np.int64)),
+               simulate(write_net(t, **{"layer1.codes": np.ones((1, 12), np.uint8)}), "--input", t / "x.npy",
+                        "--labels", t / "y.npy"))[2])
+case("simulate_data_features", ("has 64 features", "the network takes 6"))(
+    lambda t: simulate(write_net(t), "--data", write_data(t, y_train=np.zeros(40, np.int64),
+                                                          y_test=np.ones(20, np.int64))))
+case("simulate_data_labels_vs_outputs", ("label 9", "expected class labels 0..2"))(
+    lambda t: simulate(write_net(t), "--data", write_data(t, x_train=np.zeros((40, 6), np.float32),
+                                                          x_test=np.zeros((20, 6), np.float32))))
+cli("simulate_data_missing", simulate("{t}/n.npz", "--data", "{t}/none.npz"), ("n.npz", "does not exist"))
 
 # ---- the Python API --------------------------------------------------------------------------------------------
 

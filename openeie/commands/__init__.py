@@ -8,4 +8,4 @@ __all__ = ["COMMANDS"]
 
 #: Module names under :mod:`openeie.commands`, in the order ``openeie --help`` lists them.
 COMMANDS = ("compress", "compile", "simulate", "energy", "rtl", "sweep", "sweep_sim", "synth", "asic", "bench",
-            "compare", "demo")
+            "compare", "demo", "report", "config")

