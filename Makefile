@@ -5,6 +5,8 @@ PYTHON      ?= python3
 VENV        ?= .venv
 CONSTRAINTS := constraints.txt
 STAMP       := $(VENV)/.installed-stamp
+# Test workers (pytest-xdist): CI has two cores; the Verilator builds are shared between workers under a lock.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test test-all venv clean
 
@@ -20,10 +22,10 @@ demo: $(STAMP)
 	$(VENV)/bin/openeie demo -o out/demo
 
 test: $(STAMP)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS)
 
 test-all: $(STAMP)
-	$(VENV)/bin/pytest -q -m "slow or not slow"
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) -m "slow or not slow"
 
 clean:
 	rm -rf $(VENV) build out .pytest_cache

@@ -37,7 +37,8 @@ from openeie.layout import Mem, mem_depth, mem_word_bits, table_ints
 from openeie.files import OutputKind, read_bytes, staged_dir, write_bytes
 from openeie.program import CONV_GEOMETRY, LayerInfo, Program, ProgramError
 
-__all__ = ["ImageError", "FORMAT_VERSION", "MAGIC", "IMAGES", "container_bytes", "program_from_bytes", "save_container",
+__all__ = ["ImageError", "FORMAT_VERSION", "MAGIC", "IMAGES", "is_images",
+           "container_bytes", "program_from_bytes", "save_container",
            "load_container", "hex_text", "write_hex", "hex_files", "manifest", "save_images", "check_directory",
            "load_program"]
 
@@ -125,9 +126,11 @@ def container_bytes(program: Program) -> bytes:
     return header + payload
 
 
-def _config_diff(a: EngineConfig, b: EngineConfig) -> str:
-    da, db = a.to_dict(), b.to_dict()
-    return ", ".join(f"{k}={da[k]} in the images vs {db[k]} expected" for k in da if da[k] != db[k])
+def is_images(path) -> bool:
+    """``path`` names compiled images (a directory of ``openeie compile``'s, or a ``.oeie`` container) rather than
+    a network file."""
+    path = Path(path)
+    return path.is_dir() or path.suffix.lower() == ".oeie"
 
 
 def _container_meta(payload: bytes, what: str):
@@ -226,7 +229,7 @@ def program_from_bytes(raw: bytes, expected_config: EngineConfig | None = None, 
     if cfg.hash() != cfg_hash:
         raise ImageError(f"{what}: the header's configuration hash does not match the stored configuration")
     if expected_config is not None and expected_config.hash() != cfg_hash:
-        raise ImageError(f"{what}: compiled for another engine configuration ({_config_diff(cfg, expected_config)})")
+        raise ImageError(f"{what}: compiled for another engine configuration ({cfg.diff(expected_config, 'in the images', 'expected')})")
     arrays = _container_arrays(meta, area, what)
     layers = _layer_infos(meta, arrays, what, cfg)
     program = Program(config=cfg, layers=layers, mems={mem: arrays[f"mem.{mem.key}"] for mem in Mem},

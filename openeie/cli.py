@@ -1,5 +1,7 @@
 """``openeie`` command line: the parser of every command (:mod:`openeie.commands`) and the error boundary.
 
+``--quiet`` (before the command) silences progress and notes for the run (:mod:`openeie.progress`).
+
 The boundary: an :class:`~openeie.errors.OpenEIEError` (bad input, a tool that failed, a board that did not
 answer) or an ``OSError`` (a file system that refused) is printed as one line, ``openeie: error: ...``, with exit
 status 2; anything else is a bug in OpenEIE and shows its traceback.
@@ -49,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      "synthesize EIE-style compressed-network inference engines.")
     from . import __version__
     parser.add_argument("--version", action="version", version=f"openeie {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress (bars, tool stages, status lines) and no notes on what was assumed; "
+                             "results and errors are printed all the same. Without it, progress is shown while "
+                             "stderr is a terminal; off a terminal tool stages are plain lines and bars are off")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
@@ -58,11 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     from .errors import OpenEIEError
+    from .progress import quiet
     pin_numerics()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.run(args)
+        with quiet(args.quiet):
+            args.run(args)
     except OpenEIEError as e:
         print(f"openeie: error: {error_line(e)}", file=sys.stderr)
         return 2

@@ -246,6 +246,13 @@ class EngineConfig:
         return self.act_depth * self.n_pe
 
     # ---- serialisation --------------------------------------------------------------------------------------
+    def diff(self, other: "EngineConfig", self_name: str = "here", other_name: str = "there") -> str:
+        """The fields that differ, as text: ``"fifo_depth=2 in the images vs 4 on the board, ..."`` (empty when
+        the configurations are equal field for field)."""
+        da, db = self.to_dict(), other.to_dict()
+        keys = [k for k in {**da, **db} if da.get(k) != db.get(k)]
+        return ", ".join(f"{k}={da.get(k)} {self_name} vs {db.get(k)} {other_name}" for k in keys)
+
     def to_dict(self) -> dict:
         """The fields as a dict; ``mult_bits`` is left out at its default (0), so the configuration files, image
         containers and manifests of fixed-point engines are what they were before requantisation existed."""

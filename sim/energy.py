@@ -30,8 +30,8 @@ from openeie.files import read_text
 from openeie.layout import Mem, mem_word_bits
 from openeie.stats import Stats
 
-__all__ = ["EnergyTable", "EnergyTableError", "load_table", "energy", "sram_sizes", "scenarios", "dense_work", "dense_fp32_dram_pj",
-           "COMPONENTS"]
+__all__ = ["EnergyTable", "EnergyTableError", "load_table", "energy", "sram_sizes", "per_access_pj", "scenarios",
+           "dense_work", "dense_fp32_dram_pj", "COMPONENTS"]
 
 COMPONENTS = ("pointer_sram", "spmat_sram", "codebook", "activation_sram", "accumulators", "bias_sram", "queues",
               "mac", "dram")
@@ -135,8 +135,9 @@ def sram_sizes(cfg) -> dict:
     }
 
 
-def _per_access(cfg, table: EnergyTable) -> dict:
-    """Energy per counted access, per component, in pJ."""
+def per_access_pj(cfg, table: EnergyTable) -> dict:
+    """Energy per counted access in pJ, per component (the keys of :func:`sram_sizes`, ``mac`` and ``requant``):
+    the one place the table's laws meet the memory sizes."""
     return {
         **{name: table.sram_pj(size, width) for name, (size, width) in sram_sizes(cfg).items()},
         "mac": table.mult_pj(cfg.weight_bits, cfg.act_bits) + table.add_pj(cfg.acc_bits),
@@ -154,7 +155,7 @@ def energy(stats: Stats, cfg, table: EnergyTable | None = None, weights_in_dram:
     check_type(stats, Stats, "stats")
     check_type(cfg, EngineConfig, "cfg")
     table = check_type(table, EnergyTable, "table") if table is not None else load_table()
-    e = _per_access(cfg, table)
+    e = per_access_pj(cfg, table)
     c = stats.counters
     out = dict.fromkeys(COMPONENTS, 0.0)
     if weights_in_dram:

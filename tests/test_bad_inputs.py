@@ -50,14 +50,7 @@ def snapshot(root: Path) -> dict:
     return out
 
 
-@contextlib.contextmanager
-def chdir(path):
-    old = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(old)
+chdir = contextlib.chdir          # the working directory for a block (Python 3.11)
 
 
 def run_cli(argv, where: Path):
@@ -980,6 +973,55 @@ case("synth_output_foreign", ("synthesis directory 'est'", "holds no readable op
     lambda t: (t.joinpath("est").mkdir(), t.joinpath("est", "top.v").write_text("module mine;"),
                ["synth", "--estimate", "--device", "up5k", "-o", "est"])[2])
 
+# ---- openeie run (issue 17 point 6: board runs from the CLI): all refused before a port is opened ------------------
+
+def _run_images(t: Path, **changes) -> Path:
+    """Images of the battery's network compiled for the icebreaker preset with ``changes``."""
+    from openeie.compiler.images import save_images
+    from openeie.compiler.lower import lower
+    from openeie.compiler.netfile import load_network
+    from openeie.fpga.presets import board_preset
+    save_images(lower(load_network(write_net(t)), board_preset("icebreaker").replace(**changes)), t / "images")
+    return t / "images"
+
+
+_RUN = ["run", "--board", "icebreaker", "--port", "{t}/ttyNONE"]
+cli("run_unknown_board", ["run", "--board", "de10", "--simulate", "x.oeie"], ("invalid choice: 'de10'",), option=True)
+cli("run_port_and_simulate", [*_RUN, "--simulate", "x.oeie"], ("--simulate: not allowed with argument --port",),
+    option=True)
+cli("run_neither_port_nor_simulate", ["run", "--board", "icebreaker", "x.oeie"], ("give --port DEV", "--simulate"))
+cli("run_no_images", _RUN, ("give IMAGES",))
+cli("run_missing_images", [*_RUN, "nope.oeie"], ("images 'nope.oeie' does not exist",))
+cli("run_baud_with_simulate", ["run", "--board", "icebreaker", "--simulate", "--baud", "9600", "x.oeie"],
+    ("--baud 9600 applies to --port",))
+cli("run_baud_0", [*_RUN, "--baud", "0", "x.oeie"], ("baud rate 0 is out of range",), option=True)
+cli("run_bitstream_without_program", [*_RUN, "--bitstream", "b.bin", "x.oeie"], ("--bitstream b.bin applies to "
+                                                                                "--program",))
+cli("run_fixed_without_input", [*_RUN, "--fixed", "x.oeie"], ("--fixed describes the --input file",))
+cli("run_program_with_simulate", ["run", "--board", "icebreaker", "--simulate", "--program", "x.oeie"],
+    ("--program writes a bitstream to a real board: not with --simulate",))
+case("run_images_of_another_config", ("compiled for another engine configuration than the icebreaker bitstream's",
+                                      "n_pe=2 in the images vs 4 on the board"))(
+    lambda t: [*(a.format(t=t) for a in _RUN), _run_images(t, n_pe=2)])
+case("run_input_shape", ("has shape (5,): expected (6,)",))(
+    lambda t: (np.save(t / "x.npy", np.zeros(5)),
+               [*(a.format(t=t) for a in _RUN), write_net(t), "--input", "x.npy"])[1])
+case("run_fixed_fraction", ("--fixed", "holds the fraction 0.5", "fixed-point integers"))(
+    lambda t: (np.save(t / "x.npy", np.full(6, 0.5)),
+               [*(a.format(t=t) for a in _RUN), write_net(t), "--input", "x.npy", "--fixed"])[1])
+case("run_fixed_out_of_range", ("--fixed", "holds 200", "8-bit activations -128..127"))(
+    lambda t: (np.save(t / "x.npy", np.full(6, 200)),
+               [*(a.format(t=t) for a in _RUN), write_net(t), "--input", "x.npy", "--fixed"])[1])
+case("run_missing_bitstream", ("bitstream 'nope' not found", "openeie synth --board icebreaker -o DIR"))(
+    lambda t: [*(a.format(t=t) for a in _RUN), "--program", "--bitstream", "nope", write_net(t)])
+case("run_bitstream_wrong_family", ("not a .bin file: the icebreaker takes top.bin",))(
+    lambda t: (t.joinpath("top.bit").write_bytes(b"x"),
+               [*(a.format(t=t) for a in _RUN), "--program", "--bitstream", "top.bit", write_net(t)])[1])
+case("run_port_cannot_be_opened", ("cannot open serial port", "ttyNONE", "--flash-help"))(
+    lambda t: [*(a.format(t=t) for a in _RUN), write_net(t)])
+case("run_output_is_dir", ("JSON report 'r.json' is a directory",))(
+    lambda t: (t.joinpath("r.json").mkdir(), [*(a.format(t=t) for a in _RUN), write_net(t), "-o", "r.json"])[1])
+
 # ---- bench / demo ------------------------------------------------------------------------------------------------
 
 for _id, _opt, _expect in [
@@ -1043,6 +1085,14 @@ def _report(t, *more, ckpt=None, out="rep"):
 
 cli("report_missing_checkpoint", ["report", "{t}/none.pt", "-o", "rep"], ("none.pt", "does not exist"))
 cli("report_missing_output", ["report", "{t}/m.pt"], ("-o/--output",), option=True)
+# ---- simulate --waves: only with --rtl, in the format this machine writes, never onto a directory or an input
+cli("simulate_missing_target", ["simulate", "{t}/nothing"], ("nothing", "does not exist", "images directory"))
+cli("simulate_waves_without_rtl", ["simulate", "{t}/net.npz", "--waves", "{t}/w.fst"],
+    ("--waves", "give --rtl too"))
+cli("simulate_waves_wrong_suffix", ["simulate", "{t}/net.npz", "--rtl", "--waves", "{t}/w.txt"],
+    ("--waves", "expected a ."))
+cli("simulate_waves_directory", ["simulate", "{t}/net.npz", "--rtl", "--waves", "{t}"],
+    ("--waves",))
 cli("report_rtl_negative", ["report", "{t}/m.pt", "-o", "rep", "--rtl", "-1"], ("RTL inputs -1 is out of range",),
     option=True)
 cli("report_cycle_inputs_0", ["report", "{t}/m.pt", "-o", "rep", "--cycle-inputs", "0"],
@@ -1098,6 +1148,100 @@ case("simulate_data_labels_vs_outputs", ("label 9", "expected class labels 0..2"
     lambda t: simulate(write_net(t), "--data", write_data(t, x_train=np.zeros((40, 6), np.float32),
                                                           x_test=np.zeros((20, 6), np.float32))))
 cli("simulate_data_missing", simulate("{t}/n.npz", "--data", "{t}/none.npz"), ("n.npz", "does not exist"))
+
+# ---- ONNX / --model (issue 17 point 5): an ONNX graph as the model; --model MODULE:CLASS for a state dict -------
+# Every bad graph is refused before any training; --model imports the user's module from the case's directory
+# (each case a module name of its own: imports are cached per name) and writes no __pycache__ there.
+
+def write_onnx(t: Path, nodes=None, inits=None, name="m.onnx", external=False) -> Path:
+    """A small ONNX graph x (1, 64) -> Gemm -> Relu -> Gemm -> y (1, 10), or ``nodes`` over ``inits``."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    inits = inits if inits is not None else {"W1": rng.normal(size=(16, 64)), "W2": rng.normal(size=(10, 16))}
+    nodes = nodes or [helper.make_node("Gemm", ["x", "W1"], ["h"], transB=1, name="fc1"),
+                      helper.make_node("Relu", ["h"], ["r"], name="relu"),
+                      helper.make_node("Gemm", ["r", "W2"], ["y"], transB=1, name="fc2")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
+                              [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save_model(model, str(t / name), save_as_external_data=external, location="weights.bin",
+                    size_threshold=0)
+    return t / name
+
+
+def _onnx_nodes(*specs):
+    from onnx import helper
+    return [helper.make_node(op, ins, outs, name=n, **attrs) for op, ins, outs, n, attrs in specs]
+
+
+def write_user_module(t: Path, name: str) -> str:
+    (t / f"{name}.py").write_text("from torch import nn\n\n\nclass Net(nn.Sequential):\n    def __init__(self):\n"
+                                  "        super().__init__(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))\n\n\n"
+                                  "def make():\n    return 'not a model'\n")
+    return name
+
+
+case("onnx_unsupported_op", ("node 1 'squash' (Sigmoid): unsupported operator", "supported: Gemm"))(
+    lambda t: _compress(write_onnx(t, _onnx_nodes(("Gemm", ["x", "W1"], ["h"], "fc1", {"transB": 1}),
+                                                  ("Sigmoid", ["h"], ["r"], "squash", {}),
+                                                  ("Gemm", ["r", "W2"], ["y"], "fc2", {"transB": 1})))))
+case("onnx_unsupported_attribute", ("'fc1' (Gemm): attribute alpha=0.5", "expected 1.0"))(
+    lambda t: _compress(write_onnx(t, _onnx_nodes(("Gemm", ["x", "W1"], ["h"], "fc1", {"transB": 1, "alpha": 0.5}),
+                                                  ("Relu", ["h"], ["r"], "relu", {}),
+                                                  ("Gemm", ["r", "W2"], ["y"], "fc2", {"transB": 1})))))
+case("onnx_branch", ("tensor 'x' feeds 2 nodes", "a branch; expected a straight chain", "'join' (Add)"))(
+    lambda t: _compress(write_onnx(t, _onnx_nodes(("Gemm", ["x", "W1"], ["a"], "left", {"transB": 1}),
+                                                  ("Gemm", ["x", "W1"], ["b"], "right", {"transB": 1}),
+                                                  ("Add", ["a", "b"], ["c"], "join", {}),
+                                                  ("Gemm", ["c", "W2"], ["y"], "fc2", {"transB": 1})))))
+case("onnx_external_data", ("keeps tensors", "external data files", "save_as_external_data=False"))(
+    lambda t: _compress(write_onnx(t, external=True)))
+case("onnx_not_onnx", ("ONNX model", "m.onnx", "not an ONNX model"))(
+    lambda t: (t.joinpath("m.onnx").write_text("hello, not a graph"), _compress(t / "m.onnx"))[1])
+case("onnx_empty_file", ("m.onnx", "holds no graph", "not an ONNX model"))(
+    lambda t: (t.joinpath("m.onnx").write_bytes(b""), _compress(t / "m.onnx"))[1])
+cli("onnx_missing", _compress("{t}/none.onnx"), ("none.onnx", "does not exist"))
+case("onnx_with_arch", ("--arch", "carries its own architecture"))(
+    lambda t: _compress(write_onnx(t), "--arch", write_arch(t, cnn_arch())))
+case("onnx_with_model", ("--model mod:Net", "carries its own architecture"))(
+    lambda t: _compress(write_onnx(t), "--model", "mod:Net"))
+case("onnx_classes_vs_data", ("label 9", "expected class labels 0..3"))(
+    lambda t: _compress(write_onnx(t, inits={"W1": np.ones((16, 64)), "W2": np.ones((4, 16))}), "--data",
+                        write_data(t)))
+case("report_onnx_unsupported_op", ("(Tanh): unsupported operator",))(
+    lambda t: _report(t, ckpt=write_onnx(t, _onnx_nodes(("Gemm", ["x", "W1"], ["h"], "fc1", {"transB": 1}),
+                                                        ("Tanh", ["h"], ["r"], "", {}),
+                                                        ("Gemm", ["r", "W2"], ["y"], "fc2", {"transB": 1})))))
+for _id, _spec in [("no_colon", "mymodels"), ("two_colons", "a:b:c"), ("path", "./models.py:Net"), ("empty", ":Net")]:
+    cli(f"model_bad_spec_{_id}", _compress("{t}/m.pt", "--model", _spec), ("expected MODULE:CLASS",), option=True)
+cli("model_bad_input_shape", _compress("{t}/m.pt", "--input-shape", "1,8"), ("expected C,H,W",), option=True)
+case("model_missing_module", ("cannot import module 'bi_no_such_models'", "No module named 'bi_no_such_models'"))(
+    lambda t: _compress(write_ckpt(t), "--model", "bi_no_such_models:Net"))
+case("model_module_fails", ("cannot import module 'bi_broken_models'", "ZeroDivisionError"))(
+    lambda t: (t.joinpath("bi_broken_models.py").write_text("1 / 0\n"),
+               _compress(write_ckpt(t), "--model", "bi_broken_models:Net"))[1])
+case("model_wrong_class", ("has no attribute 'Nett'", "its nn.Module classes: Net"))(
+    lambda t: _compress(write_ckpt(t), "--model", f"{write_user_module(t, 'bi_models_wrong')}:Nett"))
+case("model_constructor_fails", ("Linear() failed", "TypeError", "takes no arguments"))(
+    lambda t: _compress(write_ckpt(t), "--model", f"{write_user_module(t, 'bi_models_args')}:nn.Linear"))
+case("model_not_a_module", ("make() made a str", "expected a torch.nn.Module"))(
+    lambda t: _compress(write_ckpt(t), "--model", f"{write_user_module(t, 'bi_models_str')}:make"))
+case("model_shape_mismatch", ("does not fit the model", "mis-shaped", "0.weight (16, 32) (expected (16, 64))"))(
+    lambda t: _compress(write_ckpt(t, {"0.weight": __import__("torch").zeros(16, 32),
+                                       "0.bias": __import__("torch").zeros(16),
+                                       "2.weight": __import__("torch").zeros(10, 16),
+                                       "2.bias": __import__("torch").zeros(10)}),
+                        "--model", f"{write_user_module(t, 'bi_models_shape')}:Net"))
+case("model_state_keys", ("does not fit the model", "missing ['0.bias', '0.weight'", "unexpected ['fc1.bias'"))(
+    lambda t: _compress(write_ckpt(t), "--model", f"{write_user_module(t, 'bi_models_keys')}:Net"))
+case("model_with_arch", ("--arch", "--model", "both give the architecture"))(
+    lambda t: _compress(write_ckpt(t), "--arch", write_arch(t, cnn_arch()), "--model", "bi_models_x:Net"))
+case("input_shape_without_model", ("--input-shape 1,8,8 is for --model",))(
+    lambda t: _compress(write_ckpt(t), "--input-shape", "1,8,8"))
+case("report_model_missing_module", ("cannot import module 'bi_no_such_report_models'",))(
+    lambda t: _report(t, "--model", "bi_no_such_report_models:Net"))
 
 # ---- the Python API --------------------------------------------------------------------------------------------
 

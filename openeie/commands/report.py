@@ -18,9 +18,10 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(subparsers) -> None:
     p = subparsers.add_parser(
         "report", help="compress, compile and measure your own model: the demo's report for a checkpoint",
-        description="The demo's report for CHECKPOINT (what 'openeie compress' accepts: an MLP state dict, or a "
-                    "CNN with its architecture): Deep Compression with the options below, lowering to the engine, "
-                    "fixed-point accuracy on the data's test split (golden model), cycles and efficiency per layer "
+        description="The demo's report for CHECKPOINT (what 'openeie compress' accepts: an MLP state dict, a "
+                    "CNN with its architecture or --model, an ONNX graph): Deep Compression with the options "
+                    "below, lowering to the engine, fixed-point accuracy on the data's test split (golden model), "
+                    "cycles and efficiency per layer "
                     "(cycle model), energy per layer and per inference, and with --rtl N the first N test inputs "
                     "on the Verilated engine, held to the golden model (outputs) and the cycle model (done cycle, "
                     "every counter). Writes report.md, report.json, plots and the images into DIR, stamped with "
@@ -57,8 +58,9 @@ def run(args) -> None:
                              f"{cfg.code_bits} ({args.config}): expected at most {cfg.code_bits}")
         if job["options"]["low_rank"] is None:      # factorised layers are checked when they are lowered
             check_fits(job["layers"], cfg)
-    for note in job["notes"]:
-        print(f"note: {note}")
+    from openeie.progress import note
+    for text in job["notes"]:
+        note(text)
     report = run_report(args.output, job, cfg=cfg, rtl=args.rtl, cycle_inputs=args.cycle_inputs,
                         checkpoint=args.checkpoint, data=args.data)
     print(f"report written to {args.output}/report.md and {args.output}/report.json")

@@ -26,6 +26,9 @@ def add_arguments(subparsers) -> None:
                    "format of 'compress --data', or 'digits'): predicted classes and accuracy")
     p.add_argument("--rtl", action="store_true", help="also run every input on the Verilated engine (the compiled "
                    "harness, seeded with --seed) and check it against the golden and cycle models")
+    p.add_argument("--waves", metavar="FILE", help="with --rtl: also run the first input on the cocotb bench of "
+                   "the Verilated engine and write its waveform to FILE (.fst, or .vcd where the C++ compiler has no "
+                   "lz4.h; the first build with waveforms takes minutes)")
     p.add_argument("--json", metavar="PATH", help="write cycles, counters, energy, outputs (and classes) as JSON")
     p.set_defaults(run=run)
 
@@ -46,6 +49,8 @@ def run(args) -> None:
                                                             None if args.data == "digits" else args.data])
     if args.rtl:
         require_rtl("simulate --rtl")
+    if args.waves:
+        _check_waves(args)
     cfg = load_config(args.config)
     program = load_target(args.target, cfg)
     labels = None
@@ -66,11 +71,29 @@ def run(args) -> None:
     result["input"] = source
     if args.rtl:
         result["rtl"] = rtl_check(program, x_q, labels=labels, seed=args.seed)
+    if args.waves:
+        from openeie.testbench.run import run_program
+        run_program(program, x_q[:1], waves_path=args.waves)
     print("\n".join(simulate_lines(result)))
     if args.json:
         import json
         write_text(args.json, json.dumps(result, indent=2) + "\n", "JSON report")
     require_agreement(result.get("rtl"), args.json or "the table above")
+
+
+def _check_waves(args) -> None:
+    """``--waves FILE``: with --rtl, an output file (as --json) in the format this machine writes."""
+    from pathlib import Path
+    from openeie.errors import InputError
+    from openeie.files import check_output_file
+    from openeie.testbench.verilator import wave_format
+    if not args.rtl:
+        raise InputError(f"--waves {args.waves} dumps the Verilated engine's run: give --rtl too")
+    fmt = wave_format(quiet=True)
+    if Path(args.waves).suffix.lower() != f".{fmt}":
+        why = "FST" if fmt == "fst" else "VCD: the C++ compiler has no lz4.h for FST"
+        raise InputError(f"--waves {args.waves}: expected a .{fmt} file (this machine's Verilator builds write {why})")
+    check_output_file(args.waves, "waveform", inputs=[args.target, args.input, args.config, args.labels])
 
 
 def _check_classes(program, what: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from openeie.config import CONFIG_RANGES
 
@@ -66,7 +65,8 @@ def add_arguments(subparsers) -> None:
 
 
 def _say(text: str):
-    print(text, file=sys.stderr, flush=True)
+    from openeie.progress import say
+    say(text)
 
 
 def write_report(result: dict, json_path, markdown_path) -> None:
@@ -85,7 +85,7 @@ def run(args) -> None:
     from openeie.fpga.boards import get_board, get_device
     from openeie.fpga.presets import board_preset, preset
     from openeie.fpga.protocol import DEFAULT_BAUD
-    from openeie.fpga.synth import SYNTH, build_board, estimate
+    from openeie.fpga.synth import SYNTH, build_board, default_synth_dir, estimate
     from openeie.fpga.sweep import sweep_pes
     from openeie.report.tables import synth_summary
     from .arguments import load_config
@@ -117,7 +117,7 @@ def run(args) -> None:
     if args.board:
         board = get_board(args.board)
         cfg = load_config(args.config, board_preset(board.name))
-        out = Path(args.output or f"out/synth-{board.name}")
+        out = Path(args.output or default_synth_dir(board.name))
         with working_dir(out, SYNTH):
             _say(f"building {board.name} ({cfg.n_pe} PEs) in {out}/ ...")
             result = build_board(board, cfg, out, baud=args.baud or DEFAULT_BAUD, clock_mhz=args.clock_mhz,

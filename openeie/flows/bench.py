@@ -197,7 +197,8 @@ def bench_sim(layer: str = "Alex-8", n_pe: int = 64, fifo_depth: int = 8, seed: 
 
 
 def _progress(items, enabled: bool, desc: str):
-    if not enabled:
+    from openeie.progress import shown
+    if not shown(enabled):
         return items
     from tqdm import tqdm
     return tqdm(items, desc=desc, unit="layer", leave=False)

@@ -276,17 +276,18 @@ def _torch_inputs(x, model: str):
 def _run_local(names, ctx, workers, progress):
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from tqdm import tqdm
+    from openeie.progress import shown
     rows = [None] * len(names)
     if workers <= 1:
-        for i, name in enumerate(tqdm(names, desc="compare", unit="method", disable=not progress, leave=False)):
+        for i, name in enumerate(tqdm(names, desc="compare", unit="method", disable=not shown(progress), leave=False)):
             rows[i] = evaluate_method(name, ctx)
         return rows
     import multiprocessing
     # spawn, not fork: this process has run torch (its thread pools do not survive a fork)
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(evaluate_method, name, ctx): i for i, name in enumerate(names)}
-        for f in tqdm(as_completed(futures), total=len(names), desc="compare", unit="method", disable=not progress,
-                      leave=False):
+        for f in tqdm(as_completed(futures), total=len(names), desc="compare", unit="method",
+                      disable=not shown(progress), leave=False):
             rows[futures[f]] = f.result()
     return rows
 

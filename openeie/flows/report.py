@@ -65,7 +65,8 @@ def stamp(cfg, seeds: dict) -> dict:
 
 
 def _progress(items, enabled: bool, desc: str):
-    if not enabled or len(items) < 2:
+    from openeie.progress import shown
+    if not shown(enabled) or len(items) < 2:
         return items
     from tqdm import tqdm
     return tqdm(items, desc=desc, unit="input", leave=False)
@@ -159,7 +160,7 @@ def engine_report(out_dir: Path, final_dir: Path, program, comp: dict, x_test, y
         k = min(rtl, len(x_q))
         report["rtl"] = rtl_check(program, x_q[:k], labels=y_test[:k], seed=seeds.get("rtl", 0))
     plots.weight_histograms(comp, out_dir / "weight_histograms.png")
-    plots.energy_breakdown(breakdown, out_dir / "energy_breakdown.png")
+    plots.energy_breakdown(breakdown, out_dir / "energy_breakdown.png", report["energy_scenarios"])
     return report
 
 

@@ -46,6 +46,7 @@ def simulate_program(program, x_q, progress: bool = True, labels=None, table=Non
         ``accuracy``.
     """
     from tqdm import tqdm
+    from openeie.progress import shown
     from openeie.sim import cycle
     from openeie.sim.energy import energy, load_table
     cfg = program.config
@@ -55,7 +56,7 @@ def simulate_program(program, x_q, progress: bool = True, labels=None, table=Non
         raise InputError(f"{len(labels)} labels for {len(x_q)} inputs: expected one label per input")
     runs = []
     t0 = time.perf_counter()
-    for row in tqdm(x_q, desc="simulating", unit="input", disable=not progress or len(x_q) < 2, leave=False):
+    for row in tqdm(x_q, desc="simulating", unit="input", disable=not shown(progress) or len(x_q) < 2, leave=False):
         outputs, stats, timings = cycle.run(program, row)
         runs.append((program.output_logical(outputs[-1]), stats, timings))
     wall = time.perf_counter() - t0

@@ -187,14 +187,15 @@ def pareto_front(rows, x_key: str, y_key: str, maximize_y: bool = True) -> list:
 def _run_local(points, ctx, workers, progress):
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from tqdm import tqdm
+    from openeie.progress import shown
     results = [None] * len(points)
     if workers <= 1:
-        for i, p in enumerate(tqdm(points, desc="sweep", disable=not progress, leave=False)):
+        for i, p in enumerate(tqdm(points, desc="sweep", disable=not shown(progress), leave=False)):
             results[i] = evaluate_point(p, ctx)
         return results
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(evaluate_point, p, ctx): i for i, p in enumerate(points)}
-        for f in tqdm(as_completed(futures), total=len(points), desc="sweep", disable=not progress, leave=False):
+        for f in tqdm(as_completed(futures), total=len(points), desc="sweep", disable=not shown(progress), leave=False):
             results[futures[f]] = f.result()
     return results
 
@@ -217,12 +218,13 @@ def run_on_dask(fn, items, ctx, address, progress, desc="sweep (dask)") -> list:
     progress bar; results in the order of ``items``."""
     from distributed import as_completed
     from tqdm import tqdm
+    from openeie.progress import shown
     results = [None] * len(items)
     with _client(address) as client:
         ctx_future = client.scatter(ctx, broadcast=True)
         futures = [client.submit(fn, item, ctx_future, pure=False) for item in items]
         index = {f.key: i for i, f in enumerate(futures)}
-        for f in tqdm(as_completed(futures), total=len(items), desc=desc, disable=not progress, leave=False):
+        for f in tqdm(as_completed(futures), total=len(items), desc=desc, disable=not shown(progress), leave=False):
             results[index[f.key]] = f.result()
     return results
 
@@ -316,10 +318,11 @@ def digits_context(code_bits=(2, 3, 4, 5, 6), cache_dir=".cache/openeie", seed: 
     under ``cache_dir``), with the labelled test split for accuracy."""
     import hashlib
     from tqdm import tqdm
+    from openeie.progress import shown
     from openeie.compiler.digits import DIGITS_RECIPE, compress_digits, load_digits_split, numerics
     from openeie.compiler.netfile import load_network, save_network
     nets = {}
-    for cb in tqdm(code_bits, desc="compressing per code width", disable=not progress, leave=False):
+    for cb in tqdm(code_bits, desc="compressing per code width", disable=not shown(progress), leave=False):
         key = hashlib.sha256(json.dumps({**DIGITS_RECIPE, "code_bits": cb, "seed": seed, "numerics": numerics()},
                                         sort_keys=True).encode()).hexdigest()[:16]
         path = Path(cache_dir) / f"digits_net_{cb}bit_{key}.npz"

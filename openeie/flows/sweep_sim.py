@@ -40,7 +40,8 @@ def _layers(names):
 
 def _bar(total, desc, enabled):
     from tqdm import tqdm
-    return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
+    from openeie.progress import shown
+    return tqdm(total=total, desc=desc, disable=not shown(enabled), leave=False)
 
 
 def _simulate(program, x_q, fifo_depth=None):

@@ -28,6 +28,7 @@ import numpy as np
 from amaranth.hdl import Shape
 
 from openeie.layout import Mem, load_word_layout, to_signed, to_unsigned
+from openeie.progress import stage
 from openeie.stats import Stats, counter_index
 from openeie.timing import COUNTER_LATENCY
 
@@ -93,10 +94,11 @@ def build_harness(cfg, build_root=None) -> tuple:
                "harness.cpp", "--build", "-j", str(os.cpu_count() or 1), *VERILATOR_ARGS, "-Mdir", "obj",
                "-o", "harness", "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include", "-CFLAGS", cflags]
         t0 = time.perf_counter()
-        with open(build_dir / "build.log", "w") as log:
-            rc = subprocess.run(cmd, cwd=build_dir, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
-        if rc or not (build_dir / "obj" / "harness").exists():
-            raise RuntimeError(f"the harness build failed (exit {rc}); see {build_dir / 'build.log'}")
+        with stage(f"verilator: building the RTL harness in {build_dir}"):
+            with open(build_dir / "build.log", "w") as log:
+                rc = subprocess.run(cmd, cwd=build_dir, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+            if rc or not (build_dir / "obj" / "harness").exists():
+                raise RuntimeError(f"the harness build failed (exit {rc}); see {build_dir / 'build.log'}")
         shutil.move(build_dir / "obj" / "harness", binary)
         shutil.rmtree(build_dir / "obj", ignore_errors=True)      # about 100 MB of C++ intermediates
         stamp.write_text(key)

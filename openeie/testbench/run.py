@@ -21,13 +21,19 @@ from .verilator import build_engine, rtl_available, run_cocotb_test, wave_format
 __all__ = ["rtl_available", "run_program"]
 
 
-def run_program(program: Program, x_q, build_root="build/rtl", waves: bool | None = None):
+def run_program(program: Program, x_q, build_root="build/rtl", waves: bool | None = None, waves_path=None):
     """Run fixed-point inputs ``x_q`` (``(n_in,)`` or ``(batch, n_in)``) through the program on the RTL.
+
+    With waveforms (``waves`` or ``OPENEIE_WAVES=1``) the dump stays in the run's directory under the build, or
+    is moved to ``waves_path`` when given (its suffix the format :func:`~openeie.testbench.verilator.wave_format`
+    names); its path is printed on stderr.
 
     Returns ``(outputs, stats)``: per input the last layer's storage-order outputs (int64 array) and the RTL's
     :class:`~openeie.stats.Stats`. Raises ``RuntimeError`` if the testbench saw an output differ from the golden
     model or the ``done`` timing disagree with the cycle counter.
     """
+    if waves_path is not None:
+        waves = True
     x = np.atleast_2d(np.asarray(x_q, dtype=np.int64))
     cfg = program.config
     name = "engine_" + cfg.hash().hex()[:12]
@@ -50,7 +56,13 @@ def run_program(program: Program, x_q, build_root="build/rtl", waves: bool | Non
         shutil.rmtree(run_dir, ignore_errors=True)
     else:
         import sys
-        print(f"waveform: {run_dir}/run_program.{wave_format()}", file=sys.stderr)
+        dump = run_dir / f"run_program.{wave_format()}"
+        if waves_path is not None:
+            Path(waves_path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(dump, waves_path)
+            shutil.rmtree(run_dir, ignore_errors=True)
+            dump = Path(waves_path)
+        print(f"waveform: {dump}", file=sys.stderr)
     outputs = [np.asarray(r["outputs"], dtype=np.int64) for r in report["runs"]]
     stats = [Stats.from_dict(r["stats"]) for r in report["runs"]]
     return outputs, stats

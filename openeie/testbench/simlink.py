@@ -26,7 +26,7 @@ from openeie.hw.export import builtin_yosys
 from openeie.program import Program
 from openeie.stats import Stats
 
-from .verilator import build, run_cocotb_test, waves_enabled
+from .verilator import build, run_cocotb_test, wave_format, waves_enabled
 
 __all__ = ["SIM_TOP", "DEFAULT_SIM_DIVISOR", "sim_verilog", "build_sim", "simulate_runs", "simulate_error_probes"]
 
@@ -76,6 +76,9 @@ def _simulate(kind: str, program: Program, inputs, *, divisor, device, build_roo
         raise RuntimeError(f"the link simulation failed:\n{outcome['error']}\n(log: {run_dir / 'host_session.log'})")
     if not waves_enabled():
         shutil.rmtree(run_dir, ignore_errors=True)
+    else:
+        import sys
+        print(f"waveform: {run_dir}/host_session.{wave_format()}", file=sys.stderr)
     return outcome["result"]
 
 

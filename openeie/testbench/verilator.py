@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from openeie.progress import stage
+
 __all__ = ["rtl_available", "waves_enabled", "wave_format", "verilator_env", "build", "build_engine",
            "run_cocotb_test", "BUILD_ARGS"]
 
@@ -55,12 +57,13 @@ def waves_enabled() -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def wave_format() -> str:
-    """``"fst"`` when lz4.h is available to the C++ compiler, else ``"vcd"``."""
+def wave_format(quiet: bool = False) -> str:
+    """``"fst"`` when lz4.h is available to the C++ compiler, else ``"vcd"`` (said on stderr unless ``quiet``)."""
     probe = subprocess.run(["c++", "-E", "-x", "c++", "-"], input="#include <lz4.h>\n", capture_output=True,
                            text=True)
-    if probe.returncode:
-        print("OPENEIE_WAVES: lz4.h not found (install liblz4-dev for FST); writing VCD", file=sys.stderr)
+    if probe.returncode and not quiet:
+        from openeie.progress import say
+        say("OPENEIE_WAVES: lz4.h not found (install liblz4-dev for FST); writing VCD")
     return "vcd" if probe.returncode else "fst"
 
 
@@ -94,7 +97,8 @@ def _prune_intermediates(build_dir: Path) -> None:
 
 def build(verilog_text: str, top: str, build_dir, waves: bool | None = None):
     """Verilate ``verilog_text`` (top module ``top``) into ``build_dir``; returns ``(build_dir, seconds)``
-    (``seconds`` is None when an up-to-date build was reused)."""
+    (``seconds`` is None when an up-to-date build was reused). A build says when it starts and ends on stderr
+    (:func:`openeie.progress.stage`)."""
     from cocotb_tools.runner import get_runner
     waves = waves_enabled() if waves is None else waves
     build_dir = Path(build_dir).resolve()
@@ -111,7 +115,7 @@ def build(verilog_text: str, top: str, build_dir, waves: bool | None = None):
         source = build_dir / f"{top}.v"
         source.write_text(verilog_text)
         t0 = time.perf_counter()
-        with verilator_env():
+        with verilator_env(), stage(f"verilator: building {top}{' with waveforms' if waves else ''} in {build_dir}"):
             get_runner("verilator").build(sources=[source], hdl_toplevel=top, build_dir=build_dir, build_args=args,
                                           timescale=TIMESCALE, waves=waves, always=True,
                                           log_file=build_dir / "build.log")
