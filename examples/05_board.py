@@ -6,7 +6,8 @@
 # linked engine of the iCEBreaker build, Verilated, with a bit-level UART on its pins), so it needs no hardware.
 # With a board: `openeie synth --board icebreaker -o out/icebreaker`, flash `out/icebreaker/top.bin`
 # (`iceprog` or `openFPGALoader -b ice40_generic`), then call `openeie.fpga.host.run(program, x, port="/dev/ttyUSB1")`
-# instead of `simulate_runs`. From the command line, with images compiled for the board's configuration:
+# instead of `simulate_runs` (or `openeie.run_board(program, x, board="icebreaker", port="/dev/ttyUSB1")`, which
+# also holds every run to the golden and cycle models). From the command line, with images compiled for the board's configuration:
 # `openeie run --board icebreaker --port /dev/ttyUSB1 --program --bitstream out/icebreaker IMAGES --input x.npy`
 # (`--simulate` instead of `--port` runs them on this simulated board; `--flash-help` prints the steps).
 

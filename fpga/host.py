@@ -110,7 +110,10 @@ class BoardLink:
 
     # ---- plumbing -----------------------------------------------------------------------------------------
     def _read(self, n: int, what: str, timeout_s: float | None = None) -> bytes:
-        data = self.transport.read(n, self.timeout_s if timeout_s is None else timeout_s)
+        return self._check_length(self.transport.read(n, self.timeout_s if timeout_s is None else timeout_s), n, what)
+
+    @staticmethod
+    def _check_length(data: bytes, n: int, what: str) -> bytes:
         if len(data) != n:
             got = f" ({data[:16].hex(' ')}{' ...' if len(data) > 16 else ''})" if data else ""
             raise LinkError(f"{what}: expected {n} bytes from the board, got {len(data)}{got} (is the bitstream "
@@ -135,11 +138,19 @@ class BoardLink:
             self._status(opcode.name)
 
     # ---- commands -----------------------------------------------------------------------------------------
-    def hello(self) -> None:
-        """Resynchronise, then check that the board runs this protocol version and an engine built for ``cfg``."""
-        self.transport.resync(RESYNC_BYTE_TIMES)
-        self.transport.write(bytes([Opcode.HELLO]))
-        reply = self._read(len(MAGIC) + 1 + HASH_BYTES + 1, "HELLO")
+    def hello(self, attempts: int = 1) -> None:
+        """Resynchronise, then check that the board runs this protocol version and an engine built for ``cfg``.
+
+        ``attempts``: HELLOs sent while the board stays silent, each waiting ``timeout_s`` (a board just programmed
+        may still be loading its configuration from flash)."""
+        n = len(MAGIC) + 1 + HASH_BYTES + 1
+        for attempt in range(attempts):
+            self.transport.resync(RESYNC_BYTE_TIMES)
+            self.transport.write(bytes([Opcode.HELLO]))
+            reply = self.transport.read(n, self.timeout_s)
+            if reply:
+                break
+        self._check_length(reply, n, "HELLO" if attempts == 1 else f"HELLO ({attempts} attempts)")
         if reply[:len(MAGIC)] != MAGIC:
             raise LinkError(f"HELLO: the board answered {reply!r}, not an OpenEIE engine")
         if reply[len(MAGIC)] != VERSION:

@@ -3,8 +3,8 @@ estimates). The command line is ``openeie`` (:mod:`openeie.cli`); the packages a
 :mod:`openeie.sim`, :mod:`openeie.hw` and :mod:`openeie.fpga` on the core types in this package.
 
 The Python API (:mod:`openeie.api`) is available from here: :class:`EngineConfig`, :func:`load_data`,
-:func:`compress`, :func:`lower`, :func:`compile`, :func:`simulate`, :func:`energy`, :func:`run_rtl` and
-:func:`synth`. They are imported on first use (PEP 562), so ``import openeie`` stays cheap: it imports neither
+:func:`compress`, :func:`lower`, :func:`compile`, :func:`simulate`, :func:`energy`, :func:`run_rtl`,
+:func:`run_board` and :func:`synth`. They are imported on first use (PEP 562), so ``import openeie`` stays cheap: it imports neither
 torch nor Amaranth nor any of the packages above.
 """
 
@@ -19,7 +19,7 @@ except _metadata.PackageNotFoundError:          # imported from a source tree th
 #: Public name -> the module that defines it (imported when the name is first looked up).
 _LAZY = {"EngineConfig": "openeie.config", "load_data": "openeie.api", "compress": "openeie.api",
          "lower": "openeie.api", "compile": "openeie.api", "simulate": "openeie.api", "energy": "openeie.api",
-         "run_rtl": "openeie.api", "synth": "openeie.api"}
+         "run_rtl": "openeie.api", "run_board": "openeie.api", "synth": "openeie.api"}
 
 __all__ = ["__version__", *_LAZY]
 

@@ -24,10 +24,12 @@ function           does                                             returns
 ``simulate``       golden model + cycle model                       :class:`SimulationResult`
 ``energy``         energy per inference (and SRAM vs DRAM)          :class:`EnergyResult`
 ``run_rtl``        the compiled Verilator harness of the RTL        :class:`RTLResult`
+``run_board``      a board over its UART (or the Verilated board),  ``dict`` (``openeie run -o``'s report)
+                   held to the golden and cycle models
 ``synth``          FPGA estimate or bitstream (YoWASP tools)        :class:`SynthReport`
 =================  ===============================================  ======================================
 
-Inputs of ``simulate``, ``energy`` and ``run_rtl`` are real numbers, quantised to the engine's activation format
+Inputs of ``simulate``, ``energy``, ``run_rtl`` and ``run_board`` are real numbers, quantised to the engine's activation format
 (``act_bits``, ``act_frac_bits``) as ``openeie simulate --input`` does; with ``fixed=True`` they are the engine's
 fixed-point integers already (an integer network's: :meth:`Compressed.quantize_inputs`). Without inputs the
 functions run seeded random inputs with 35 % non-zero activations (:data:`openeie.sim.inputs.DEFAULT_ACT_DENSITY`).
@@ -47,7 +49,8 @@ from openeie.errors import InputError, InputTypeError, check_int, check_number
 from openeie.program import Program
 from openeie.stats import Stats
 
-__all__ = ["load_data", "compress", "lower", "compile", "simulate", "energy", "run_rtl", "synth", "Compressed",
+__all__ = ["load_data", "compress", "lower", "compile", "simulate", "energy", "run_rtl", "run_board", "synth",
+           "Compressed",
            "SimulationResult", "EnergyResult", "RTLResult", "SynthReport", "BUNDLED_MODELS", "METHODS"]
 
 #: Names :func:`compress` takes for the bundled digits models (:data:`openeie.compiler.digits.DIGITS_MODELS`).
@@ -917,6 +920,55 @@ def run_rtl(program, inputs=None, *, config=None, fixed: bool = False, count: in
 
 
 # ---- FPGA -----------------------------------------------------------------------------------------------------
+
+def run_board(program, inputs=None, *, board: str, port: str | None = None, simulate: bool = False,
+              baud: int | None = None, config=None, fixed: bool = False, count: int = 1,
+              act_density: float | None = None, seed: int = 0, timeout_s: float = 5.0) -> dict:
+    """Run inputs on a board built by :func:`synth` (``board=``), over its UART (``openeie run``).
+
+    The images are loaded once, every input is run, and each run is held to the golden model (outputs) and the
+    cycle model (cycles and every counter).
+
+    Parameters
+    ----------
+    program, inputs, config, fixed, count, act_density, seed
+        As :func:`simulate`; the program must be compiled for the configuration the bitstream was built with.
+    board : str
+        ``"icebreaker"``, ``"ulx3s-85f"`` or ``"orangecrab-85f"``.
+    port : str, optional
+        The board's serial port (pyserial), e.g. ``"/dev/ttyUSB1"``.
+    simulate : bool
+        Run on the Verilated board (UART, command decoder and engine; the same host driver) instead of ``port``.
+    baud : int, optional
+        The UART's rate in bits per second (default 115200, what :func:`synth` builds).
+    timeout_s : float
+        Seconds the host waits for each answer of the board.
+
+    Returns
+    -------
+    dict
+        :func:`openeie.flows.board.board_runs`'s report: per input ``outputs_fixed``, ``outputs`` (real),
+        ``predicted``, ``cycles``, ``stats``, and ``agree`` (every run equal to the models), ``mismatches``.
+
+    Raises
+    ------
+    openeie.fpga.host.LinkError
+        The port cannot be opened or the board does not answer as the protocol says.
+    """
+    from openeie.flows.board import board_runs
+    from openeie.fpga.boards import BOARDS
+    from openeie.sim.inputs import DEFAULT_ACT_DENSITY
+    if board not in BOARDS:
+        raise InputError(f"board {board!r}: expected one of {', '.join(sorted(BOARDS))}")
+    if simulate == bool(port):
+        raise InputError("give port=... (the board's serial port) or simulate=True (the Verilated board), one of them")
+    if baud is not None:
+        check_int(baud, "baud", 300, 10_000_000)
+    program = _program(program, config)
+    x_q, _ = _inputs(program, inputs, fixed, count, DEFAULT_ACT_DENSITY if act_density is None else act_density,
+                     seed)
+    return board_runs(program, x_q, board=board, port=port, baud=baud, simulate=simulate, timeout_s=timeout_s)
+
 
 def synth(config=None, *, device: str | None = None, board: str | None = None, out=None,
           freq_mhz: float | None = None, seed: int = 1, seeds=None, jobs: int = 1, block: str | None = None,

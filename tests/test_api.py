@@ -20,7 +20,7 @@ from openeie.errors import OpenEIEError
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLIC = {"__version__", "EngineConfig", "load_data", "compress", "lower", "compile", "simulate", "energy",
-          "run_rtl", "synth"}
+          "run_rtl", "run_board", "synth"}
 
 
 # ---- the package ------------------------------------------------------------------------------------------

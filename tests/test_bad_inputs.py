@@ -1086,7 +1086,9 @@ def _report(t, *more, ckpt=None, out="rep"):
 cli("report_missing_checkpoint", ["report", "{t}/none.pt", "-o", "rep"], ("none.pt", "does not exist"))
 cli("report_missing_output", ["report", "{t}/m.pt"], ("-o/--output",), option=True)
 # ---- simulate --waves: only with --rtl, in the format this machine writes, never onto a directory or an input
-cli("simulate_missing_target", ["simulate", "{t}/nothing"], ("nothing", "does not exist", "images directory"))
+cli("run_flash_help_with_a_run", ["run", "--board", "icebreaker", "--flash-help", "--port", "/dev/null", "x.oeie"],
+    ("--flash-help", "--board alone", "IMAGES, --port"))
+cli("simulate_missing_target_no_suffix", ["simulate", "{t}/nothing"], ("nothing", "does not exist", "images directory"))
 cli("simulate_waves_without_rtl", ["simulate", "{t}/net.npz", "--waves", "{t}/w.fst"],
     ("--waves", "give --rtl too"))
 cli("simulate_waves_wrong_suffix", ["simulate", "{t}/net.npz", "--rtl", "--waves", "{t}/w.txt"],
@@ -1475,6 +1477,12 @@ def _quant():
 
 
 # ---- the tests ---------------------------------------------------------------------------------------------------
+
+def test_case_names_are_unique():
+    """A repeated name would hide a case behind another in reports (pytest only appends a counter)."""
+    for ids in ([c.id for c in CASES], [c[0] for c in API_CASES]):
+        assert sorted({i for i in ids if ids.count(i) > 1}) == []
+
 
 @pytest.mark.parametrize("bad", CASES, ids=[c.id for c in CASES])
 def test_command_refuses_bad_input(bad, tmp_path):

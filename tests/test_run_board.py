@@ -86,7 +86,7 @@ class PtyBoard(threading.Thread):
         self.port = os.ttyname(slave)
         self._slave = slave
         self.stop = threading.Event()
-        self.loaded = self.runs = 0
+        self.loaded = self.runs = self.hellos = self.silent_hellos = 0
         self.act, self.out, self.values = [], np.zeros(0, np.int64), {}
 
     def _read(self, n: int) -> bytes:
@@ -127,7 +127,9 @@ class PtyBoard(threading.Thread):
             while True:
                 op = self._read(1)[0]
                 if op == Opcode.HELLO:
-                    self._send(hello_bytes(self.cfg))
+                    self.hellos += 1
+                    if self.hellos > self.silent_hellos:     # a board still configuring says nothing
+                        self._send(hello_bytes(self.cfg))
                 elif op == Opcode.LOAD:
                     n = self._int()
                     self._read(n * self.fmt.load_bytes)
@@ -462,3 +464,38 @@ def test_comparison_names_the_first_output_and_list_counter_mismatch(program):
     assert result["mismatches"][0] == (f"input 1: output 3 is {bad_out[3]} on the board, {bad_out[3] - 1} in the "
                                        f"golden model (fixed point)")
     assert result["mismatches"][1] == f"input 2: pe_busy[1] is {busy[1]} on the board, {busy[1] - 1} in the cycle model"
+
+
+def test_hello_is_retried_while_a_board_just_programmed_stays_silent(program, pty_board):
+    from openeie.flows.board import board_runs
+    from openeie.fpga.host import LinkError
+    from openeie.sim.inputs import random_inputs
+    x_q = golden.quantize_input(CFG, random_inputs(program.n_in, 1, seed=3))
+    board = pty_board()
+    board.silent_hellos = 2
+    result = board_runs(program, x_q, board="icebreaker", port=board.port, timeout_s=0.3, hello_attempts=3)
+    assert result["agree"] and board.hellos == 3
+    board = pty_board()
+    board.silent_hellos = 2
+    with pytest.raises(LinkError, match=r"HELLO \(2 attempts\): expected 10 bytes from the board, got 0"):
+        board_runs(program, x_q, board="icebreaker", port=board.port, timeout_s=0.3, hello_attempts=2)
+    assert board.hellos == 2
+
+
+def test_python_api_runs_a_board(program, pty_board):
+    """``openeie.run_board``: the same run as the command, from objects."""
+    import openeie
+    from openeie.errors import InputError
+    from openeie.sim.inputs import random_inputs
+    x_q = golden.quantize_input(CFG, random_inputs(program.n_in, 2, seed=4))
+    board = pty_board()
+    result = openeie.run_board(program, x_q, fixed=True, board="icebreaker", port=board.port)
+    assert result["agree"] and result["inputs"] == 2 and board.runs == 2
+    assert [r["outputs_fixed"] for r in result["runs"]] == [golden.run_logical(program, x).tolist() for x in x_q]
+    assert [r["cycles"] for r in result["runs"]] == [cycle.run(program, x)[1].cycles for x in x_q]
+    for kw, match in ((dict(board="icebreaker"), "give port=... "),
+                      (dict(board="icebreaker", port=board.port, simulate=True), "one of them"),
+                      (dict(board="nexys", port=board.port), "board 'nexys': expected one of"),
+                      (dict(board="icebreaker", port=board.port, baud=10), "baud")):
+        with pytest.raises(InputError, match=match):
+            openeie.run_board(program, x_q, fixed=True, **kw)

@@ -67,7 +67,14 @@ def run(args) -> None:
     from openeie.files import check_output_file, write_text
     from openeie.fpga.presets import board_preset
     if args.flash_help:
+        from openeie.errors import InputError
         from openeie.fpga.flash import flash_instructions
+        given = [name for name, value in (("IMAGES", args.target), ("--port", args.port), ("--simulate", args.simulate),
+                                          ("--input", args.input), ("--program", args.program),
+                                          ("--bitstream", args.bitstream), ("--output", args.output)) if value]
+        if given:
+            raise InputError(f"--flash-help prints the steps and runs nothing: give it with --board alone, not with "
+                             f"{', '.join(given)}")
         print(flash_instructions(args.board))
         return
     _check_options(args)
@@ -85,7 +92,8 @@ def run(args) -> None:
         used = flash(args.board, bitstream)
         say(f"programmed: {used.command} ({used.via})")
     from openeie.flows.board import board_runs, require_board_agreement
-    result = board_runs(program, x_q, board=args.board, port=args.port, baud=args.baud, simulate=args.simulate)
+    result = board_runs(program, x_q, board=args.board, port=args.port, baud=args.baud, simulate=args.simulate,
+                        hello_attempts=3 if bitstream is not None else 1)   # a board just programmed may be booting
     result["input"] = source
     result["configuration"] = cfg_name
     print("\n".join(run_lines(result)))

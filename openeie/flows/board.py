@@ -21,7 +21,8 @@ class BoardMismatchError(OpenEIEError):
 
 
 def board_runs(program, x_q, *, board: str, port: str | None = None, baud: int | None = None, transport=None,
-               simulate: bool = False, build_root=None, timeout_s: float = 5.0, run_timeout_s: float = 60.0) -> dict:
+               simulate: bool = False, build_root=None, timeout_s: float = 5.0, run_timeout_s: float = 60.0,
+               hello_attempts: int = 1) -> dict:
     """Run every row of ``x_q`` on a board built for ``program.config`` and compare it with the models.
 
     Parameters
@@ -43,6 +44,8 @@ def board_runs(program, x_q, *, board: str, port: str | None = None, baud: int |
         Build directory of the Verilated board (:func:`openeie.testbench.simlink.build_sim`'s default).
     timeout_s, run_timeout_s : float
         How long the host waits for a response, and for a run to finish (s).
+    hello_attempts : int
+        HELLOs sent while the board stays silent (3 after programming: the FPGA may still be configuring).
 
     Returns
     -------
@@ -82,7 +85,7 @@ def board_runs(program, x_q, *, board: str, port: str | None = None, baud: int |
                 raise LinkError(f"{e}; is the {board} plugged in and this its UART? (openeie run --board {board} "
                                 f"--flash-help for the ports and steps)") from None
         try:
-            runs = _serial_runs(program, x_q, transport, timeout_s, run_timeout_s)
+            runs = _serial_runs(program, x_q, transport, timeout_s, run_timeout_s, hello_attempts)
         except LinkError as e:
             raise LinkError(f"{e}; is the {board} programmed with the bitstream of this configuration? (openeie "
                             f"run --board {board} --program ..., or --flash-help for the steps)") from None
@@ -106,11 +109,11 @@ def board_runs(program, x_q, *, board: str, port: str | None = None, baud: int |
     return out
 
 
-def _serial_runs(program, x_q, transport, timeout_s, run_timeout_s):
+def _serial_runs(program, x_q, transport, timeout_s, run_timeout_s, hello_attempts=1):
     """HELLO, the images loaded once, then every input: ``[(outputs, stats)]``."""
     from openeie.fpga.host import BoardLink
     link = BoardLink(transport, program.config, timeout_s=timeout_s, run_timeout_s=run_timeout_s)
-    link.hello()
+    link.hello(hello_attempts)
     link.load_program(program)
     return [link.infer(program, x) for x in x_q]
 
