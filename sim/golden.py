@@ -133,8 +133,7 @@ def _entries(layer) -> _Order:
         wide = layer.out_slots * n_pe > 1 << 16
         pos = layer.slot * n_pe + layer.pe
         sort = np.argsort(pos if wide else pos.astype(np.uint16), kind="stable")
-        narrow = len(layer.codebook) * n_cols < 1 << 31
-        index = (layer.code * n_cols + layer.col).astype(np.int32 if narrow else np.int64)[sort]
+        index = (layer.code * n_cols + layer.col).astype(np.intp)[sort]   # intp: take() converts no index
         pos = pos[sort]
         if np.any(index < n_cols):                             # code 0: fillers
             real = index >= n_cols
@@ -240,55 +239,61 @@ def _accumulate_chunk(cfg, entries, columns, acc):
         bounded = _bounded_accumulate_chunk(order, columns, acc, lo, hi)
         if bounded is not None:
             return bounded
-    starts, rows = order.starts, order.rows
-    if m == 1 and order.codebook is not None:                 # one gather from the codebook x inputs table
-        prod = np.multiply.outer(order.codebook, columns[0]).reshape(-1).take(order.table_index)[:, None]
-    elif m == 1:
-        prod = (order.weight * columns[0][order.col])[:, None]  # (nnz, 1)
-    else:
-        prod = order.weight[:, None] * columns.T[order.col]    # (nnz, m), exact in int64
-    # No partial sum reaches 2**62 (checked above). One input: the 1-D cumsum is the faster.
-    csum = np.cumsum(prod[:, 0], dtype=np.int64)[:, None] if m == 1 else np.cumsum(prod, axis=0)
-    ends = order.ends
-    before = np.where(starts[:, None] > 0, csum[starts - 1], 0)
-    init, acc_in = acc[rows], acc
-    pmax = np.maximum.reduceat(csum, starts, axis=0) - before + init
-    pmin = np.minimum.reduceat(csum, starts, axis=0) - before + init
-    acc = acc.copy()
-    acc[rows] = csum[ends] - before + init
+    starts, ends, rows = order.starts, order.ends, order.rows
+    init = acc[rows]
+    in_range = init.min() >= lo and init.max() <= hi           # never otherwise from the images (the bias fits)
+    acc_in, acc = acc, acc.copy()
     acc_sat = np.zeros(m, dtype=np.int64)
+    # The products, then in place their prefix sums (no partial sum reaches 2**62: checked above); a row's
+    # products are the differences of its prefix sums. One input: one gather from the codebook x inputs table
+    # (its indices are in range by construction: no bounds check).
+    if m == 1 and order.codebook is not None:
+        csum = np.multiply.outer(order.codebook, columns[0]).reshape(-1).take(order.table_index, mode="clip")
+    elif m == 1:
+        csum = order.weight * columns[0][order.col]
+    else:
+        csum = order.weight[:, None] * columns.T[order.col]    # (nnz, m), exact in int64
+    csum = csum.astype(np.int64, copy=False)
+    csum = np.cumsum(csum, axis=0, out=csum).reshape(len(pos), m)
+    base = init - np.where(starts[:, None] > 0, csum[starts - 1], 0)   # a row's running sum: csum + base
+    pmax = np.maximum.reduceat(csum, starts, axis=0) + base
+    pmin = np.minimum.reduceat(csum, starts, axis=0) + base
+    acc[rows] = csum[ends] + base
     r_i, b_i = np.nonzero((pmin < lo) | (pmax > hi))
-    if len(r_i) and (init.min() < lo or init.max() > hi):    # never from the images (the bias fits); be exact
+    if len(r_i) and not in_range:                              # be exact anyway
         return _reference_accumulate_chunk(cfg, order.entries, columns, acc_in)
     if len(r_i):
-        _rescan(order, r_i, b_i, prod, csum, before, init[r_i, b_i], acc, acc_sat, lo, hi)
+        _rescan(starts[r_i], ends[r_i] - starts[r_i] + 1, rows[r_i], b_i, csum, base[r_i, b_i], init[r_i, b_i], acc,
+                acc_sat, lo, hi)
     return acc, acc_sat
 
 
-def _rescan(order, r_i, b_i, prod, csum, before, init, acc, acc_sat, lo: int, hi: int) -> None:
-    """Replay rows ``order.rows[r_i]`` on inputs ``b_i`` (each leaves the accumulator's range; every ``init`` is
-    in range) with saturation, in storage column order. Up to the first entry whose plain running sum
-    (``csum[entry] - before + init``) leaves the range nothing clamps; that entry clamps once, and the products
-    after it (the non-zero ones, one row each, padded with zeros) go through :func:`_saturating_sums` from the
-    clamped value. Writes the results into ``acc`` and adds the clamps to ``acc_sat``."""
-    starts = order.starts
-    lengths = order.ends[r_i] - starts[r_i] + 1
-    owner = np.repeat(np.arange(len(r_i)), lengths)
-    entry = np.arange(len(owner)) - np.repeat(np.cumsum(lengths) - lengths, lengths) + starts[r_i][owner]
-    b = b_i[owner]
-    running = csum[entry, b] - before[r_i, b_i][owner] + init[owner]
+def _rescan(first_entry, lengths, rows, b_i, csum, base, init, acc, acc_sat, lo: int, hi: int) -> None:
+    """Replay the entries ``first_entry .. first_entry + lengths - 1`` of ``csum`` (prefix sums, ``(n, m)``) of
+    output positions ``rows`` on inputs ``b_i`` with saturation, in storage column order; each leaves the
+    accumulator's range, and starts from ``init``, in range. The plain running sum is ``csum + base``. Up to the
+    first entry whose running sum leaves the range nothing clamps; that entry clamps once, and the products after
+    it (the non-zero ones, one row each, padded with zeros) go through :func:`_saturating_sums` from the clamped
+    value. Writes the results into ``acc`` and adds the clamps to ``acc_sat``."""
+    m = csum.shape[1]
+    offsets = np.cumsum(lengths) - lengths                     # where each row's run starts in the flat lists
+    owner = np.repeat(np.arange(len(rows)), lengths)
+    # flat index of (entry, input) in csum: entry = first_entry + (k - offset) along each run
+    flat = (np.arange(len(owner)) + np.repeat(first_entry - offsets, lengths)) * m + np.repeat(b_i, lengths)
+    running = csum.reshape(-1)[flat] + np.repeat(base, lengths)
     out = np.flatnonzero((running < lo) | (running > hi))
     first = out[np.r_[True, owner[out[1:]] != owner[out[:-1]]]]   # one per row: each row leaves the range
     start = np.minimum(np.maximum(running[first], lo), hi)
-    later = np.arange(len(owner)) > first[owner]
-    values = prod[entry, b]
-    keep = later & (values != 0)
+    values = np.empty_like(running)                            # the products: differences of running sums
+    values[1:] = running[1:] - running[:-1]
+    values[offsets] = running[offsets] - init
+    keep = (np.arange(len(owner)) > np.repeat(first, lengths)) & (values != 0)
     owner, values = owner[keep], values[keep]
-    counts = np.bincount(owner, minlength=len(r_i))
-    runs = np.zeros((len(r_i), max(1, int(counts.max()))), dtype=np.int64)
+    counts = np.bincount(owner, minlength=len(rows))
+    runs = np.zeros((len(rows), max(1, int(counts.max()))), dtype=np.int64)
     runs[owner, np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)] = values
     value, clamps = _saturating_sums(start, runs, lo, hi)
-    acc[order.rows[r_i], b_i] = value
+    acc[rows, b_i] = value
     np.add.at(acc_sat, b_i, clamps + 1)
 
 

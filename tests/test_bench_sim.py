@@ -55,7 +55,7 @@ def path(request, monkeypatch):
 def test_accumulate_equals_saturating_replay_dense(path, monkeypatch):
     """Hundreds of seeded cases from never-saturating to mostly saturating, one input and several."""
     rng = np.random.default_rng(15)
-    saturated = 0
+    saturated = tabled = 0
     taken = []                                                 # saturating or not, per bounded-path call
     bounded = golden._bounded_accumulate_chunk
 
@@ -74,11 +74,19 @@ def test_accumulate_equals_saturating_replay_dense(path, monkeypatch):
         want = ref_accumulate(acc_bits, entries, columns, init)
         got = golden._accumulate_chunk(_Acc(acc_bits), entries, columns, init.copy())
         plain = golden._reference_accumulate_chunk(_Acc(acc_bits), entries, columns, init.copy())
-        for result in (got, plain):
+        results = [got, plain]
+        if columns.shape[0] == 1:                              # the decoded layers' form: codebook and indices
+            pos, col, w = entries
+            codebook, code = np.unique(w, return_inverse=True)
+            order = golden._Order(pos, codebook=codebook, table_index=code * columns.shape[1] + col,
+                                  n_cols=columns.shape[1])
+            results.append(golden._accumulate_chunk(_Acc(acc_bits), order, columns, init.copy()))
+            tabled += 1
+        for result in results:
             assert np.array_equal(result[0], want[0]), case
             assert np.array_equal(result[1], want[1]), case
         saturated += int(want[1].sum() > 0)
-    assert 80 < saturated < 360                                # the corpus has both kinds
+    assert 80 < saturated < 360 and tabled > 100               # the corpus has both kinds, and one-input cases
     if path == "float":                                        # the float path screens most, takes some
         assert len(taken) > 250 and 40 < sum(taken) < len(taken) - 40, (len(taken), sum(taken))
     else:
