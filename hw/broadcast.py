@@ -76,8 +76,8 @@ class Broadcaster(wiring.Component):
     * COMPUTE cycle 0 (``begin``): nothing is offered; group 0 is held from cycle 1 (``T0 = 1``).
     * Each cycle with a group held: if no non-zero of the group is left, the next group is held from the next
       cycle. Otherwise the leading (lowest-lane) non-zero left is offered on ``o``; it is pushed when
-      ``o.ready`` (no PE queue full) and ``stall`` is high otherwise. When the last non-zero of the group is
-      pushed, the next group is held from the next cycle.
+      ``o.ready`` (no PE queue full as the engine counts them, a pop a cycle late) and ``stall`` is high
+      otherwise. When the last non-zero of the group is pushed, the next group is held from the next cycle.
     * After the last group ``finished`` is high (from cycle ``B`` on, until the next ``load``).
 
     Implementation: a prefetch pipeline, S (the bank's read-port output) -> N (a two-entry queue of registered
@@ -185,7 +185,7 @@ class Broadcaster(wiring.Component):
             self.stall.eq(self.o.valid & ~self.o.ready),
             self.finished.eq(finished),
         ]
-        # Everything that depends on the queues' readiness (the die-wide AND of their "not full" flip-flops) is
+        # Everything that depends on the queues' readiness (the AND of the queue counts' "room" flip-flops) is
         # built twice, for ready and not ready, and ``o.ready`` picks between the two at the registers' inputs.
         def decisions(ready):
             push = self.o.valid & ready

@@ -19,6 +19,7 @@ from .logic import lsb, popcount
 from .controller import Controller
 from .counters import COUNTER_BITS, Counters
 from .pe import ProcessingElement
+from .queue import QueueCredit
 from .writeback import mult_read
 
 __all__ = ["Engine"]
@@ -36,8 +37,9 @@ class Engine(wiring.Component):
     (2 cycles), INIT (``out_slots + 1``), COMPUTE (``max(B, L + 5) + 1``) and WB (``out_slots + 3``); see
     :class:`~openeie.hw.controller.Controller`, :class:`~openeie.hw.broadcast.Broadcaster`,
     :class:`~openeie.hw.pe.ProcessingElement` and their units for the per-block semantics. The broadcast is
-    a stream fork: a pair is pushed into every PE's queue in the same cycle, and only when no queue is full; it
-    is written one cycle later from a broadcast register.
+    a stream fork: a pair is pushed into every PE's queue in the same cycle, and only when every queue has room
+    as the broadcaster counts it (pops reach it a cycle late); it is written one cycle later from a broadcast
+    register.
 
     Interface choices the contract leaves open: ``busy`` is high from cycle 0 until the last output has been
     taken from ``act_out`` (plus one cycle); ``start`` is ignored while busy; ``load`` and ``act_in`` are
@@ -102,17 +104,19 @@ class Engine(wiring.Component):
         for p, pe in enumerate(pes):
             m.submodules[f"pe{p}"] = pe
         ctl = ctrl.ctl
+        # the broadcast register's valid bit: a pair pushed in the previous cycle, on its way into the queues
+        bc_valid = Signal()
 
         m.d.comb += [
             ctrl.start.eq(self.start),
             ctrl.n_layers.eq(self.n_layers),
             self.busy.eq(ctrl.busy),
             self.done.eq(ctrl.done),
-            ctrl.compute_idle.eq(bcast.finished & Cat(pe.idle for pe in pes).all()),
+            ctrl.compute_idle.eq(bcast.finished & ~bc_valid & Cat(pe.idle for pe in pes).all()),
             ctrl.drain_active.eq(drain.active),
         ]
         self._load(m, ctrl, pes)
-        self._broadcast(m, ctrl, bcast, pes)
+        self._broadcast(m, ctrl, bcast, pes, bc_valid)
         self._activations(m, ctrl, bcast, banks, drain, pes)
         self._counters(m, ctl, bcast, counters, pes)
         return m
@@ -134,17 +138,15 @@ class Engine(wiring.Component):
                 pe.load.en.eq(xfer & (load.payload.pe == p) & (load.payload.mem != Mem.LAYERS)),
             ]
 
-    def _broadcast(self, m, ctrl, bcast, pes):
+    def _broadcast(self, m, ctrl, bcast, pes, bc_valid):
         """Controller -> broadcaster; broadcaster -> every PE's queue (stream fork)."""
         ctl = ctrl.ctl
-        # "No queue full" at cycle t from two registers written at t-1: every queue's room at t without and with
-        # the push of t-1 (each counting its own pop of t-1), picked by that push (the broadcast register's
-        # valid bit). Exactly AND(not full) of docs/engine.md, with the die-wide AND ending at a flip-flop.
-        room0 = Signal(init=1)
-        room1 = Signal(init=self._cfg.fifo_depth >= 2)
-        bc_valid = Signal()
-        m.d.sync += [room0.eq(Cat(pe.room0 for pe in pes).all()), room1.eq(Cat(pe.room1 for pe in pes).all())]
-        all_ready = Mux(bc_valid, room1, room0)
+        # "No queue full" at cycle t: every PE's count at the broadcaster (pushes before t, pops before t-1) has
+        # room, each from a flip-flop, so the push is an AND of registers and the queues' pops end at registers.
+        credits = [QueueCredit(self._cfg) for _ in pes]
+        for p, credit in enumerate(credits):
+            m.submodules[f"credit{p}"] = credit
+        all_ready = Cat(credit.room for credit in credits).all()
         m.d.comb += [
             bcast.load.eq((ctl.phase == Phase.DESC) & (ctl.step == 1)),
             bcast.in_groups.eq(ctrl.desc_next.in_groups),
@@ -156,12 +158,13 @@ class Engine(wiring.Component):
         if self._cfg.conv:
             m.d.comb += [bcast.desc_next.eq(ctrl.desc_next), bcast.desc.eq(ctl.desc)]
         # The broadcast register: a pair pushed at t reaches every queue at t+1 from one flip-flop stage, so
-        # the fan-out to the queues starts at a register (the queues count it from t on).
+        # the fan-out to the queues starts at a register, and the push itself stays at the broadcaster.
         push = bcast.o.valid & all_ready
         bc_pair = Signal.like(bcast.o.payload)
         m.d.sync += [bc_valid.eq(push), bc_pair.eq(bcast.o.payload)]
-        for pe in pes:
-            m.d.comb += [pe.reserve.eq(push), pe.i.valid.eq(bc_valid), pe.i.payload.eq(bc_pair)]
+        for pe, credit in zip(pes, credits):
+            m.d.comb += [credit.push.eq(push), credit.pop.eq(pe.pop),
+                         pe.i.valid.eq(bc_valid), pe.i.payload.eq(bc_pair)]
         connect(m, ctl, *[pe.ctl for pe in pes])
 
     def _activations(self, m, ctrl, bcast, banks, drain, pes):

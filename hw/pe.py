@@ -27,7 +27,8 @@ class ProcessingElement(wiring.Component):
     synchronous non-transparent read port and one write port; COMPUTE drives them from the arithmetic unit,
     the other phases from the write-back unit).
 
-    ``idle`` is high when the queue is empty (no pair in it or on its way), stages P and Q are empty, S holds no slice and
+    ``idle`` is high when the queue's FIFO is empty (the pair on its way in is the engine's broadcast register, which
+    the engine counts), stages P and Q are empty, S holds no slice and
     held none in the previous ``ARITH_DRAIN - 1`` cycles (the arithmetic stages count as busy for four cycles
     after S held any slice, empty ones included), as docs/engine.md "End of COMPUTE" requires.
 
@@ -37,10 +38,8 @@ class ProcessingElement(wiring.Component):
 
     Attributes
     ----------
-    reserve : In(1)
-        The broadcaster pushes a pair this cycle.
     i : In(stream.Signature(bcast_layout(cfg)))
-        The pair pushed in the previous cycle (``i.ready``: the queue is not full, counting it).
+        The pair pushed in the previous cycle (``i.ready``: the FIFO is not full).
     load : In(pe_load_signature(cfg))
         Load port words addressed to this PE.
     ctl : In(control_signature(cfg))
@@ -49,8 +48,6 @@ class ProcessingElement(wiring.Component):
         Write-back activation (lane of this PE).
     idle : Out(1)
         Nothing of this PE is in flight (see above).
-    room0, room1 : Out(1)
-        The queue is not full at the next cycle if the broadcaster does not / does push at this one.
     pop, issue, word_read, decode, real, filler, acc_write, acc_saturated : Out(1)
         Per-cycle events for the counters.
     wb_clipped : Out(1)
@@ -60,14 +57,12 @@ class ProcessingElement(wiring.Component):
     def __init__(self, cfg):
         self._cfg = cfg
         super().__init__({
-            "reserve": In(1),
             "i": In(stream.Signature(bcast_layout(cfg))),
             "load": In(pe_load_signature(cfg)),
             "ctl": In(control_signature(cfg)),
             "wb_data": Out(act_shape(cfg)),
             "wb_clipped": Out(1),
             "idle": Out(1),
-            "room0": Out(1), "room1": Out(1),
             "pop": Out(1), "issue": Out(1), "word_read": Out(1),
             "decode": Out(1), "real": Out(1), "filler": Out(1), "acc_write": Out(1), "acc_saturated": Out(1),
         })
@@ -82,7 +77,6 @@ class ProcessingElement(wiring.Component):
         m.submodules.wb = wb = WriteBack(cfg)
 
         connect(m, flipped(self.i), queue.i)
-        m.d.comb += queue.reserve.eq(self.reserve)
         connect(m, queue.o, ptr.i)
         connect(m, ptr.o, spmat.i)
         connect(m, spmat.o, arith.i)
@@ -123,8 +117,6 @@ class ProcessingElement(wiring.Component):
         m.d.comb += [
             self.idle.eq(~queue.pending & ~ptr.busy & ~spmat.held & ~tail.any()),
             self.pop.eq(queue.o.valid & queue.o.ready),
-            self.room0.eq(queue.room0),
-            self.room1.eq(queue.room1),
             self.issue.eq(spmat.issue),
             self.word_read.eq(spmat.word_read),
             self.decode.eq(arith.decode),

@@ -3,13 +3,16 @@ model (:mod:`openeie.sim.cycle`), the stepper and the host link all read them fr
 
 from __future__ import annotations
 
-__all__ = ["T0", "PUSH_TO_POP", "DESC_CYCLES", "INIT_LATENCY", "WB_LATENCY", "POOL_LATENCY", "REQUANT_LATENCY", "ARITH_DRAIN",
+__all__ = ["T0", "PUSH_TO_POP", "CREDIT_LATENCY", "DESC_CYCLES", "INIT_LATENCY", "WB_LATENCY", "POOL_LATENCY", "REQUANT_LATENCY", "ARITH_DRAIN",
            "COUNTER_LATENCY", "wb_latency"]
 
 #: First COMPUTE cycle in which the broadcaster holds group 0.
 T0 = 1
 #: A pair pushed at t is written into the queues at t+1 (from the broadcast register) and poppable from t+2.
 PUSH_TO_POP = 2
+#: A PE's pop at t reaches the broadcaster's count of its queue at t+1 (through a register): the count at t is
+#: pushes before t minus pops before ``t - CREDIT_LATENCY``.
+CREDIT_LATENCY = 1
 #: DESC lasts this many cycles (layer-table address, then the registered descriptor).
 DESC_CYCLES = 2
 #: INIT lasts ``out_slots + INIT_LATENCY`` cycles (bias read, then the accumulator write one cycle later).

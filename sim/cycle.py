@@ -26,7 +26,7 @@ import numpy as np
 
 from openeie.errors import InputError, check_int
 from openeie.program import Program
-from openeie.timing import ARITH_DRAIN, DESC_CYCLES, INIT_LATENCY, PUSH_TO_POP, T0, wb_latency
+from openeie.timing import ARITH_DRAIN, CREDIT_LATENCY, DESC_CYCLES, INIT_LATENCY, PUSH_TO_POP, T0, wb_latency
 from openeie.stats import COUNTERS, Stats
 
 from . import golden
@@ -83,7 +83,7 @@ def _compute_phase(s: np.ndarray, z: np.ndarray, z_end: int, depth: int):
         ready = push_prev + 1 + int(z[k])
         push = ready
         if k >= depth:
-            push = max(push, int(pops[k - depth].max()) + 1)
+            push = max(push, int(pops[k - depth].max()) + 1 + CREDIT_LATENCY)
         stalls += push - ready
         pop = np.maximum(push + PUSH_TO_POP, move_prev)
         move = np.maximum(pop + 1, begin_prev - 1)

@@ -27,13 +27,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: (name, hw module, exact original text, replacement): each original occurs exactly once in its file.
 MUTANTS = [
-    ("queue_full_ignores_pop", "queue", "not_full.eq(Mux(up, level != depth - 1, down | (level != depth)))",
-     "not_full.eq(Mux(self.reserve, level != depth - 1, level != depth))"),
-    ("queue_room_overcounts", "queue", "self.room1.eq(Mux(pop, not_full, two_free))",
-     "self.room1.eq(Mux(pop, 1, not_full))"),
-    ("queue_pending_needs_two", "queue", "self.pending.eq(level != 0)", "self.pending.eq(level > 1)"),
-    ("queue_level_misses_pop", "queue", "level.eq(Mux(up, level + 1, Mux(down, level - 1, level)))",
-     "level.eq(Mux(self.reserve, level + 1, level))"),
+    ("credit_room_ignores_push", "queue", "room.eq(Mux(up, count != depth - 1, down | (count != depth)))",
+     "room.eq(down | (count != depth))"),
+    ("credit_misses_pop", "queue", "count.eq(Mux(up, count + 1, Mux(down, count - 1, count)))",
+     "count.eq(Mux(up, count + 1, count))"),
+    ("credit_pop_at_once", "queue", "up, down = self.push & ~seen, seen & ~self.push",
+     "up, down = self.push & ~self.pop, self.pop & ~self.push"),
+    ("queue_pending_never", "queue", "self.pending.eq(queue.r_rdy)", "self.pending.eq(0)"),
+    ("idle_ignores_pair_in_flight", "engine", "ctrl.compute_idle.eq(bcast.finished & ~bc_valid & Cat(",
+     "ctrl.compute_idle.eq(bcast.finished & Cat("),
     ("ptr_even_bank_address", "pointer", "even.addr.eq((index + 1) >> 1)", "even.addr.eq(index >> 1)"),
     ("ptr_swapped_bank", "pointer", "q.end.eq(Mux(p_odd, even.data, odd.data))",
      "q.end.eq(Mux(p_odd, odd.data, even.data))"),

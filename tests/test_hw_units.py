@@ -19,7 +19,7 @@ from openeie.hw.broadcast import LeadingNonZero
 from openeie.hw.interfaces import acc_shape
 from openeie.timing import COUNTER_LATENCY
 from openeie.hw.pointer import PointerReadUnit
-from openeie.hw.queue import ActivationQueue
+from openeie.hw.queue import ActivationQueue, QueueCredit
 from openeie.hw.spmat import SparseMatrixReadUnit
 from openeie.hw.writeback import round_saturate_relu
 from openeie.layout import act_shape, pack_entries
@@ -118,8 +118,8 @@ def test_round_saturate_relu(wf, af, act, acc):
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 8])
 def test_activation_queue_matches_model(depth):
-    """A push decided at t (reserve) is written at t+1 and poppable from t+2; level at t = pushes decided before
-    t - pops before t; full at level == depth; no bypass."""
+    """A pair on ``i`` at t (pushed at t-1, from the broadcast register) is poppable from t+1; ``i.ready`` is the
+    FIFO not full, ``pending`` the FIFO not empty; no bypass."""
     cfg = EngineConfig(n_pe=2, fifo_depth=depth, **SMALL)
     dut = ActivationQueue(cfg)
     rng = random.Random(depth)
@@ -133,8 +133,7 @@ def test_activation_queue_matches_model(depth):
         for _ in range(400):
             want, pop = rng.random() < 0.6, rng.random() < 0.5
             level = len(model) + (inflight is not None)
-            push = want and level < depth            # the broadcaster pushes only when ready
-            ctx.set(dut.reserve, push)
+            push = want and level < depth            # the broadcaster pushes only when its count has room
             ctx.set(dut.i.valid, inflight is not None)
             if inflight is not None:
                 ctx.set(dut.i.payload, {"ptr": inflight[0], "act": inflight[1]})
@@ -142,7 +141,7 @@ def test_activation_queue_matches_model(depth):
             ready, valid, pending = ctx.get(dut.i.ready), ctx.get(dut.o.valid), ctx.get(dut.pending)
             head = ctx.get(dut.o.payload) if valid else None
             trace.append((ready, valid, pending, None if head is None else (head.ptr, head.act)))
-            model_trace.append((int(level < depth), int(len(model) > 0), int(level > 0),
+            model_trace.append((int(len(model) < depth), int(len(model) > 0), int(len(model) > 0),
                                 model[0] if model else None))
             popped = bool(model) and pop
             if popped:
@@ -155,6 +154,38 @@ def test_activation_queue_matches_model(depth):
 
     _run(dut, bench)
     assert trace == model_trace
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 8])
+def test_queue_credit_counts_pops_a_cycle_late(depth):
+    """``room`` at t == pushes before t - pops before t-1 < depth, for pushes only when ``room`` and pops of pairs
+    pushed at least two cycles earlier (as a queue allows)."""
+    cfg = EngineConfig(n_pe=2, fifo_depth=depth, **SMALL)
+    dut = QueueCredit(cfg)
+    rng = random.Random(10 + depth)
+    got, want = [], []
+    pushed, popped = [], []             # the cycles of every push and pop
+
+    async def bench(ctx):
+        for t in range(500):
+            count = len(pushed) - sum(1 for u in popped if u < t - 1)
+            room = ctx.get(dut.room)
+            got.append(room)
+            want.append(int(count < depth))
+            push = bool(room) and rng.random() < 0.7
+            poppable = sum(1 for u in pushed if u <= t - 2) - len(popped)
+            pop = poppable > 0 and rng.random() < 0.4
+            ctx.set(dut.push, push)
+            ctx.set(dut.pop, pop)
+            if push:
+                pushed.append(t)
+            if pop:
+                popped.append(t)
+            await ctx.tick()
+
+    _run(dut, bench)
+    assert got == want
+    assert 0 < sum(got) < len(got)                  # both full and not full were seen
 
 
 # ---- pointer read unit -----------------------------------------------------------------------------------------
@@ -414,3 +445,70 @@ def test_saturate_exhaustive(width, signed_in, bits):
     _run(dut, bench, clocked=False)
     lo, hi = fixed_range(bits)
     assert got == [(int(saturate(np.int64(v), bits)), int(not lo <= v <= hi)) for v in values]
+
+
+# ---- the engine's load port -------------------------------------------------------------------------------------
+
+def test_load_word_taken_with_start_reaches_its_pe_in_time():
+    """A PE's load word taken in the very cycle ``start`` is sampled (the port is ready then) lands before INIT
+    reads it (docs/engine.md "Ports"; a register stage on the port would have to keep that). Amaranth simulation:
+    the last PE's bias word for output slot 0 (read in INIT's first cycle) is sent with ``start``; the outputs
+    equal the golden model's, which that word changes."""
+    import dataclasses
+    from openeie.compiler.benchmarks import random_layer
+    from openeie.flows.bench import lower_growing
+    from openeie.hw.engine import Engine
+    from openeie.layout import Mem, to_unsigned
+    from openeie.sim import golden
+    from openeie.sim.inputs import random_activations
+    cfg = EngineConfig(n_pe=5, fifo_depth=2, **{**SMALL, "max_layers": 1})
+    layer = random_layer(10, 2 * cfg.n_pe, 0.5, cfg.code_bits, seed=3, name="t")
+    layer = dataclasses.replace(layer, bias=np.linspace(-0.9, 0.9, layer.shape[0]))
+    program, cfg = lower_growing([layer], cfg)
+    x = random_activations(10, 0.7, cfg.act_bits, seed=4)
+    items = list(program.load_words())
+    words = program.load_port_words()
+    late = next(i for i, (mem, pe, addr, _) in enumerate(items) if mem == Mem.BIAS and pe == cfg.n_pe - 1
+                and addr == 0)
+    assert items[late][3] != 0
+    order = [w for i, w in enumerate(words) if i != late]
+    acts = to_unsigned(program.input_storage(x), cfg.act_bits).tolist()
+    n_out = program.layers[-1].out_words * cfg.n_pe
+    dut = Engine(cfg)
+    got = []
+
+    async def bench(ctx):
+        for w in order:
+            ctx.set(dut.load.valid, 1)
+            ctx.set(dut.load.payload.as_value(), w)
+            await ctx.tick()
+        ctx.set(dut.load.valid, 0)
+        for a in acts:
+            ctx.set(dut.act_in.valid, 1)
+            ctx.set(dut.act_in.payload, a)
+            await ctx.tick()
+        ctx.set(dut.act_in.valid, 0)
+        ctx.set(dut.n_layers, 1)
+        ctx.set(dut.start, 1)
+        ctx.set(dut.load.valid, 1)                  # the last word, in the cycle start is sampled
+        ctx.set(dut.load.payload.as_value(), words[late])
+        assert ctx.get(dut.load.ready)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        ctx.set(dut.load.valid, 0)
+        for _ in range(5000):
+            if ctx.get(dut.done):
+                break
+            await ctx.tick()
+        ctx.set(dut.act_out.ready, 1)
+        while len(got) < n_out:
+            if ctx.get(dut.act_out.valid):
+                got.append(ctx.get(dut.act_out.payload))
+            await ctx.tick()
+
+    _run(dut, bench)
+    want = golden.run(program, x)[-1]
+    assert got == want.tolist()
+    missing = dataclasses.replace(program, mems={**program.mems, Mem.BIAS: program.mems[Mem.BIAS].copy()})
+    missing.mems[Mem.BIAS][cfg.n_pe - 1, 0] = 0
+    assert golden.run(missing, x)[-1].tolist() != want.tolist()          # the late word matters

@@ -70,9 +70,10 @@ def test_stepper_equals_cycle_model_over_queue_depths(depth):
 
 
 def test_compute_phase_by_hand():
-    """1 PE, queue depth 1, columns 0 and 2 non-zero with 3 and 0 entries: pushes at 1 and 4 (a stall at 3: the
-    first pair is popped at 3), pops at 3 and 6, S holds 6..8 and 9; COMPUTE = max(B = 5, 9 + 5) + 1 = 15."""
+    """1 PE, queue depth 1, columns 0 and 2 non-zero with 3 and 0 entries: pushes at 1 and 5 (stalls at 3 and 4:
+    the first pair is popped at 3 and the broadcaster counts the pop from 5 on), pops at 3 and 7, S holds 6..8 and
+    10; COMPUTE = max(B = 6, 10 + 5) + 1 = 16."""
     compute, stalls, busy = step_compute_phase([5, 0, 7], [[3, 4, 0]], 1, 3, 1)
-    assert (compute, stalls, busy) == (15, 1, [3])
+    assert (compute, stalls, busy) == (16, 2, [3])
     # all zero: B = T0 + groups
     assert step_compute_phase([0, 0, 0, 0], [[1, 1], [2, 2]], 2, 2, 4) == (4, 0, [0, 0])

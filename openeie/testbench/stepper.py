@@ -166,7 +166,8 @@ def _walk(d, n_pe):
 
 class Broadcaster:
     """Holds one group (activation word) at a time and offers its leading non-zero; pushes it into every queue
-    unless some queue holds ``fifo_depth`` items (a stall). Group 0 is held from COMPUTE cycle 1."""
+    unless some queue's count as the broadcaster sees it (pushes before t, pops before t-1) is ``fifo_depth``
+    (a stall). Group 0 is held from COMPUTE cycle 1."""
 
     def __init__(self, fmt, banks, counters):
         self.fmt, self.banks, self.c = fmt, banks, counters
@@ -189,7 +190,7 @@ class Broadcaster:
         elif self.state == "run":
             if not self.held:
                 self.advance = True
-            elif any(q.level >= self.fmt.fifo_depth for q in queues):
+            elif any(q.seen >= self.fmt.fifo_depth for q in queues):
                 self.c["bcast_stalls"] += 1
             else:
                 lane, value = self.held[0]
@@ -227,11 +228,12 @@ class BroadcastRegister:
 
 class ActivationQueue:
     """One PE's queue of (pointer index, activation, row_base). ``level`` = pushes before t minus pops before
-    t (a pair counts from its push on); the head is popped when stage P accepts it."""
+    t (a pair counts from its push on); ``seen`` = pushes before t minus pops before t-1 (the broadcaster's
+    count: a pop reaches it a cycle late); the head is popped when stage P accepts it."""
 
     def __init__(self, depth, counters):
-        self.items, self.level, self.depth, self.c = deque(), 0, depth, counters
-        self.pop = None
+        self.items, self.level, self.seen, self.depth, self.c = deque(), 0, 0, depth, counters
+        self.pop = self.popped_before = None
 
     def propagate(self, accept):
         self.pop = self.items[0] if accept and self.items else None
@@ -245,6 +247,8 @@ class ActivationQueue:
             if len(self.items) > self.depth:
                 raise RuntimeError("activation queue overflow")
         self.level += (pushed_now is not None) - (self.pop is not None)
+        self.seen += (pushed_now is not None) - (self.popped_before is not None)
+        self.popped_before = self.pop
 
 
 # ---- the pointer and sparse-matrix reads ------------------------------------------------------------------------

@@ -16,10 +16,10 @@ from openeie.hw.arith import ArithmeticUnit
 from openeie.hw.broadcast import LeadingNonZero
 from openeie.hw.interfaces import acc_shape
 from openeie.hw.pointer import PointerReadUnit
-from openeie.hw.queue import ActivationQueue
+from openeie.hw.queue import ActivationQueue, QueueCredit
 from openeie.layout import act_shape, codebook_shape, ptr_shape
 
-__all__ = ["QueueSpec", "PointerSpec", "LnzdSpec", "ArithBypassSpec"]
+__all__ = ["QueueSpec", "CreditSpec", "PointerSpec", "LnzdSpec", "ArithBypassSpec"]
 
 
 def _reset_first(m):
@@ -49,10 +49,10 @@ class _BlockSpec(Elaboratable):
 class QueueSpec(_BlockSpec):
     """ActivationQueue == a naive FIFO of ``fifo_depth`` entries with the broadcast register in front.
 
-    The environment pushes (``reserve``) only when ``i.ready`` (as the broadcaster does) and presents the pair
-    on ``i`` the next cycle; pops are arbitrary. Checked every cycle: ``i.ready == (level != depth)``,
-    ``room0`` / ``room1`` == "not full at the next cycle" without / with a push now, ``pending == (level != 0)``, ``o.valid == (model not empty)`` and ``o.payload ==`` the model's head, with
-    ``level`` = model entries + the pair in flight. So no pair is lost, duplicated, reordered or bypassed.
+    The environment pushes only while the model's level (entries + the pair in flight) is below the depth (as
+    the broadcaster's count guarantees) and presents the pair on ``i`` the next cycle; pops are arbitrary.
+    Checked every cycle: ``i.ready == (model not full)``, ``pending == o.valid == (model not empty)`` and
+    ``o.payload ==`` the model's head. So no pair is lost, duplicated, reordered or bypassed.
     """
 
     def __init__(self, cfg, dut_cls=ActivationQueue):
@@ -64,34 +64,60 @@ class QueueSpec(_BlockSpec):
         width = len(dut.i.payload.as_value())
         want, pop_req = _any(m, 1, "want"), _any(m, 1, "pop_req")
         word = _any(m, width, "word")
-        reserve = Signal()
-        m.d.comb += [reserve.eq(want & dut.i.ready), dut.reserve.eq(reserve), dut.o.ready.eq(pop_req)]
-        flight_valid, flight = Signal(), Signal(width)           # the broadcast register
-        m.d.sync += [flight_valid.eq(reserve), flight.eq(word)]
-        m.d.comb += [dut.i.valid.eq(flight_valid), dut.i.payload.eq(flight)]
-
         store = Array(Signal(width, name=f"model{k}") for k in range(depth))
         head, count = Signal(range(depth)), Signal(range(depth + 1))
         tail = Signal(range(depth))
-        m.d.comb += tail.eq(Mux(head + count >= depth, head + count - depth, head + count))
+        flight_valid, flight = Signal(), Signal(width)           # the broadcast register
         level = count + flight_valid
+        push = want & (level < depth)
+        m.d.sync += [flight_valid.eq(push), flight.eq(word)]
+        m.d.comb += [dut.i.valid.eq(flight_valid), dut.i.payload.eq(flight), dut.o.ready.eq(pop_req)]
+        m.d.comb += tail.eq(Mux(head + count >= depth, head + count - depth, head + count))
         pop = (count != 0) & pop_req
         m.d.comb += [
             Assert(level <= depth, "overflow"),
-            Assert(dut.i.ready == (level != depth), "i.ready is not level != depth"),
-            Assert(dut.pending == (level != 0), "pending is not level != 0"),
+            Assert(dut.i.ready == (count != depth), "i.ready is not 'model not full'"),
+            Assert(dut.pending == (count != 0), "pending is not 'model not empty'"),
             Assert(dut.o.valid == (count != 0), "o.valid is not 'model not empty'"),
-            # The next cycle's level is level - pop + (push of this cycle): room0 / room1 say it is not full.
-            Assert(dut.room0 == (level - pop != depth), "room0 is not 'not full next cycle without a push'"),
-            Assert(dut.room1 == (level - pop + 1 < depth), "room1 is not 'not full next cycle after a push'"),
         ]
         with m.If(count != 0):
             m.d.comb += Assert(dut.o.payload.as_value() == store[head], "wrong head")
         with m.If(pop):
             m.d.sync += head.eq(Mux(head == depth - 1, 0, head + 1))
-        with m.If(flight_valid & (count - pop < depth)):
+        with m.If(flight_valid):
             m.d.sync += store[tail].eq(flight)
         m.d.sync += count.eq(count + flight_valid - pop)
+        return m
+
+
+class CreditSpec(_BlockSpec):
+    """QueueCredit == event counts: ``room`` at t is (pushes before t) - (pops before t-1) < ``fifo_depth``.
+
+    The environment pushes only when the model says there is room, and pops only a pair pushed two or more
+    cycles before that is not popped yet (as a queue allows); both are otherwise free. The counts are of events,
+    not a level, so the one-cycle-late pop is the spec's own statement."""
+
+    def __init__(self, cfg, dut_cls=QueueCredit):
+        super().__init__(cfg, dut_cls)
+
+    def elaborate(self, platform):
+        m, dut = self._start()
+        depth = self.cfg.fifo_depth
+        want, pop_want = _any(m, 1, "want"), _any(m, 1, "pop_want")
+        pushes = Signal(8)                  # pushes before t
+        pushes_old = Signal(8)              # pushes before t-1: the pairs poppable at t
+        pops = Signal(8)                    # pops before t
+        pops_old = Signal(8)                # pops before t-1
+        count = pushes - pops_old
+        push = want & (count < depth)
+        pop = pop_want & (pushes_old != pops)
+        m.d.comb += [dut.push.eq(push), dut.pop.eq(pop)]
+        m.d.sync += [pushes.eq(pushes + push), pushes_old.eq(pushes), pops.eq(pops + pop), pops_old.eq(pops)]
+        m.d.comb += [
+            Assume(pushes != 255),
+            Assert(count <= depth, "count beyond the depth"),
+            Assert(dut.room == (count < depth), "room is not 'pushes before t - pops before t-1 < depth'"),
+        ]
         return m
 
 
