@@ -194,7 +194,7 @@ class Broadcaster(wiring.Component):
             n_push = s_valid & ((n_count != 2) | h_take)
             return push, h_done, h_take, n_push
         # The bank is read whenever S and N together hold at most two groups: S's group then always finds
-        # room in N this cycle. Registers only, so no path runs from the queues' levels to the bank.
+        # room in N this cycle. Registers only, so no path runs from the queue counts to the bank.
         if cfg.conv:
             m.submodules.walker = walker = PatchWalker(cfg)
             m.d.comb += [walker.load.eq(self.load), walker.desc_next.eq(self.desc_next), walker.desc.eq(self.desc)]

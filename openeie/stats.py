@@ -9,7 +9,7 @@ Global counters (one number per run), in counter-port order
 -----------------------------------------------------------
 ``cycles``            total cycles of the run
 ``broadcasts``        non-zero activations broadcast (one (j, a_j) pair to all PEs)
-``bcast_stalls``      cycles the broadcaster held a non-zero but some PE's queue was full
+``bcast_stalls``      cycles the broadcaster held a non-zero but some PE's queue was full as it counts them
 ``fifo_pushes``       queue writes, summed over PEs (= broadcasts * n_pe)
 ``ptr_reads``         pointer SRAM reads, summed over PEs and both banks (2 per column a PE processes)
 ``spmat_reads``       sparse-matrix SRAM word reads, summed over PEs (a word is read only when the next

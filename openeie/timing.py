@@ -10,8 +10,8 @@ __all__ = ["T0", "PUSH_TO_POP", "CREDIT_LATENCY", "DESC_CYCLES", "INIT_LATENCY",
 T0 = 1
 #: A pair pushed at t is written into the queues at t+1 (from the broadcast register) and poppable from t+2.
 PUSH_TO_POP = 2
-#: A PE's pop at t reaches the broadcaster's count of its queue at t+1 (through a register): the count at t is
-#: pushes before t minus pops before ``t - CREDIT_LATENCY``.
+#: A PE's pop at t is in a register beside the broadcaster at t+1 and in its count of the queue from t+2: the
+#: count at t is pushes before t minus pops before ``t - CREDIT_LATENCY``.
 CREDIT_LATENCY = 1
 #: DESC lasts this many cycles (layer-table address, then the registered descriptor).
 DESC_CYCLES = 2

@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 from openeie.sim import cycle
+from openeie.timing import CREDIT_LATENCY, PUSH_TO_POP
 
 from engine_cases import CONFIGS, CONV_CONFIGS, CONV_GRID, CONV_KINDS, EDGE_KINDS, make_cases
 
@@ -48,20 +49,25 @@ def _check_throughput(case, stats):
     """Single-layer cases with every input non-zero and work queued ahead of every PE: the busiest PE's stage
     S never idles, so COMPUTE = T0 (1) + push-to-pop (2) + pop-to-begin (3) + its slice cycles + 5.
 
-    (With ``fifo_depth == 1`` a run of one-cycle empty slices cannot be fed back to back: by the contract's
-    recurrences the next push waits for the previous pop, so such cases are only checked for ``pe_busy``.)"""
+    That holds when the queue can stay ahead of S: a pair popped at t frees room for a push at
+    ``t + 1 + CREDIT_LATENCY``, poppable ``PUSH_TO_POP`` cycles later, so every run of ``fifo_depth`` consecutive
+    slices of every PE must last at least ``PUSH_TO_POP + 1 + CREDIT_LATENCY`` (4) cycles; other cases (short
+    slices behind a shallow queue) are only checked for ``pe_busy``."""
     program = case.program
     info = program.layers[0]
     x = program.input_storage(case.x_q)
     assert np.all(x != 0), "throughput cases need every input non-zero"
     cols = np.flatnonzero(x)
-    slices, short = [], False
+    depth, loop = case.cfg.fifo_depth, PUSH_TO_POP + 1 + CREDIT_LATENCY
+    slices, fed = [], True
     for p in range(case.cfg.n_pe):
         counts = np.diff(program.decoded.layers[0].ptr[p])[cols]
         assert stats["pe_busy"][p] == counts.sum(), f"PE {p}: pe_busy != its entries"
-        slices.append(int(np.maximum(counts, 1).sum()))
-        short |= bool(np.any(counts[1:] < 2))
-    if case.cfg.fifo_depth > 1 or not short:
+        s = np.maximum(counts, 1)
+        slices.append(int(s.sum()))
+        if len(s) > depth:                          # the slices ahead of each push that waited for room
+            fed &= bool(np.convolve(s[:-1], np.ones(depth, dtype=np.int64), "valid").min() >= loop)
+    if fed:
         assert _compute_cycles(case.cfg, info, stats["layer_cycles"][0]) == max(slices) + 11
 
 

@@ -7,7 +7,7 @@ simulator is structured:
 * :class:`Controller`         layer sequencing: DESC, INIT, COMPUTE, WB of every layer, the phase ends, ``done``
 * :class:`Broadcaster`        the (patch) walk over the activation words and the LNZD of the held group
 * :class:`BroadcastRegister`  the pushed pair on its way into the queues
-* :class:`ActivationQueue`    one per PE, with the level the broadcaster's stall looks at
+* :class:`ActivationQueue`    one per PE, with its level and the broadcaster's count of it (``seen``)
 * :class:`PointerRead`        stages P and Q: both pointer banks, the pointer result register
 * :class:`SparseMatrixRead`   stage S: one entry per cycle, the word read only when it changes
 * :class:`Arithmetic`         stages E, D, P, M: entry select, row/codebook/accumulator read, product, saturating
