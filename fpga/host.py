@@ -144,7 +144,7 @@ class BoardLink:
         ``attempts``: HELLOs sent while the board stays silent, each waiting ``timeout_s`` (a board just programmed
         may still be loading its configuration from flash)."""
         n = len(MAGIC) + 1 + HASH_BYTES + 1
-        for attempt in range(attempts):
+        for _ in range(attempts):
             self.transport.resync(RESYNC_BYTE_TIMES)
             self.transport.write(bytes([Opcode.HELLO]))
             reply = self.transport.read(n, self.timeout_s)

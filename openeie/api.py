@@ -956,14 +956,14 @@ def run_board(program, inputs=None, *, board: str, port: str | None = None, simu
         The port cannot be opened or the board does not answer as the protocol says.
     """
     from openeie.flows.board import board_runs
-    from openeie.fpga.boards import BOARDS
+    from openeie.fpga.boards import get_board
     from openeie.sim.inputs import DEFAULT_ACT_DENSITY
-    if board not in BOARDS:
-        raise InputError(f"board {board!r}: expected one of {', '.join(sorted(BOARDS))}")
+    get_board(board)
     if simulate == bool(port):
         raise InputError("give port=... (the board's serial port) or simulate=True (the Verilated board), one of them")
     if baud is not None:
         check_int(baud, "baud", 300, 10_000_000)
+    check_number(timeout_s, "timeout_s", 0.0, 3600.0, low_open=True)
     program = _program(program, config)
     x_q, _ = _inputs(program, inputs, fixed, count, DEFAULT_ACT_DENSITY if act_density is None else act_density,
                      seed)

@@ -241,7 +241,6 @@ def _accumulate_chunk(cfg, entries, columns, acc):
             return bounded
     starts, ends, rows = order.starts, order.ends, order.rows
     init = acc[rows]
-    in_range = init.min() >= lo and init.max() <= hi           # never otherwise from the images (the bias fits)
     acc_in, acc = acc, acc.copy()
     acc_sat = np.zeros(m, dtype=np.int64)
     # The products, then in place their prefix sums (no partial sum reaches 2**62: checked above); a row's
@@ -260,7 +259,7 @@ def _accumulate_chunk(cfg, entries, columns, acc):
     pmin = np.minimum.reduceat(csum, starts, axis=0) + base
     acc[rows] = csum[ends] + base
     r_i, b_i = np.nonzero((pmin < lo) | (pmax > hi))
-    if len(r_i) and not in_range:                              # be exact anyway
+    if len(r_i) and (init.min() < lo or init.max() > hi):    # never from the images (the bias fits); be exact
         return _reference_accumulate_chunk(cfg, order.entries, columns, acc_in)
     if len(r_i):
         _rescan(starts[r_i], ends[r_i] - starts[r_i] + 1, rows[r_i], b_i, csum, base[r_i, b_i], init[r_i, b_i], acc,

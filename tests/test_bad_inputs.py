@@ -1325,6 +1325,11 @@ def _from_float(w, cb):
     return CompressedLayer.from_float(w, cb)
 
 
+def _run_board(**kw):
+    import openeie
+    return openeie.run_board(tiny_program(), np.zeros((1, 6), dtype=np.int64), fixed=True, **kw)
+
+
 def _quantize_input(x):
     from openeie.sim import golden
     return golden.quantize_input(_cfg(), x)
@@ -1336,6 +1341,17 @@ def _energy_table(data):
 
 
 API_CASES = [
+    ("run_board_no_port", lambda t: _run_board(board="icebreaker"), ("give port=...", "simulate=True")),
+    ("run_board_port_and_simulate", lambda t: _run_board(board="icebreaker", port="/dev/null", simulate=True),
+     ("one of them",)),
+    ("run_board_unknown_board", lambda t: _run_board(board="nexys", port=str(t / "tty")),
+     ("board 'nexys'", "expected one of icebreaker")),
+    ("run_board_baud", lambda t: _run_board(board="icebreaker", port=str(t / "tty"), baud=10),
+     ("baud=10", "300..10000000")),
+    ("run_board_timeout_zero", lambda t: _run_board(board="icebreaker", port=str(t / "tty"), timeout_s=0),
+     ("timeout_s", "0")),
+    ("run_board_missing_port", lambda t: _run_board(board="icebreaker", port=str(t / "tty")),
+     ("cannot open serial port", "tty", "plugged in")),
     ("lower_not_a_network", lambda t: _lower("net", _cfg()), ("a network is a list of CompressedLayer", "str")),
     ("lower_list_of_junk", lambda t: _lower([1, 2], _cfg()), ("network layer 0 is a int", "expected a CompressedLayer")),
     ("lower_cfg_not_config", lambda t: _lower(_net(), {"n_pe": 2}), ("needs an EngineConfig", "dict")),

@@ -232,8 +232,12 @@ class ActivationQueue:
     count: a pop reaches it a cycle late); the head is popped when stage P accepts it."""
 
     def __init__(self, depth, counters):
-        self.items, self.level, self.seen, self.depth, self.c = deque(), 0, 0, depth, counters
+        self.items, self.level, self.depth, self.c = deque(), 0, depth, counters
         self.pop = self.popped_before = None
+
+    @property
+    def seen(self):
+        return self.level + (self.popped_before is not None)     # the pop of t-1 is not counted yet
 
     def propagate(self, accept):
         self.pop = self.items[0] if accept and self.items else None
@@ -247,7 +251,6 @@ class ActivationQueue:
             if len(self.items) > self.depth:
                 raise RuntimeError("activation queue overflow")
         self.level += (pushed_now is not None) - (self.pop is not None)
-        self.seen += (pushed_now is not None) - (self.popped_before is not None)
         self.popped_before = self.pop
 
 
